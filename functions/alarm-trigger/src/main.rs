@@ -1,0 +1,10 @@
+use alarm_trigger::{handler, FUNCTION};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    failover::telemetry::init();
+    let engine = failover::aws::engine_from_env(FUNCTION).await?;
+    run(service_fn(|event: LambdaEvent<Value>| handler(&engine, event))).await
+}

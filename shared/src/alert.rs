@@ -1,0 +1,248 @@
+//! Alert text: one SNS message per transition, readable at 3 a.m. and filterable by attributes.
+
+use std::fmt::Write;
+
+use crate::catalog::ServiceDefinition;
+use crate::decision::fmt_time;
+use crate::ports::Alert;
+use crate::state::{Execution, HealthCheckSettings, Trigger};
+
+/// SNS refuses subjects over 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+pub fn failover_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
+    let subject = subject(
+        "[FAILOVER]",
+        &def.name,
+        &format!(
+            ": {} -> {} (epoch {})",
+            def.primary.region, def.secondary.region, exec.epoch
+        ),
+    );
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "FAILOVER: {} now answers from the secondary region {} (was {}). Epoch {}.\n",
+        def.name, def.secondary.region, def.primary.region, exec.epoch
+    );
+    decision_section(&mut m, def, exec);
+    preflight_section(&mut m, exec);
+    let after = HealthCheckSettings::FORCED_UNHEALTHY;
+    let _ = writeln!(m, "What was changed");
+    match exec.prior {
+        Some(prior) => {
+            let _ = writeln!(
+                m,
+                "  Route 53 health check {} (primary, {}): {} -> {}{}",
+                def.primary.health_check_id,
+                def.primary.region,
+                prior,
+                after,
+                versions(exec)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                m,
+                "  Route 53 health check {} (primary, {}): -> {}",
+                def.primary.health_check_id, def.primary.region, after
+            );
+        }
+    }
+    if let Some(note) = &exec.prior_note {
+        let _ = writeln!(m, "  Note: {note}");
+    }
+    let _ = writeln!(
+        m,
+        "  Verified by read-back: the check now reports forced unhealthy, so the failover record answers with the secondary.\n"
+    );
+    let _ = writeln!(m, "What was deliberately NOT done (needs a human)");
+    let _ = writeln!(
+        m,
+        "  - No database was promoted. If {} is writable only in {}, promote its replica by hand.",
+        def.name, def.primary.region
+    );
+    let _ = writeln!(
+        m,
+        "  - Failback is never automatic: when {} is healthy again, run the operator's failback with a reason.\n",
+        def.primary.region
+    );
+    let _ = writeln!(m, "Post-failover checklist");
+    let _ = writeln!(
+        m,
+        "  1. DNS: the failover record resolves to the {} endpoint (allow for the record's TTL).",
+        def.secondary.region
+    );
+    let _ = writeln!(
+        m,
+        "  2. Health: secondary health check {} stays healthy; error rate and latency in {} are normal.",
+        def.secondary.health_check_id, def.secondary.region
+    );
+    let _ = writeln!(m, "  3. Data: writes succeed; replica lag and replication direction are what you expect.");
+    let _ = writeln!(m, "  4. Canaries: observer canaries recover against the secondary.");
+    let _ = writeln!(m, "  5. Dependencies: allow-lists, webhooks and third parties reach {}.\n", def.secondary.region);
+    let _ = writeln!(m, "Status page (ready to paste)");
+    let _ = writeln!(
+        m,
+        "  We are investigating degraded service for {}. Traffic has been moved to our standby region and service is being restored. Next update within 30 minutes.",
+        def.name
+    );
+    footer(&mut m, exec);
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: "failover".into(),
+        epoch: exec.epoch,
+        severity: "critical".into(),
+    }
+}
+
+/// The pre-flight gate refused an automatic failover: page a human, change nothing.
+pub fn blocked_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
+    let subject = subject(
+        "[BLOCKED]",
+        &def.name,
+        &format!(
+            ": failover to {} refused, secondary not ready (epoch {})",
+            def.secondary.region, exec.epoch
+        ),
+    );
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "BLOCKED: a quorum of observers says {} in {} is down, but the secondary {} is not ready, so NOTHING was changed. Epoch {}.\n",
+        def.name, def.primary.region, def.secondary.region, exec.epoch
+    );
+    decision_section(&mut m, def, exec);
+    preflight_section(&mut m, exec);
+    let _ = writeln!(m, "What to do");
+    let _ = writeln!(m, "  - Fix the failing pre-flight checks above, or");
+    let _ = writeln!(
+        m,
+        "  - fail over by hand with the operator's failover and force=true (recorded as forced), or"
+    );
+    let _ = writeln!(
+        m,
+        "  - if the primary is fine after all, fail back to clear the BLOCKED state.\n"
+    );
+    let _ = writeln!(m, "Status page (ready to paste)");
+    let _ = writeln!(
+        m,
+        "  We are investigating degraded service for {}. Our engineers are working on it. Next update within 30 minutes.",
+        def.name
+    );
+    footer(&mut m, exec);
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: "blocked".into(),
+        epoch: exec.epoch,
+        severity: "critical".into(),
+    }
+}
+
+fn decision_section(m: &mut String, def: &ServiceDefinition, exec: &Execution) {
+    let _ = writeln!(m, "Decision");
+    let _ = writeln!(m, "  service:  {}", def.name);
+    let _ = writeln!(m, "  time:     {}", fmt_time(exec.decided_at));
+    match &exec.trigger {
+        Trigger::Quorum { quorum, observers } => {
+            let _ = writeln!(
+                m,
+                "  trigger:  automatic, {} of {} observers in ALARM (quorum {}) within {}s",
+                exec.votes.len(),
+                observers,
+                quorum,
+                def.vote_window_seconds
+            );
+        }
+        Trigger::Operator {
+            requested_by,
+            reason,
+            forced,
+        } => {
+            let _ = writeln!(
+                m,
+                "  trigger:  operator {}{}, reason: {}",
+                clip(requested_by, 100),
+                if *forced { " (FORCED past the safety checks)" } else { "" },
+                clip(reason, 300)
+            );
+        }
+    }
+    if !exec.votes.is_empty() {
+        let _ = writeln!(m, "  votes:");
+        for v in &exec.votes {
+            let _ = writeln!(
+                m,
+                "    - {} ALARM since {}: {}",
+                v.observer,
+                fmt_time(v.at),
+                clip(&v.reason, 300)
+            );
+        }
+    }
+    let _ = writeln!(m);
+}
+
+fn preflight_section(m: &mut String, exec: &Execution) {
+    let _ = writeln!(m, "Pre-flight checks on the secondary");
+    if exec.preflight.is_empty() {
+        let _ = writeln!(m, "  (none configured)");
+    }
+    for c in &exec.preflight {
+        let _ = writeln!(
+            m,
+            "  [{}] {}: {}",
+            if c.ok { "ok" } else { "FAIL" },
+            c.name,
+            c.detail
+        );
+    }
+    if let Some(reason) = &exec.blocked_reason {
+        let _ = writeln!(m, "  Blocked because: {reason}");
+    }
+    let _ = writeln!(m);
+}
+
+fn footer(m: &mut String, exec: &Execution) {
+    let _ = writeln!(
+        m,
+        "\n-- regional failover, epoch {}, decided by {}",
+        exec.epoch, exec.owner
+    );
+}
+
+fn versions(exec: &Execution) -> String {
+    match (exec.version_before, exec.version_after) {
+        (Some(b), Some(a)) => format!(" (HealthCheckVersion {b} -> {a})"),
+        _ => String::new(),
+    }
+}
+
+/// `<tag> <service><tail>`, cut to SNS's limit by shortening the service name first.
+fn subject(tag: &str, service: &str, tail: &str) -> String {
+    let fixed = tag.chars().count() + 1 + tail.chars().count();
+    let room = MAX_SUBJECT_CHARS.saturating_sub(fixed);
+    let s = format!("{tag} {}{tail}", clip(service, room));
+    // SNS subjects must be printable ASCII-ish single lines; strip control characters.
+    let s: String = s.chars().filter(|c| !c.is_control()).collect();
+    s.chars().take(MAX_SUBJECT_CHARS).collect()
+}
+
+/// Cuts untrusted text to `max` characters and flattens it to one line.
+pub fn clip(s: &str, max: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let mut out: String = flat.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}

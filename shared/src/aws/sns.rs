@@ -1,0 +1,49 @@
+//! Alerts to the SNS topic, with attributes subscriptions can filter on.
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sns::Client;
+
+use super::classify;
+use crate::ports::{Alert, AwsError, ErrorKind, Notifier};
+
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: Client, topic_arn: &str) -> Self {
+        SnsNotifier {
+            client,
+            topic_arn: topic_arn.to_string(),
+        }
+    }
+}
+
+fn attr(data_type: &str, value: &str) -> Result<MessageAttributeValue, AwsError> {
+    MessageAttributeValue::builder()
+        .data_type(data_type)
+        .string_value(value)
+        .build()
+        .map_err(|e| AwsError::new("sns", "Publish", ErrorKind::Rejected, e.to_string()))
+}
+
+impl Notifier for SnsNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&alert.subject)
+            .message(&alert.message)
+            .message_attributes("service", attr("String", &alert.service)?)
+            .message_attributes("event_type", attr("String", &alert.event_type)?)
+            .message_attributes("epoch", attr("Number", &alert.epoch.to_string())?)
+            .message_attributes("severity", attr("String", &alert.severity)?)
+            .send()
+            .await
+            .map_err(|e| classify("sns", "Publish", &e))?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}

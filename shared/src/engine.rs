@@ -1,0 +1,716 @@
+//! The automated path and the execution steps, over the ports. One implementation of each
+//! step; the functions are thin entry points over it.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tracing::{error, info, warn};
+
+use crate::alert::{blocked_alert, failover_alert};
+use crate::catalog::{Catalog, ServiceDefinition};
+use crate::decision::{
+    self, alarm_name, assess, check_freshness, claim_failover, preflight_checks,
+    preflight_passed, take_over, Assessment, Claimant, Hold, PreflightReadings,
+};
+use crate::event::{parse_alarm_event, AlarmObservation, EventError};
+use crate::history::HistoryRecord;
+use crate::metrics::{self, Unit};
+use crate::ports::{
+    Alert, AlarmReader, AwsError, Clock, ControlStore, ControlWrite, HealthCheckConfig,
+    HealthChecks, Notifier, UpdateError, VoteWrite,
+};
+use crate::state::{Execution, HealthCheckSettings, Millis, Phase, ServiceState, Trigger, VoteRecord};
+
+/// The catalog is re-read at most this often.
+pub const CATALOG_TTL_MS: Millis = 60_000;
+/// A version mismatch on UpdateHealthCheck is re-read and retried at most this many times.
+const MAX_VERSION_RETRIES: usize = 3;
+
+/// The Lambda invocation doing the work: its id owns a claimed decision until its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub request_id: String,
+    /// Unix millis after which Lambda will have stopped this invocation.
+    pub deadline: Millis,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("bad event: {0}")]
+    BadEvent(#[from] EventError),
+    #[error("control table unavailable: {0}")]
+    Store(AwsError),
+    #[error("catalog could not be read: {0}")]
+    Catalog(AwsError),
+    #[error("service {service}, epoch {epoch}: {step} did not complete: {cause}")]
+    StepFailed {
+        service: String,
+        epoch: u64,
+        step: &'static str,
+        cause: String,
+    },
+}
+
+impl EngineError {
+    /// A short, stable name for the Lambda error type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineError::BadEvent(_) => "BadEvent",
+            EngineError::Store(_) => "ControlTableUnavailable",
+            EngineError::Catalog(_) => "CatalogUnavailable",
+            EngineError::StepFailed { .. } => "StepFailed",
+        }
+    }
+}
+
+/// What one event did to one service; the function's response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceOutcome {
+    pub service: String,
+    /// ignored | vote_recorded | duplicate | held | claim_lost | failed_over | blocked | in_progress
+    pub outcome: &'static str,
+    pub phase: Phase,
+    pub epoch: u64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmOutcome {
+    pub observer: String,
+    pub state: String,
+    pub services: Vec<ServiceOutcome>,
+    /// Set when the event was ignored before reaching any service.
+    pub ignored: Option<String>,
+}
+
+pub struct Engine<S, H, A, N, C> {
+    pub store: S,
+    pub health: H,
+    pub alarms: A,
+    pub notifier: N,
+    pub clock: C,
+    /// The function name used in metrics and audit records.
+    pub function: &'static str,
+    catalog: Mutex<Option<(Arc<Catalog>, Millis)>>,
+}
+
+/// What the secondary and the primary's health check looked like, read in parallel with the claim.
+struct Readings {
+    preflight: PreflightReadings,
+    primary: Result<HealthCheckConfig, AwsError>,
+}
+
+impl<S, H, A, N, C> Engine<S, H, A, N, C>
+where
+    S: ControlStore,
+    H: HealthChecks,
+    A: AlarmReader,
+    N: Notifier,
+    C: Clock,
+{
+    pub fn new(store: S, health: H, alarms: A, notifier: N, clock: C, function: &'static str) -> Self {
+        Engine {
+            store,
+            health,
+            alarms,
+            notifier,
+            clock,
+            function,
+            catalog: Mutex::new(None),
+        }
+    }
+
+    /// The cached catalog, re-read when older than a minute. Bad entries are logged by
+    /// name and field and skipped; if a re-read fails, the last good catalog is kept.
+    pub async fn catalog(&self) -> Result<Arc<Catalog>, EngineError> {
+        let now = self.clock.now();
+        let mut cached = self.catalog.lock().await;
+        if let Some((catalog, loaded_at)) = cached.as_ref() {
+            if now - loaded_at < CATALOG_TTL_MS {
+                return Ok(catalog.clone());
+            }
+        }
+        match self.store.load_catalog().await {
+            Ok(entries) => {
+                let (catalog, errors) = Catalog::from_entries(entries);
+                for e in &errors {
+                    error!(error = %e, "catalog entry skipped");
+                }
+                metrics::emit(
+                    self.function,
+                    None,
+                    now,
+                    &[
+                        ("CatalogServices", catalog.len() as f64, Unit::Count),
+                        ("CatalogErrors", errors.len() as f64, Unit::Count),
+                    ],
+                    &[],
+                );
+                let catalog = Arc::new(catalog);
+                *cached = Some((catalog.clone(), now));
+                Ok(catalog)
+            }
+            Err(e) => match cached.as_ref() {
+                Some((catalog, _)) => {
+                    warn!(error = %e, "catalog re-read failed; keeping the last good one");
+                    Ok(catalog.clone())
+                }
+                None => Err(EngineError::Catalog(e)),
+            },
+        }
+    }
+
+    /// Handles one alarm event of either shape.
+    pub async fn handle_alarm_event(
+        &self,
+        payload: &serde_json::Value,
+        inv: &Invocation,
+    ) -> Result<AlarmOutcome, EngineError> {
+        let obs = match parse_alarm_event(payload) {
+            Ok(obs) => obs,
+            Err(e) => {
+                warn!(error = %e, "malformed alarm event refused");
+                self.count_ignored(None, "malformed");
+                return Err(EngineError::BadEvent(e));
+            }
+        };
+        let catalog = self.catalog().await?;
+        let services = catalog.services_observing(&obs.observer);
+        let mut outcome = AlarmOutcome {
+            observer: obs.observer.clone(),
+            state: format!("{:?}", obs.state),
+            services: Vec::new(),
+            ignored: None,
+        };
+        if services.is_empty() {
+            info!(observer = %obs.observer, "ignored: the alarm is not an observer of any catalogued service");
+            self.count_ignored(None, "unknown_observer");
+            outcome.ignored = Some("unknown observer".into());
+            return Ok(outcome);
+        }
+        let results = join_all(services.into_iter().map(|def| self.observe(def, &obs, inv))).await;
+        let mut first_error = None;
+        for r in results {
+            match r {
+                Ok(o) => outcome.services.push(o),
+                Err(e) => {
+                    error!(error = %e, "alarm event not fully handled; a retry will resume it");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(outcome),
+        }
+    }
+
+    async fn observe(
+        &self,
+        def: &ServiceDefinition,
+        obs: &AlarmObservation,
+        inv: &Invocation,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let now = self.clock.now();
+        if let Err(staleness) = check_freshness(def, obs, now) {
+            warn!(service = %def.name, observer = %obs.observer, event_id = %obs.event_id, reason = %staleness, "ignored alarm event");
+            self.count_ignored(Some(&def.name), staleness.label());
+            return Ok(self.outcome(def, "ignored", &ServiceState::default(), staleness.to_string()));
+        }
+        let vote = decision::vote_from(obs, now);
+        let record = HistoryRecord {
+            at: obs.state_changed_at,
+            epoch: 0,
+            kind: "observation".into(),
+            actor: obs.observer.clone(),
+            what: format!("{} reported {:?}", alarm_name(&obs.observer), obs.state),
+            why: obs.reason.clone(),
+            votes: Vec::new(),
+            key: format!("obs#{}#{}", alarm_name(&obs.observer), obs.event_id),
+        };
+        let (written, audited) = tokio::join!(
+            self.store.record_vote(&def.name, &obs.observer, &vote),
+            self.store.append_history(&def.name, &record)
+        );
+        let written = written.map_err(EngineError::Store)?;
+        let (state, fresh) = match written {
+            VoteWrite::Recorded(state) => (state, true),
+            VoteWrite::NotNewer(state) => (state, false),
+        };
+        metrics::emit(
+            self.function,
+            Some(&def.name),
+            now,
+            &[(if fresh { "Votes" } else { "DuplicateVotes" }, 1.0, Unit::Count)],
+            &[("observer", &obs.observer), ("state", &format!("{:?}", obs.state))],
+        );
+        let outcome = self.after_vote(def, state, fresh, obs, inv).await;
+        // The vote is safe in the state item; a lost audit write fails the invocation so the
+        // redelivery (a duplicate: one round trip) writes it again.
+        audited.map_err(EngineError::Store)?;
+        outcome
+    }
+
+    async fn after_vote(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        fresh: bool,
+        obs: &AlarmObservation,
+        inv: &Invocation,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let now = self.clock.now();
+        match assess(def, &state, now) {
+            Assessment::NoQuorum { live, quorum } => {
+                let what = if fresh { "vote_recorded" } else { "duplicate" };
+                info!(service = %def.name, observer = %obs.observer, live, quorum, outcome = what, "no quorum");
+                Ok(self.outcome(def, what, &state, format!("{live} of {quorum} votes live")))
+            }
+            Assessment::Held(hold) => {
+                if fresh && matches!(hold, Hold::Paused { .. } | Hold::Cooldown { .. } | Hold::DailyCap { .. }) {
+                    self.record_refusal(def, &state, &hold, obs).await?;
+                }
+                info!(service = %def.name, hold = %hold, "quorum or not, no automatic action");
+                let what = match hold {
+                    Hold::InProgress { .. } => "in_progress",
+                    _ if !fresh => "duplicate",
+                    _ => "held",
+                };
+                Ok(self.outcome(def, what, &state, hold.to_string()))
+            }
+            Assessment::QuorumReached { votes } => {
+                let trigger = Trigger::Quorum {
+                    quorum: def.quorum,
+                    observers: def.observers.len() as u32,
+                };
+                self.start_failover(def, state, votes, trigger, inv, fresh).await
+            }
+            Assessment::ResumeDue { epoch } => {
+                info!(service = %def.name, epoch, "resuming an unfinished transition whose owner's lease expired");
+                self.resume(def, state, inv).await
+            }
+        }
+    }
+
+    /// Claims the decision (one conditional write; exactly one claimant wins) and executes it.
+    /// The deciding event reads the secondary and the primary check in parallel with the
+    /// claim; a duplicate that finds an unclaimed quorum claims first and reads only if it won.
+    pub async fn start_failover(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        votes: Vec<VoteRecord>,
+        trigger: Trigger,
+        inv: &Invocation,
+        read_in_parallel: bool,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let now = self.clock.now();
+        let claimant = Claimant {
+            owner: inv.request_id.clone(),
+            lease_until: inv.deadline,
+        };
+        let next = claim_failover(&state, votes, trigger, &claimant, now);
+        let (claim, readings) = if read_in_parallel {
+            let (c, r) = tokio::join!(
+                self.store.write_control(&def.name, state.version, &next),
+                self.read_readiness(def)
+            );
+            (c, Some(r))
+        } else {
+            (self.store.write_control(&def.name, state.version, &next).await, None)
+        };
+        match claim.map_err(EngineError::Store)? {
+            ControlWrite::Conflict(current) => {
+                let current = current.unwrap_or(state);
+                let winner = current.execution.as_ref().map_or("another invocation", |e| e.owner.as_str());
+                info!(service = %def.name, epoch = current.epoch, winner, "the decision was already claimed");
+                Ok(self.outcome(def, "claim_lost", &current, format!("claimed by {winner}")))
+            }
+            ControlWrite::Written => {
+                info!(service = %def.name, epoch = next.epoch, owner = %claimant.owner, "failover decided");
+                metrics::emit(self.function, Some(&def.name), now, &[("Decisions", 1.0, Unit::Count)], &[]);
+                self.execute(def, next, readings).await
+            }
+        }
+    }
+
+    async fn resume(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let claimant = Claimant {
+            owner: inv.request_id.clone(),
+            lease_until: inv.deadline,
+        };
+        let Some(next) = take_over(&state, &claimant) else {
+            return Ok(self.outcome(def, "held", &state, "nothing to resume".into()));
+        };
+        match self
+            .store
+            .write_control(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            ControlWrite::Conflict(current) => {
+                let current = current.unwrap_or(state);
+                Ok(self.outcome(def, "in_progress", &current, "another invocation resumed it first".into()))
+            }
+            ControlWrite::Written => self.execute(def, next, None).await,
+        }
+    }
+
+    async fn read_readiness(&self, def: &ServiceDefinition) -> Readings {
+        let pf = &def.preflight;
+        let now = self.clock.now();
+        let health = async {
+            if pf.secondary_health_check {
+                Some(self.health.status(&def.secondary.health_check_id).await.map_err(|e| e.to_string()))
+            } else {
+                None
+            }
+        };
+        let alarm = async {
+            match &pf.secondary_alarm_arn {
+                Some(arn) => Some(self.alarms.alarm_state(arn).await.map_err(|e| e.to_string())),
+                None => None,
+            }
+        };
+        let lag = async {
+            match &pf.replica_lag {
+                Some(spec) => Some(self.alarms.replica_lag(spec, now).await.map_err(|e| e.to_string())),
+                None => None,
+            }
+        };
+        let (secondary_health, secondary_alarm, replica_lag, primary) =
+            tokio::join!(health, alarm, lag, self.health.get(&def.primary.health_check_id));
+        Readings {
+            preflight: PreflightReadings {
+                secondary_health,
+                secondary_alarm,
+                replica_lag,
+            },
+            primary,
+        }
+    }
+
+    /// Runs the remaining steps of a claimed failover: pre-flight gate, switch, alert,
+    /// completion. Every step checks what is already done, so a resumed run repeats nothing.
+    async fn execute(
+        &self,
+        def: &ServiceDefinition,
+        mut state: ServiceState,
+        readings: Option<Readings>,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let started = self.clock.now();
+        let Some(mut exec) = state.execution.clone() else {
+            return Ok(self.outcome(def, "held", &state, "no execution recorded".into()));
+        };
+        let forced = matches!(exec.trigger, Trigger::Operator { forced: true, .. });
+        let mut primary = None;
+        match readings {
+            Some(r) => {
+                if exec.preflight.is_empty() {
+                    exec.preflight = preflight_checks(def, &r.preflight);
+                }
+                primary = Some(r.primary);
+            }
+            // A resumed run that never got as far as recording the pre-flight reads again.
+            None if exec.preflight.is_empty() && exec.switched_at.is_none() && def_has_preflight(def) => {
+                let r = self.read_readiness(def).await;
+                exec.preflight = preflight_checks(def, &r.preflight);
+                primary = Some(r.primary);
+            }
+            None => {}
+        }
+        if !preflight_passed(&exec.preflight) && !forced {
+            let failing: Vec<&str> = exec.preflight.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
+            exec.blocked_reason = Some(format!("secondary not ready: {}", failing.join(", ")));
+            return self.block(def, state, exec).await;
+        }
+
+        if exec.switched_at.is_none() {
+            let hc = match primary {
+                Some(r) => r,
+                None => self.health.get(&def.primary.health_check_id).await,
+            };
+            let hc = match hc {
+                Ok(hc) => hc,
+                Err(e) => return self.fail_step(def, state, exec, "read primary health check", e.to_string()).await,
+            };
+            match self.switch(def, &mut state, &mut exec, hc).await {
+                Ok(()) => {}
+                Err(cause) => return self.fail_step(def, state, exec, "switch", cause).await,
+            }
+            metrics::emit(
+                self.function,
+                Some(&def.name),
+                self.clock.now(),
+                &[("SwitchLatency", (self.clock.now() - exec.decided_at) as f64, Unit::Milliseconds)],
+                &[],
+            );
+        }
+
+        if exec.alerted_at.is_none() {
+            let alert = failover_alert(def, &exec);
+            let record = self.step_record(&exec, "switch", format!(
+                "primary health check {} forced unhealthy ({} -> {})",
+                def.primary.health_check_id,
+                exec.prior.map_or("unknown".to_string(), |p| p.to_string()),
+                HealthCheckSettings::FORCED_UNHEALTHY
+            ));
+            let (published, audited) = tokio::join!(self.notifier.publish(&alert), self.store.append_history(&def.name, &record));
+            if let Err(e) = audited {
+                warn!(error = %e, "audit record for the switch not written; the state item keeps the step");
+            }
+            match published {
+                Ok(id) => {
+                    exec.alerted_at = Some(self.clock.now());
+                    exec.alert_message_id = Some(id);
+                }
+                Err(e) => return self.fail_step(def, state, exec, "alert", e.to_string()).await,
+            }
+        }
+
+        let now = self.clock.now();
+        exec.completed_at = Some(now);
+        exec.lease_until = now;
+        let expected = state.version;
+        state.phase = Phase::FailedOver;
+        state.version += 1;
+        state.execution = Some(exec.clone());
+        self.write_owned(def, expected, &state, "complete").await?;
+        metrics::emit(
+            self.function,
+            Some(&def.name),
+            now,
+            &[
+                ("Failovers", 1.0, Unit::Count),
+                ("DecisionToCompleteLatency", (now - exec.decided_at) as f64, Unit::Milliseconds),
+                ("ExecuteLatency", (now - started) as f64, Unit::Milliseconds),
+            ],
+            &[],
+        );
+        info!(service = %def.name, epoch = exec.epoch, "failed over: primary forced unhealthy, alert sent");
+        Ok(self.outcome(def, "failed_over", &state, format!("{} -> {}", def.primary.region, def.secondary.region)))
+    }
+
+    /// Forces the primary's check unhealthy with `HealthCheckVersion`, recording the prior
+    /// flags in parallel, and verifies the stored result.
+    async fn switch(
+        &self,
+        def: &ServiceDefinition,
+        state: &mut ServiceState,
+        exec: &mut Execution,
+        mut hc: HealthCheckConfig,
+    ) -> Result<(), String> {
+        let id = &def.primary.health_check_id;
+        for _ in 0..=MAX_VERSION_RETRIES {
+            if hc.settings.forces_unhealthy() {
+                // Done before a crash (the prior was recorded then), or by someone else.
+                if exec.prior.is_none() {
+                    exec.prior = Some(HealthCheckSettings { disabled: false, inverted: false });
+                    exec.prior_note = Some(format!(
+                        "the check was already forced unhealthy (version {}) when this epoch read it; \
+                         failback will restore Disabled=false Inverted=false",
+                        hc.version
+                    ));
+                }
+                exec.version_after = Some(hc.version);
+                exec.switched_at = Some(self.clock.now());
+                return Ok(());
+            }
+            if exec.prior.is_none() {
+                exec.prior = Some(hc.settings);
+                exec.version_before = Some(hc.version);
+            }
+            // Record the prior flags durably while the update is in flight.
+            let expected = state.version;
+            let mut next = state.clone();
+            next.version += 1;
+            next.execution = Some(exec.clone());
+            let (saved, updated) = tokio::join!(
+                self.store.write_control(&def.name, expected, &next),
+                self.health.update(id, hc.version, HealthCheckSettings::FORCED_UNHEALTHY)
+            );
+            match saved {
+                Ok(ControlWrite::Written) => *state = next,
+                Ok(ControlWrite::Conflict(_)) => return Err("the control state changed under this invocation (ownership lost)".into()),
+                Err(e) => return Err(format!("recording the prior flags failed: {e}")),
+            }
+            match updated {
+                Ok(after) if after.settings.forces_unhealthy() => {
+                    exec.version_after = Some(after.version);
+                    exec.switched_at = Some(self.clock.now());
+                    return Ok(());
+                }
+                Ok(after) => {
+                    return Err(format!(
+                        "read-back after UpdateHealthCheck shows {} (version {}), not forced unhealthy",
+                        after.settings, after.version
+                    ))
+                }
+                Err(UpdateError::VersionMismatch { sent }) => {
+                    warn!(service = %def.name, health_check = %id, sent, "health check changed since it was read; re-reading");
+                    hc = self.health.get(id).await.map_err(|e| e.to_string())?;
+                }
+                Err(UpdateError::Aws(e)) => return Err(format!("Route 53 did not apply the change: {e}")),
+            }
+        }
+        Err(format!("health check {id} kept changing under us ({MAX_VERSION_RETRIES} version conflicts)"))
+    }
+
+    /// The pre-flight gate refused: BLOCKED, one page, nothing else changed.
+    async fn block(
+        &self,
+        def: &ServiceDefinition,
+        mut state: ServiceState,
+        mut exec: Execution,
+    ) -> Result<ServiceOutcome, EngineError> {
+        if exec.alerted_at.is_none() {
+            let alert = blocked_alert(def, &exec);
+            let record = self.step_record(&exec, "blocked", exec.blocked_reason.clone().unwrap_or_default());
+            let (published, audited) = tokio::join!(self.notifier.publish(&alert), self.store.append_history(&def.name, &record));
+            if let Err(e) = audited {
+                warn!(error = %e, "audit record for the block not written");
+            }
+            match published {
+                Ok(id) => {
+                    exec.alerted_at = Some(self.clock.now());
+                    exec.alert_message_id = Some(id);
+                }
+                Err(e) => return self.fail_step(def, state, exec, "blocked alert", e.to_string()).await,
+            }
+        }
+        let now = self.clock.now();
+        exec.completed_at = Some(now);
+        exec.lease_until = now;
+        let expected = state.version;
+        state.phase = Phase::Blocked;
+        state.version += 1;
+        state.execution = Some(exec.clone());
+        self.write_owned(def, expected, &state, "block").await?;
+        metrics::emit(self.function, Some(&def.name), now, &[("Blocked", 1.0, Unit::Count)], &[]);
+        warn!(service = %def.name, epoch = exec.epoch, reason = ?exec.blocked_reason, "automatic failover BLOCKED");
+        Ok(self.outcome(def, "blocked", &state, exec.blocked_reason.clone().unwrap_or_default()))
+    }
+
+    /// A step failed: keep what is done, release the lease so a redelivery or the reconciler
+    /// can finish at once, and fail the invocation so it is retried.
+    async fn fail_step(
+        &self,
+        def: &ServiceDefinition,
+        mut state: ServiceState,
+        mut exec: Execution,
+        step: &'static str,
+        cause: String,
+    ) -> Result<ServiceOutcome, EngineError> {
+        error!(service = %def.name, epoch = exec.epoch, step, cause = %cause, "step failed; releasing the lease for a retry");
+        let expected = state.version;
+        exec.lease_until = 0;
+        state.version += 1;
+        state.execution = Some(exec.clone());
+        if let Err(e) = self.store.write_control(&def.name, expected, &state).await {
+            warn!(error = %e, "could not release the lease; it expires at the invocation deadline");
+        }
+        metrics::emit(self.function, Some(&def.name), self.clock.now(), &[("StepFailures", 1.0, Unit::Count)], &[("step", step)]);
+        Err(EngineError::StepFailed {
+            service: def.name.clone(),
+            epoch: exec.epoch,
+            step,
+            cause,
+        })
+    }
+
+    async fn write_owned(
+        &self,
+        def: &ServiceDefinition,
+        expected: u64,
+        state: &ServiceState,
+        step: &'static str,
+    ) -> Result<(), EngineError> {
+        match self.store.write_control(&def.name, expected, state).await {
+            Ok(ControlWrite::Written) => Ok(()),
+            Ok(ControlWrite::Conflict(_)) => Err(EngineError::StepFailed {
+                service: def.name.clone(),
+                epoch: state.epoch,
+                step,
+                cause: "the control state changed under this invocation (ownership lost)".into(),
+            }),
+            Err(e) => Err(EngineError::StepFailed {
+                service: def.name.clone(),
+                epoch: state.epoch,
+                step,
+                cause: e.to_string(),
+            }),
+        }
+    }
+
+    /// A held-back quorum is audited once per vote; the daily cap also pages (once per day).
+    async fn record_refusal(
+        &self,
+        def: &ServiceDefinition,
+        state: &ServiceState,
+        hold: &Hold,
+        obs: &AlarmObservation,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let record = HistoryRecord {
+            at: now,
+            epoch: state.epoch,
+            kind: "refusal".into(),
+            actor: self.function.into(),
+            what: format!("automatic failover not started ({})", hold.label()),
+            why: hold.to_string(),
+            votes: decision::live_votes(def, state, now),
+            key: format!("refusal#{}#{}", hold.label(), obs.event_id),
+        };
+        metrics::emit(self.function, Some(&def.name), now, &[("Refusals", 1.0, Unit::Count)], &[("reason", hold.label())]);
+        self.store.append_history(&def.name, &record).await.map_err(EngineError::Store)
+    }
+
+    fn step_record(&self, exec: &Execution, step: &str, what: String) -> HistoryRecord {
+        HistoryRecord {
+            at: self.clock.now(),
+            epoch: exec.epoch,
+            kind: "step".into(),
+            actor: exec.owner.clone(),
+            what: format!("{step}: {what}"),
+            why: match &exec.trigger {
+                Trigger::Quorum { quorum, .. } => format!("quorum of {quorum} observers in ALARM"),
+                Trigger::Operator { requested_by, reason, forced } => {
+                    format!("{requested_by}: {reason}{}", if *forced { " (forced)" } else { "" })
+                }
+            },
+            votes: exec.votes.clone(),
+            key: format!("step#{step}"),
+        }
+    }
+
+    fn count_ignored(&self, service: Option<&str>, reason: &str) {
+        metrics::emit(self.function, service, self.clock.now(), &[("IgnoredEvents", 1.0, Unit::Count)], &[("reason", reason)]);
+    }
+
+    fn outcome(&self, def: &ServiceDefinition, outcome: &'static str, state: &ServiceState, detail: String) -> ServiceOutcome {
+        ServiceOutcome {
+            service: def.name.clone(),
+            outcome,
+            phase: state.phase,
+            epoch: state.epoch,
+            detail,
+        }
+    }
+
+    /// Publishes an alert outside the failover steps (used by other entry points).
+    pub async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        self.notifier.publish(alert).await
+    }
+}
+
+fn def_has_preflight(def: &ServiceDefinition) -> bool {
+    let pf = &def.preflight;
+    pf.secondary_health_check || pf.secondary_alarm_arn.is_some() || pf.replica_lag.is_some()
+}

@@ -1,0 +1,20 @@
+//! Quorum-confirmed regional failover: the pure decision core, the ports it needs,
+//! the AWS SDK adapters behind them, and the execution steps shared by the functions.
+
+pub mod alert;
+pub mod aws;
+pub mod catalog;
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod event;
+pub mod history;
+pub mod metrics;
+pub mod ports;
+pub mod state;
+pub mod telemetry;
+
+pub use catalog::{Catalog, ServiceDefinition};
+pub use config::Config;
+pub use engine::{Engine, Invocation};
+pub use state::{Millis, Phase, ServiceState};

@@ -1,0 +1,156 @@
+//! The small traits the engine needs from the outside world. Each has one AWS SDK adapter
+//! (`crate::aws`); unit tests use in-memory ones.
+
+use std::future::Future;
+
+use crate::catalog::ReplicaLag;
+use crate::decision::HealthReading;
+use crate::event::ObservedState;
+use crate::history::HistoryRecord;
+use crate::state::{HealthCheckSettings, Millis, ServiceState, Vote};
+
+/// A failed AWS call, classified for retry decisions and for the alert text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} {operation}: {message}")]
+pub struct AwsError {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Throttled, timed out, 5xx or no answer: worth retrying later.
+    Unavailable,
+    /// The request itself was refused (validation, not found, access denied).
+    Rejected,
+}
+
+impl AwsError {
+    pub fn new(service: &'static str, operation: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+        AwsError {
+            service,
+            operation,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of recording an observer's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoteWrite {
+    /// The vote was newer than what the table had; here is the state after the write.
+    Recorded(ServiceState),
+    /// The table already had this event or a newer one from the same observer (a duplicate
+    /// or reordered delivery). The state is the current one, as the failed condition returned it.
+    NotNewer(ServiceState),
+}
+
+/// A conditional control write that found another version in place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControlWrite {
+    Written,
+    /// Someone else wrote first; the current state, when the store returned it.
+    Conflict(Option<ServiceState>),
+}
+
+pub trait ControlStore: Send + Sync {
+    /// Every catalog item as (sk, definition JSON).
+    fn load_catalog(&self) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+    fn load_state(&self, service: &str) -> impl Future<Output = Result<ServiceState, AwsError>> + Send;
+    /// Records the vote only if it is newer than the observer's last one. One round trip.
+    fn record_vote(
+        &self,
+        service: &str,
+        observer: &str,
+        vote: &Vote,
+    ) -> impl Future<Output = Result<VoteWrite, AwsError>> + Send;
+    /// Writes the control part of `next` (everything but the votes) if the stored version is
+    /// still `expected_version`. `next.version` must be `expected_version + 1`.
+    fn write_control(
+        &self,
+        service: &str,
+        expected_version: u64,
+        next: &ServiceState,
+    ) -> impl Future<Output = Result<ControlWrite, AwsError>> + Send;
+    /// Appends an audit record; writing the same record twice keeps one.
+    fn append_history(
+        &self,
+        service: &str,
+        record: &HistoryRecord,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// A Route 53 health check's flags and version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    pub settings: HealthCheckSettings,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    #[error("health check version {sent} is no longer current")]
+    VersionMismatch { sent: i64 },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+pub trait HealthChecks: Send + Sync {
+    fn get(&self, id: &str) -> impl Future<Output = Result<HealthCheckConfig, AwsError>> + Send;
+    /// Sets the flags if the check is still at `version`; returns the stored result.
+    fn update(
+        &self,
+        id: &str,
+        version: i64,
+        settings: HealthCheckSettings,
+    ) -> impl Future<Output = Result<HealthCheckConfig, UpdateError>> + Send;
+    fn status(&self, id: &str) -> impl Future<Output = Result<HealthReading, AwsError>> + Send;
+}
+
+pub trait AlarmReader: Send + Sync {
+    /// The alarm's current state (region from its ARN); `None` when it does not exist.
+    fn alarm_state(
+        &self,
+        alarm_arn: &str,
+    ) -> impl Future<Output = Result<Option<ObservedState>, AwsError>> + Send;
+    /// The metric's latest value over the last few minutes; `None` without datapoints.
+    fn replica_lag(
+        &self,
+        spec: &ReplicaLag,
+        now: Millis,
+    ) -> impl Future<Output = Result<Option<f64>, AwsError>> + Send;
+}
+
+/// One alert, ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub subject: String,
+    pub message: String,
+    /// String attributes except `epoch`, which is sent as a Number.
+    pub service: String,
+    pub event_type: String,
+    pub epoch: u64,
+    pub severity: String,
+}
+
+pub trait Notifier: Send + Sync {
+    /// Publishes and returns the message id.
+    fn publish(&self, alert: &Alert) -> impl Future<Output = Result<String, AwsError>> + Send;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Millis;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
