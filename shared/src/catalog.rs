@@ -10,7 +10,8 @@ pub const MAX_SERVICE_NAME_CHARS: usize = 80;
 /// Upper bound for every `*_seconds` setting, so that converting to millis can never overflow.
 pub const MAX_DURATION_SECONDS: u64 = 31 * 24 * 3600;
 /// Statistics CloudWatch's GetMetricData accepts by name for the replica lag check.
-pub const REPLICA_LAG_STATISTICS: [&str; 5] = ["Average", "Maximum", "Minimum", "Sum", "SampleCount"];
+pub const REPLICA_LAG_STATISTICS: [&str; 5] =
+    ["Average", "Maximum", "Minimum", "Sum", "SampleCount"];
 
 /// Longest CloudWatch alarm name (API limit).
 const MAX_ALARM_NAME_CHARS: usize = 255;
@@ -160,7 +161,10 @@ impl ServiceDefinition {
                 );
             }
             if ep.health_check_id.trim().is_empty() {
-                return err(&format!("{prefix}.health_check_id"), "must not be empty".into());
+                return err(
+                    &format!("{prefix}.health_check_id"),
+                    "must not be empty".into(),
+                );
             }
         }
         if self.primary.region == self.secondary.region {
@@ -239,7 +243,10 @@ impl ServiceDefinition {
                 );
             }
             if lag.namespace.trim().is_empty() {
-                return err("preflight.replica_lag.namespace", "must not be empty".into());
+                return err(
+                    "preflight.replica_lag.namespace",
+                    "must not be empty".into(),
+                );
             }
             if lag.metric_name.trim().is_empty() {
                 return err(
@@ -247,7 +254,11 @@ impl ServiceDefinition {
                     "must not be empty".into(),
                 );
             }
-            if lag.dimensions.iter().any(|(k, v)| k.is_empty() || v.is_empty()) {
+            if lag
+                .dimensions
+                .iter()
+                .any(|(k, v)| k.is_empty() || v.is_empty())
+            {
                 return err(
                     "preflight.replica_lag.dimensions",
                     "dimension names and values must not be empty".into(),
@@ -481,7 +492,11 @@ mod tests {
     fn with(path: &str, value: serde_json::Value) -> String {
         let mut v = full_value();
         let (parent, key) = path.rsplit_once('/').unwrap_or(("", path));
-        let pointer = if parent.is_empty() { String::new() } else { format!("/{parent}") };
+        let pointer = if parent.is_empty() {
+            String::new()
+        } else {
+            format!("/{parent}")
+        };
         match v.pointer_mut(&pointer) {
             Some(serde_json::Value::Object(m)) => {
                 m.insert(key.to_string(), value);
@@ -498,7 +513,11 @@ mod tests {
     fn without(path: &str) -> String {
         let mut v = full_value();
         let (parent, key) = path.rsplit_once('/').unwrap_or(("", path));
-        let pointer = if parent.is_empty() { String::new() } else { format!("/{parent}") };
+        let pointer = if parent.is_empty() {
+            String::new()
+        } else {
+            format!("/{parent}")
+        };
         if let Some(m) = v.pointer_mut(&pointer).and_then(|p| p.as_object_mut()) {
             m.remove(key);
         }
@@ -515,11 +534,17 @@ mod tests {
         assert_eq!(def.quorum, 2);
         let lag = def.preflight.replica_lag.as_ref().unwrap();
         assert_eq!(lag.namespace, "AWS/RDS");
-        assert_eq!(lag.dimensions.get("DBInstanceIdentifier").map(String::as_str), Some("checkout-replica"));
+        assert_eq!(
+            lag.dimensions
+                .get("DBInstanceIdentifier")
+                .map(String::as_str),
+            Some("checkout-replica")
+        );
         assert_eq!(lag.max_seconds, 30.0);
         assert!(def.preflight.secondary_alarm_arn.is_some());
         // Round-trips through serde unchanged.
-        let again = ServiceDefinition::parse("checkout", &serde_json::to_string(&def).unwrap()).unwrap();
+        let again =
+            ServiceDefinition::parse("checkout", &serde_json::to_string(&def).unwrap()).unwrap();
         assert_eq!(again, def);
     }
 
@@ -549,7 +574,10 @@ mod tests {
         assert!(lag.dimensions.is_empty());
         assert_eq!(lag.max_seconds, 30.0);
         // A preflight object with only some keys keeps the other defaults.
-        let json = with("preflight", serde_json::json!({"secondary_alarm_arn": null}));
+        let json = with(
+            "preflight",
+            serde_json::json!({"secondary_alarm_arn": null}),
+        );
         let def = ServiceDefinition::parse("checkout", &json).unwrap();
         assert_eq!(def.preflight, Preflight::default());
     }
@@ -558,51 +586,185 @@ mod tests {
     fn each_rule_names_its_field() {
         use serde_json::json;
         let arn = |r: &str, n: &str| format!("arn:aws:cloudwatch:{r}:210987654321:alarm:{n}");
-        let obs3 = |third: serde_json::Value| {
-            json!([arn("us-east-1", "a"), arn("us-west-2", "b"), third])
-        };
+        let obs3 =
+            |third: serde_json::Value| json!([arn("us-east-1", "a"), arn("us-west-2", "b"), third]);
         let cases: Vec<(&str, &str, String)> = vec![
             // (case, expected field, json)
-            ("sk differs from name", "name", with("name", json!("payments"))),
+            (
+                "sk differs from name",
+                "name",
+                with("name", json!("payments")),
+            ),
             ("empty name", "name", with("name", json!(""))),
             ("long name", "name", with("name", json!("a".repeat(81)))),
             ("bad char in name", "name", with("name", json!("check out"))),
             ("unicode in name", "name", with("name", json!("chéckout"))),
-            ("bad primary region", "primary.region", with("primary/region", json!("US-EAST-1"))),
-            ("region without number", "primary.region", with("primary/region", json!("us-east"))),
-            ("region one part", "secondary.region", with("secondary/region", json!("useast-1"))),
-            ("region trailing", "secondary.region", with("secondary/region", json!("eu-west-1a"))),
-            ("empty primary hc", "primary.health_check_id", with("primary/health_check_id", json!(""))),
-            ("blank secondary hc", "secondary.health_check_id", with("secondary/health_check_id", json!("  "))),
-            ("same regions", "secondary.region", with("secondary/region", json!("us-east-1"))),
-            ("same hc ids", "secondary.health_check_id", with("secondary/health_check_id", json!("hc-primary"))),
+            (
+                "bad primary region",
+                "primary.region",
+                with("primary/region", json!("US-EAST-1")),
+            ),
+            (
+                "region without number",
+                "primary.region",
+                with("primary/region", json!("us-east")),
+            ),
+            (
+                "region one part",
+                "secondary.region",
+                with("secondary/region", json!("useast-1")),
+            ),
+            (
+                "region trailing",
+                "secondary.region",
+                with("secondary/region", json!("eu-west-1a")),
+            ),
+            (
+                "empty primary hc",
+                "primary.health_check_id",
+                with("primary/health_check_id", json!("")),
+            ),
+            (
+                "blank secondary hc",
+                "secondary.health_check_id",
+                with("secondary/health_check_id", json!("  ")),
+            ),
+            (
+                "same regions",
+                "secondary.region",
+                with("secondary/region", json!("us-east-1")),
+            ),
+            (
+                "same hc ids",
+                "secondary.health_check_id",
+                with("secondary/health_check_id", json!("hc-primary")),
+            ),
             ("no observers", "observers", with("observers", json!([]))),
-            ("observer not an arn", "observers[2]", with("observers", obs3(json!("checkout-canary")))),
-            ("observer sns arn", "observers[2]", with("observers", obs3(json!("arn:aws:sns:us-east-1:210987654321:topic")))),
-            ("observer short account", "observers[2]", with("observers", obs3(json!("arn:aws:cloudwatch:us-east-1:21098765432:alarm:x")))),
-            ("observer no name", "observers[2]", with("observers", obs3(json!("arn:aws:cloudwatch:us-east-1:210987654321:alarm:")))),
-            ("observer dashboard", "observers[2]", with("observers", obs3(json!("arn:aws:cloudwatch::210987654321:dashboard:x")))),
-            ("duplicate observer", "observers[2]", with("observers", obs3(json!(arn("us-east-1", "a"))))),
+            (
+                "observer not an arn",
+                "observers[2]",
+                with("observers", obs3(json!("checkout-canary"))),
+            ),
+            (
+                "observer sns arn",
+                "observers[2]",
+                with(
+                    "observers",
+                    obs3(json!("arn:aws:sns:us-east-1:210987654321:topic")),
+                ),
+            ),
+            (
+                "observer short account",
+                "observers[2]",
+                with(
+                    "observers",
+                    obs3(json!("arn:aws:cloudwatch:us-east-1:21098765432:alarm:x")),
+                ),
+            ),
+            (
+                "observer no name",
+                "observers[2]",
+                with(
+                    "observers",
+                    obs3(json!("arn:aws:cloudwatch:us-east-1:210987654321:alarm:")),
+                ),
+            ),
+            (
+                "observer dashboard",
+                "observers[2]",
+                with(
+                    "observers",
+                    obs3(json!("arn:aws:cloudwatch::210987654321:dashboard:x")),
+                ),
+            ),
+            (
+                "duplicate observer",
+                "observers[2]",
+                with("observers", obs3(json!(arn("us-east-1", "a")))),
+            ),
             ("quorum zero", "quorum", with("quorum", json!(0))),
             ("quorum too big", "quorum", with("quorum", json!(4))),
-            ("vote window zero", "vote_window_seconds", with("vote_window_seconds", json!(0))),
-            ("vote window huge", "vote_window_seconds", with("vote_window_seconds", json!(u64::MAX))),
-            ("event age zero", "max_event_age_seconds", with("max_event_age_seconds", json!(0))),
-            ("cooldown zero", "cooldown_seconds", with("cooldown_seconds", json!(0))),
-            ("failovers zero", "max_auto_failovers_per_day", with("max_auto_failovers_per_day", json!(0))),
-            ("secondary alarm arn", "preflight.secondary_alarm_arn", with("preflight/secondary_alarm_arn", json!("arn:aws:sns:eu-west-1:210987654321:x"))),
-            ("lag region", "preflight.replica_lag.region", with("preflight/replica_lag/region", json!("europe"))),
-            ("lag namespace", "preflight.replica_lag.namespace", with("preflight/replica_lag/namespace", json!(""))),
-            ("lag metric", "preflight.replica_lag.metric_name", with("preflight/replica_lag/metric_name", json!(""))),
-            ("lag dimensions", "preflight.replica_lag.dimensions", with("preflight/replica_lag/dimensions", json!({"": "x"}))),
-            ("lag statistic", "preflight.replica_lag.statistic", with("preflight/replica_lag/statistic", json!("p99"))),
-            ("lag max zero", "preflight.replica_lag.max_seconds", with("preflight/replica_lag/max_seconds", json!(0))),
-            ("lag max negative", "preflight.replica_lag.max_seconds", with("preflight/replica_lag/max_seconds", json!(-1.5))),
+            (
+                "vote window zero",
+                "vote_window_seconds",
+                with("vote_window_seconds", json!(0)),
+            ),
+            (
+                "vote window huge",
+                "vote_window_seconds",
+                with("vote_window_seconds", json!(u64::MAX)),
+            ),
+            (
+                "event age zero",
+                "max_event_age_seconds",
+                with("max_event_age_seconds", json!(0)),
+            ),
+            (
+                "cooldown zero",
+                "cooldown_seconds",
+                with("cooldown_seconds", json!(0)),
+            ),
+            (
+                "failovers zero",
+                "max_auto_failovers_per_day",
+                with("max_auto_failovers_per_day", json!(0)),
+            ),
+            (
+                "secondary alarm arn",
+                "preflight.secondary_alarm_arn",
+                with(
+                    "preflight/secondary_alarm_arn",
+                    json!("arn:aws:sns:eu-west-1:210987654321:x"),
+                ),
+            ),
+            (
+                "lag region",
+                "preflight.replica_lag.region",
+                with("preflight/replica_lag/region", json!("europe")),
+            ),
+            (
+                "lag namespace",
+                "preflight.replica_lag.namespace",
+                with("preflight/replica_lag/namespace", json!("")),
+            ),
+            (
+                "lag metric",
+                "preflight.replica_lag.metric_name",
+                with("preflight/replica_lag/metric_name", json!("")),
+            ),
+            (
+                "lag dimensions",
+                "preflight.replica_lag.dimensions",
+                with("preflight/replica_lag/dimensions", json!({"": "x"})),
+            ),
+            (
+                "lag statistic",
+                "preflight.replica_lag.statistic",
+                with("preflight/replica_lag/statistic", json!("p99")),
+            ),
+            (
+                "lag max zero",
+                "preflight.replica_lag.max_seconds",
+                with("preflight/replica_lag/max_seconds", json!(0)),
+            ),
+            (
+                "lag max negative",
+                "preflight.replica_lag.max_seconds",
+                with("preflight/replica_lag/max_seconds", json!(-1.5)),
+            ),
             // serde errors
             ("unknown field", "quorom", with("quorom", json!(2))),
-            ("unknown nested field", "health_check", with("primary/health_check", json!("x"))),
+            (
+                "unknown nested field",
+                "health_check",
+                with("primary/health_check", json!("x")),
+            ),
             ("missing field", "observers", without("observers")),
-            ("missing nested field", "metric_name", without("preflight/replica_lag/metric_name")),
+            (
+                "missing nested field",
+                "metric_name",
+                without("preflight/replica_lag/metric_name"),
+            ),
             ("wrong type", "definition", with("quorum", json!("2"))),
             ("negative quorum", "definition", with("quorum", json!(-1))),
             ("not json", "definition", "{\"name\": ".to_string()),
@@ -622,10 +784,31 @@ mod tests {
 
     #[test]
     fn regions_and_arns() {
-        for ok in ["us-east-1", "us-gov-west-1", "ap-southeast-2", "eu-central-1", "cn-north-1", "il-central-1"] {
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "ap-southeast-2",
+            "eu-central-1",
+            "cn-north-1",
+            "il-central-1",
+        ] {
             assert!(is_region(ok), "{ok}");
         }
-        for bad in ["", "us", "us-1", "us-east", "u-east-1", "use-east-1", "us--1", "us-east-", "-us-east-1", "us-east-1-", "us-East-1", "us-east-x", "ü-east-1"] {
+        for bad in [
+            "",
+            "us",
+            "us-1",
+            "us-east",
+            "u-east-1",
+            "use-east-1",
+            "us--1",
+            "us-east-",
+            "-us-east-1",
+            "us-east-1-",
+            "us-East-1",
+            "us-east-x",
+            "ü-east-1",
+        ] {
             assert!(!is_region(bad), "{bad}");
         }
         let arn = "arn:aws-us-gov:cloudwatch:us-gov-west-1:210987654321:alarm:a:b";
@@ -639,14 +822,20 @@ mod tests {
             })
         );
         assert!(AlarmArn::parse("arn:aws:cloudwatch:us-east-1:210987654321:alarm").is_none());
-        assert!(AlarmArn::parse(&format!("arn:aws:cloudwatch:us-east-1:210987654321:alarm:{}", "x".repeat(256))).is_none());
+        assert!(AlarmArn::parse(&format!(
+            "arn:aws:cloudwatch:us-east-1:210987654321:alarm:{}",
+            "x".repeat(256)
+        ))
+        .is_none());
         assert!(AlarmArn::parse("arn:aws:cloudwatch:us-east-1:210987654321:alarm:a\nb").is_none());
     }
 
     #[test]
     fn huge_values_are_capped_in_messages() {
         let long = "x".repeat(100_000);
-        let err = ServiceDefinition::parse("checkout", &with("primary/region", serde_json::json!(long))).unwrap_err();
+        let err =
+            ServiceDefinition::parse("checkout", &with("primary/region", serde_json::json!(long)))
+                .unwrap_err();
         assert_eq!(err.field, "primary.region");
         assert!(err.to_string().len() < 400, "{}", err.to_string().len());
         let err = ServiceDefinition::parse(&long, MINIMAL).unwrap_err();
@@ -670,8 +859,18 @@ mod tests {
         assert!(catalog.service("broken").is_none());
         let names: Vec<&str> = catalog.services().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["checkout", "payments"]);
-        let failed: Vec<(&str, &str)> = errors.iter().map(|e| (e.service.as_str(), e.field.as_str())).collect();
-        assert_eq!(failed, [("broken", "definition"), ("mismatch", "name"), ("checkout", "name")]);
+        let failed: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.service.as_str(), e.field.as_str()))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                ("broken", "definition"),
+                ("mismatch", "name"),
+                ("checkout", "name")
+            ]
+        );
         let empty = Catalog::default();
         assert!(empty.is_empty());
         assert!(empty.services_observing("x").is_empty());
@@ -686,8 +885,14 @@ mod tests {
             ("checkout".to_string(), MINIMAL.to_string()),
         ]);
         assert!(errors.is_empty(), "{errors:?}");
-        let names: Vec<&str> = catalog.services_observing(shared).iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = catalog
+            .services_observing(shared)
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(names, ["checkout", "payments"]);
-        assert!(catalog.services_observing("arn:aws:cloudwatch:us-east-1:210987654321:alarm:zzz").is_empty());
+        assert!(catalog
+            .services_observing("arn:aws:cloudwatch:us-east-1:210987654321:alarm:zzz")
+            .is_empty());
     }
 }

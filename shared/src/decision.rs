@@ -315,7 +315,7 @@ pub fn preflight_checks(def: &ServiceDefinition, readings: &PreflightReadings) -
                 ok: true,
                 detail: "OK".into(),
             },
-            Some(Ok(Some(s))) => not_ready(name, format!("{s:?}").to_uppercase()),
+            Some(Ok(Some(s))) => not_ready(name, s.to_string()),
             Some(Ok(None)) => not_ready(name, "alarm not found".into()),
             Some(Err(e)) => not_ready(name, format!("could not be read: {e}")),
             None => not_ready(name, "not checked".into()),

@@ -180,7 +180,7 @@ where
         let services = catalog.services_observing(&obs.observer);
         let mut outcome = AlarmOutcome {
             observer: obs.observer.clone(),
-            state: format!("{:?}", obs.state),
+            state: obs.state.to_string(),
             services: Vec::new(),
             ignored: None,
         };
@@ -225,7 +225,7 @@ where
             epoch: 0,
             kind: "observation".into(),
             actor: obs.observer.clone(),
-            what: format!("{} reported {:?}", alarm_name(&obs.observer), obs.state),
+            what: format!("{} reported {}", alarm_name(&obs.observer), obs.state),
             why: obs.reason.clone(),
             votes: Vec::new(),
             key: format!("obs#{}#{}", alarm_name(&obs.observer), obs.event_id),
@@ -244,7 +244,7 @@ where
             Some(&def.name),
             now,
             &[(if fresh { "Votes" } else { "DuplicateVotes" }, 1.0, Unit::Count)],
-            &[("observer", &obs.observer), ("state", &format!("{:?}", obs.state))],
+            &[("observer", &obs.observer), ("state", &obs.state.to_string())],
         );
         let outcome = self.after_vote(def, state, fresh, obs, inv).await;
         // The vote is safe in the state item; a lost audit write fails the invocation so the

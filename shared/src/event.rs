@@ -179,7 +179,10 @@ pub fn parse_alarm_event(payload: &Value) -> Result<AlarmObservation, EventError
     }
 }
 
-fn parse_eventbridge(obj: &Map<String, Value>, payload: &Value) -> Result<AlarmObservation, EventError> {
+fn parse_eventbridge(
+    obj: &Map<String, Value>,
+    payload: &Value,
+) -> Result<AlarmObservation, EventError> {
     let source = required_str(obj, "source")?;
     if source != CLOUDWATCH_SOURCE {
         return Err(EventError::WrongSource {
@@ -201,9 +204,12 @@ fn parse_eventbridge(obj: &Map<String, Value>, payload: &Value) -> Result<AlarmO
         }
     }
 
-    let event = EventBridgeAlarm::deserialize(payload).map_err(|e| malformed(EventShape::EventBridge, &e))?;
+    let event = EventBridgeAlarm::deserialize(payload)
+        .map_err(|e| malformed(EventShape::EventBridge, &e))?;
 
-    let resources = event.resources.ok_or(EventError::MissingField("resources"))?;
+    let resources = event
+        .resources
+        .ok_or(EventError::MissingField("resources"))?;
     let arn = match resources.as_slice() {
         [arn] => arn,
         other => {
@@ -242,16 +248,23 @@ fn parse_eventbridge(obj: &Map<String, Value>, payload: &Value) -> Result<AlarmO
         alarm_name: event.detail.alarm_name,
         state: state.value,
         state_changed_at: state.changed_at,
-        event_time: event.time.map_or(state.changed_at, |t| t.timestamp_millis()),
+        event_time: event
+            .time
+            .map_or(state.changed_at, |t| t.timestamp_millis()),
         event_id: id,
         reason,
         shape: EventShape::EventBridge,
     })
 }
 
-fn parse_alarm_action(obj: &Map<String, Value>, payload: &Value) -> Result<AlarmObservation, EventError> {
+fn parse_alarm_action(
+    obj: &Map<String, Value>,
+    payload: &Value,
+) -> Result<AlarmObservation, EventError> {
     if let Some(source) = obj.get("source") {
-        let source = source.as_str().ok_or_else(|| not_a("source", "string", source))?;
+        let source = source
+            .as_str()
+            .ok_or_else(|| not_a("source", "string", source))?;
         if source != CLOUDWATCH_SOURCE {
             return Err(EventError::WrongSource {
                 found: quote(source),
@@ -268,7 +281,8 @@ fn parse_alarm_action(obj: &Map<String, Value>, payload: &Value) -> Result<Alarm
     let time = obj.get("time").ok_or(EventError::MissingField("time"))?;
     check_timestamp(time, "time")?;
 
-    let event = AlarmAction::deserialize(payload).map_err(|e| malformed(EventShape::AlarmAction, &e))?;
+    let event =
+        AlarmAction::deserialize(payload).map_err(|e| malformed(EventShape::AlarmAction, &e))?;
     check_names_match(&arn_parts, &event.alarm_data.alarm_name)?;
 
     let reason = event
@@ -298,7 +312,9 @@ struct RawState {
 /// aws_lambda_events defaults a missing `state.value` to OK, which must not become a vote.
 fn check_alarm_data(data: Option<&Value>, f: &Fields) -> Result<RawState, EventError> {
     let data = data.ok_or(EventError::MissingField(f.data))?;
-    let data = data.as_object().ok_or_else(|| not_a(f.data, "object", data))?;
+    let data = data
+        .as_object()
+        .ok_or_else(|| not_a(f.data, "object", data))?;
     match data.get("alarmName") {
         None => return Err(EventError::MissingField(f.alarm_name)),
         Some(Value::String(_)) => {}
@@ -311,16 +327,17 @@ fn check_alarm_data(data: Option<&Value>, f: &Fields) -> Result<RawState, EventE
     };
     let value = match state.get("value") {
         None | Some(Value::Null) => return Err(EventError::MissingField(f.state_value)),
-        Some(Value::String(s)) => ObservedState::from_cloudwatch(s).ok_or_else(|| EventError::InvalidField {
-            field: f.state_value,
-            message: format!(
-                "'{}' is not one of ALARM, OK, INSUFFICIENT_DATA",
-                quote(s)
-            ),
-        })?,
+        Some(Value::String(s)) => {
+            ObservedState::from_cloudwatch(s).ok_or_else(|| EventError::InvalidField {
+                field: f.state_value,
+                message: format!("'{}' is not one of ALARM, OK, INSUFFICIENT_DATA", quote(s)),
+            })?
+        }
         Some(other) => return Err(not_a(f.state_value, "string", other)),
     };
-    let timestamp = state.get("timestamp").ok_or(EventError::MissingField(f.state_timestamp))?;
+    let timestamp = state
+        .get("timestamp")
+        .ok_or(EventError::MissingField(f.state_timestamp))?;
     let changed_at = check_timestamp(timestamp, f.state_timestamp)?;
     Ok(RawState { value, changed_at })
 }
@@ -328,7 +345,9 @@ fn check_alarm_data(data: Option<&Value>, f: &Fields) -> Result<RawState, EventE
 /// Parses a timestamp as chrono's serde impl will, to name the field when it is bad.
 /// chrono accepts both `...Z` and CloudWatch's `...+0000` (offset without a colon).
 fn check_timestamp(value: &Value, field: &'static str) -> Result<i64, EventError> {
-    let s = value.as_str().ok_or_else(|| not_a(field, "string", value))?;
+    let s = value
+        .as_str()
+        .ok_or_else(|| not_a(field, "string", value))?;
     s.parse::<DateTime<Utc>>()
         .map(|t| t.timestamp_millis())
         .map_err(|e| EventError::InvalidField {
@@ -348,7 +367,10 @@ fn check_names_match(arn: &AlarmArn<'_>, alarm_name: &str) -> Result<(), EventEr
     }
 }
 
-fn required_str<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, EventError> {
+fn required_str<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a str, EventError> {
     match obj.get(field) {
         None | Some(Value::Null) => Err(EventError::MissingField(field)),
         Some(Value::String(s)) => Ok(s),
@@ -426,7 +448,8 @@ mod tests {
         assert_eq!(z, no_colon);
         assert_eq!(z, colon);
         // And through serde, as the typed parse does it.
-        let via_serde: DateTime<Utc> = serde_json::from_value(serde_json::json!("2026-11-20T10:14:02.5+0100")).unwrap();
+        let via_serde: DateTime<Utc> =
+            serde_json::from_value(serde_json::json!("2026-11-20T10:14:02.5+0100")).unwrap();
         assert_eq!(via_serde.timestamp_millis(), z.timestamp_millis() + 500);
     }
 
@@ -446,11 +469,21 @@ mod tests {
 
     #[test]
     fn state_spelling_round_trips() {
-        for s in [ObservedState::Alarm, ObservedState::Ok, ObservedState::InsufficientData] {
+        for s in [
+            ObservedState::Alarm,
+            ObservedState::Ok,
+            ObservedState::InsufficientData,
+        ] {
             assert_eq!(ObservedState::from_cloudwatch(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::json!(s.as_str())
+            );
         }
         assert_eq!(ObservedState::from_cloudwatch("alarm"), None);
-        assert_eq!(serde_json::to_value(EventShape::EventBridge).unwrap(), serde_json::json!("event_bridge"));
+        assert_eq!(
+            serde_json::to_value(EventShape::EventBridge).unwrap(),
+            serde_json::json!("event_bridge")
+        );
     }
 }

@@ -14,6 +14,11 @@ pub mod ports;
 pub mod state;
 pub mod telemetry;
 
+#[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
+mod fakes;
+
 pub use catalog::{Catalog, ServiceDefinition};
 pub use config::Config;
 pub use engine::{Engine, Invocation};

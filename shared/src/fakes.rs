@@ -1,0 +1,224 @@
+//! In-memory ports for unit tests, with the same conditional semantics as the table and
+//! Route 53, call counting, and one-shot failure injection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use crate::catalog::ReplicaLag;
+use crate::decision::HealthReading;
+use crate::event::ObservedState;
+use crate::history::HistoryRecord;
+use crate::ports::*;
+use crate::state::{HealthCheckSettings, Millis, ServiceState, Vote};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn injected(op: &'static str) -> AwsError {
+    AwsError::new("fake", op, ErrorKind::Unavailable, "injected failure")
+}
+
+/// Operations named here fail once each, in order of the calls.
+#[derive(Default)]
+pub struct Faults(Mutex<Vec<&'static str>>);
+
+impl Faults {
+    pub fn fail_next(&self, op: &'static str) {
+        lock(&self.0).push(op);
+    }
+    fn take(&self, op: &'static str) -> bool {
+        let mut v = lock(&self.0);
+        match v.iter().position(|o| *o == op) {
+            Some(i) => {
+                v.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct MemStore {
+    pub catalog: Mutex<Vec<(String, String)>>,
+    pub states: Mutex<HashMap<String, ServiceState>>,
+    pub history: Mutex<Vec<(String, HistoryRecord)>>,
+    pub calls: Mutex<Vec<&'static str>>,
+    pub faults: Faults,
+}
+
+impl MemStore {
+    pub fn state(&self, service: &str) -> ServiceState {
+        lock(&self.states).get(service).cloned().unwrap_or_default()
+    }
+    pub fn set_state(&self, service: &str, state: ServiceState) {
+        lock(&self.states).insert(service.into(), state);
+    }
+    fn call(&self, op: &'static str) -> Result<(), AwsError> {
+        lock(&self.calls).push(op);
+        if self.faults.take(op) {
+            return Err(injected(op));
+        }
+        Ok(())
+    }
+}
+
+impl ControlStore for MemStore {
+    async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
+        self.call("load_catalog")?;
+        Ok(lock(&self.catalog).clone())
+    }
+    async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {
+        self.call("load_state")?;
+        Ok(self.state(service))
+    }
+    async fn record_vote(&self, service: &str, observer: &str, vote: &Vote) -> Result<VoteWrite, AwsError> {
+        self.call("record_vote")?;
+        let mut states = lock(&self.states);
+        let state = states.entry(service.into()).or_default();
+        if state.votes.get(observer).is_some_and(|v| v.at >= vote.at) {
+            return Ok(VoteWrite::NotNewer(state.clone()));
+        }
+        state.votes.insert(observer.into(), vote.clone());
+        Ok(VoteWrite::Recorded(state.clone()))
+    }
+    async fn write_control(&self, service: &str, expected_version: u64, next: &ServiceState) -> Result<ControlWrite, AwsError> {
+        self.call("write_control")?;
+        let mut states = lock(&self.states);
+        let state = states.entry(service.into()).or_default();
+        if state.version != expected_version {
+            return Ok(ControlWrite::Conflict(Some(state.clone())));
+        }
+        let votes = std::mem::take(&mut state.votes);
+        *state = ServiceState { votes, ..next.clone() };
+        Ok(ControlWrite::Written)
+    }
+    async fn append_history(&self, service: &str, record: &HistoryRecord) -> Result<(), AwsError> {
+        self.call("append_history")?;
+        let mut h = lock(&self.history);
+        if !h.iter().any(|(s, r)| s == service && r.sort_key() == record.sort_key()) {
+            h.push((service.into(), record.clone()));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemHealthChecks {
+    pub checks: Mutex<HashMap<String, HealthCheckConfig>>,
+    pub statuses: Mutex<HashMap<String, HealthReading>>,
+    pub updates: Mutex<Vec<(String, i64, HealthCheckSettings)>>,
+    pub faults: Faults,
+    /// Bumps the version once before the next update (someone else's change).
+    pub concurrent_edit: Mutex<Option<HealthCheckSettings>>,
+}
+
+impl MemHealthChecks {
+    pub fn add(&self, id: &str, healthy: bool) {
+        lock(&self.checks).insert(
+            id.into(),
+            HealthCheckConfig {
+                settings: HealthCheckSettings { disabled: false, inverted: false },
+                version: 1,
+            },
+        );
+        lock(&self.statuses).insert(
+            id.into(),
+            HealthReading {
+                healthy_checkers: if healthy { 8 } else { 0 },
+                checkers: 8,
+            },
+        );
+    }
+    pub fn get_now(&self, id: &str) -> HealthCheckConfig {
+        lock(&self.checks)[id]
+    }
+}
+
+impl HealthChecks for MemHealthChecks {
+    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        if self.faults.take("get") {
+            return Err(injected("get"));
+        }
+        lock(&self.checks).get(id).copied().ok_or_else(|| AwsError::new("fake", "get", ErrorKind::Rejected, "no such check"))
+    }
+    async fn update(&self, id: &str, version: i64, settings: HealthCheckSettings) -> Result<HealthCheckConfig, UpdateError> {
+        if self.faults.take("update") {
+            return Err(UpdateError::Aws(injected("update")));
+        }
+        let mut checks = lock(&self.checks);
+        let hc = checks.get_mut(id).ok_or_else(|| AwsError::new("fake", "update", ErrorKind::Rejected, "no such check"))?;
+        if let Some(other) = lock(&self.concurrent_edit).take() {
+            hc.settings = other;
+            hc.version += 1;
+        }
+        if hc.version != version {
+            return Err(UpdateError::VersionMismatch { sent: version });
+        }
+        lock(&self.updates).push((id.into(), version, settings));
+        hc.settings = settings;
+        hc.version += 1;
+        Ok(*hc)
+    }
+    async fn status(&self, id: &str) -> Result<HealthReading, AwsError> {
+        if self.faults.take("status") {
+            return Err(injected("status"));
+        }
+        lock(&self.statuses).get(id).copied().ok_or_else(|| AwsError::new("fake", "status", ErrorKind::Rejected, "no such check"))
+    }
+}
+
+#[derive(Default)]
+pub struct MemAlarms {
+    pub states: Mutex<HashMap<String, ObservedState>>,
+    pub lag: Mutex<Option<f64>>,
+}
+
+impl AlarmReader for MemAlarms {
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<ObservedState>, AwsError> {
+        Ok(lock(&self.states).get(alarm_arn).copied())
+    }
+    async fn replica_lag(&self, _spec: &ReplicaLag, _now: Millis) -> Result<Option<f64>, AwsError> {
+        Ok(*lock(&self.lag))
+    }
+}
+
+#[derive(Default)]
+pub struct MemNotifier {
+    pub sent: Mutex<Vec<Alert>>,
+    pub faults: Faults,
+}
+
+impl MemNotifier {
+    pub fn sent(&self) -> Vec<Alert> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl Notifier for MemNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        if self.faults.take("publish") {
+            return Err(injected("publish"));
+        }
+        let mut sent = lock(&self.sent);
+        sent.push(alert.clone());
+        Ok(format!("msg-{}", sent.len()))
+    }
+}
+
+#[derive(Default)]
+pub struct FakeClock(pub AtomicI64);
+
+impl FakeClock {
+    pub fn set(&self, ms: Millis) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+}
