@@ -363,3 +363,7 @@ pub fn fmt_time(ms: Millis) -> String {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_else(|| format!("{ms}ms"))
 }
+
+#[cfg(test)]
+#[path = "decision_tests.rs"]
+mod tests;
