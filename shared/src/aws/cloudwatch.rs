@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue};
 use aws_sdk_cloudwatch::Client;
 
-use super::classify;
+use super::{classify, CallLog};
 use crate::catalog::ReplicaLag;
 use crate::event::ObservedState;
 use crate::ports::{AlarmReader, AwsError, ErrorKind};
@@ -20,13 +20,15 @@ const LAG_LOOKBACK_MS: Millis = 5 * 60_000;
 #[derive(Debug)]
 pub struct CloudWatchAlarms {
     sdk: SdkConfig,
+    log: Option<CallLog>,
     clients: Mutex<HashMap<String, Client>>,
 }
 
 impl CloudWatchAlarms {
-    pub fn new(sdk: SdkConfig) -> Self {
+    pub fn new(sdk: SdkConfig, log: Option<CallLog>) -> Self {
         CloudWatchAlarms {
             sdk,
+            log,
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -36,10 +38,12 @@ impl CloudWatchAlarms {
         clients
             .entry(region.to_string())
             .or_insert_with(|| {
-                let conf = aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
-                    .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()))
-                    .build();
-                Client::from_conf(conf)
+                let mut conf = aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
+                    .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()));
+                if let Some(l) = &self.log {
+                    conf = conf.interceptor(l.clone());
+                }
+                Client::from_conf(conf.build())
             })
             .clone()
     }
