@@ -78,9 +78,19 @@ pub fn failover_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
         "  2. Health: secondary health check {} stays healthy; error rate and latency in {} are normal.",
         def.secondary.health_check_id, def.secondary.region
     );
-    let _ = writeln!(m, "  3. Data: writes succeed; replica lag and replication direction are what you expect.");
-    let _ = writeln!(m, "  4. Canaries: observer canaries recover against the secondary.");
-    let _ = writeln!(m, "  5. Dependencies: allow-lists, webhooks and third parties reach {}.\n", def.secondary.region);
+    let _ = writeln!(
+        m,
+        "  3. Data: writes succeed; replica lag and replication direction are what you expect."
+    );
+    let _ = writeln!(
+        m,
+        "  4. Canaries: observer canaries recover against the secondary."
+    );
+    let _ = writeln!(
+        m,
+        "  5. Dependencies: allow-lists, webhooks and third parties reach {}.\n",
+        def.secondary.region
+    );
     let _ = writeln!(m, "Status page (ready to paste)");
     let _ = writeln!(
         m,
@@ -167,7 +177,11 @@ fn decision_section(m: &mut String, def: &ServiceDefinition, exec: &Execution) {
                 m,
                 "  trigger:  operator {}{}, reason: {}",
                 clip(requested_by, 100),
-                if *forced { " (FORCED past the safety checks)" } else { "" },
+                if *forced {
+                    " (FORCED past the safety checks)"
+                } else {
+                    ""
+                },
                 clip(reason, 300)
             );
         }

@@ -45,7 +45,9 @@ impl Config {
         {
             return Err(ConfigError::Invalid {
                 name: FAILOVER_TABLE,
-                message: format!("'{table}' is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)"),
+                message: format!(
+                    "'{table}' is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)"
+                ),
             });
         }
         let topic_arn = read(ALERT_TOPIC_ARN)?;
@@ -53,7 +55,9 @@ impl Config {
         if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
             return Err(ConfigError::Invalid {
                 name: ALERT_TOPIC_ARN,
-                message: format!("'{topic_arn}' is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"),
+                message: format!(
+                    "'{topic_arn}' is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
+                ),
             });
         }
         Ok(Config { table, topic_arn })
@@ -66,7 +70,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -75,11 +82,23 @@ mod tests {
         let topic = "arn:aws:sns:us-east-1:123456789012:failover-alerts";
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[(ALERT_TOPIC_ARN, topic)], "FAILOVER_TABLE is not set"),
-            (&[(FAILOVER_TABLE, " "), (ALERT_TOPIC_ARN, topic)], "FAILOVER_TABLE is empty"),
-            (&[(FAILOVER_TABLE, "t/x"), (ALERT_TOPIC_ARN, topic)], "FAILOVER_TABLE is invalid"),
+            (
+                &[(FAILOVER_TABLE, " "), (ALERT_TOPIC_ARN, topic)],
+                "FAILOVER_TABLE is empty",
+            ),
+            (
+                &[(FAILOVER_TABLE, "t/x"), (ALERT_TOPIC_ARN, topic)],
+                "FAILOVER_TABLE is invalid",
+            ),
             (&[(FAILOVER_TABLE, "control")], "ALERT_TOPIC_ARN is not set"),
-            (&[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, "")], "ALERT_TOPIC_ARN is empty"),
-            (&[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, "my-topic")], "ALERT_TOPIC_ARN is invalid"),
+            (
+                &[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, "")],
+                "ALERT_TOPIC_ARN is empty",
+            ),
+            (
+                &[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, "my-topic")],
+                "ALERT_TOPIC_ARN is invalid",
+            ),
         ];
         for (pairs, want) in cases {
             let err = cfg(pairs).unwrap_err().to_string();

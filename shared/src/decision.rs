@@ -112,12 +112,25 @@ pub enum Assessment {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hold {
     /// A transition is in progress and its owner still holds the lease.
-    InProgress { epoch: u64, owner: String, lease_until: Millis },
+    InProgress {
+        epoch: u64,
+        owner: String,
+        lease_until: Millis,
+    },
     /// Already failed over, blocked, or failing back: votes cannot fail over again.
     Phase(Phase),
-    Paused { until: Option<Millis>, live: usize },
-    Cooldown { remaining_ms: Millis, live: usize },
-    DailyCap { count: usize, cap: u32 },
+    Paused {
+        until: Option<Millis>,
+        live: usize,
+    },
+    Cooldown {
+        remaining_ms: Millis,
+        live: usize,
+    },
+    DailyCap {
+        count: usize,
+        cap: u32,
+    },
 }
 
 impl Hold {
@@ -287,7 +300,10 @@ impl HealthReading {
 
 /// The pre-flight gate. Anything that cannot be read counts as not ready: an automatic
 /// failover onto a secondary we could not look at is the wrong default; an operator can force.
-pub fn preflight_checks(def: &ServiceDefinition, readings: &PreflightReadings) -> Vec<PreflightCheck> {
+pub fn preflight_checks(
+    def: &ServiceDefinition,
+    readings: &PreflightReadings,
+) -> Vec<PreflightCheck> {
     let mut checks = Vec::new();
     let pf = &def.preflight;
     if pf.secondary_health_check {
@@ -329,7 +345,10 @@ pub fn preflight_checks(def: &ServiceDefinition, readings: &PreflightReadings) -
                 ok: true,
                 detail: format!("{v:.1}s (limit {}s)", lag.max_seconds),
             },
-            Some(Ok(Some(v))) => not_ready(name, format!("{v:.1}s is over the limit of {}s", lag.max_seconds)),
+            Some(Ok(Some(v))) => not_ready(
+                name,
+                format!("{v:.1}s is over the limit of {}s", lag.max_seconds),
+            ),
             Some(Ok(None)) => not_ready(name, "no recent datapoints".into()),
             Some(Err(e)) => not_ready(name, format!("could not be read: {e}")),
             None => not_ready(name, "not checked".into()),

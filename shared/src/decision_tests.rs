@@ -30,12 +30,21 @@ fn arn(i: usize) -> String {
 }
 
 fn vote(state: ObservedState, at: Millis) -> Vote {
-    Vote { state, at, event_id: format!("e{at}"), reason: String::new(), received_at: at }
+    Vote {
+        state,
+        at,
+        event_id: format!("e{at}"),
+        reason: String::new(),
+        received_at: at,
+    }
 }
 
 fn with_votes(votes: &[(usize, ObservedState, Millis)]) -> ServiceState {
     ServiceState {
-        votes: votes.iter().map(|(i, s, at)| (arn(*i), vote(*s, *at))).collect(),
+        votes: votes
+            .iter()
+            .map(|(i, s, at)| (arn(*i), vote(*s, *at)))
+            .collect(),
         ..ServiceState::default()
     }
 }
@@ -76,19 +85,51 @@ fn assessment_table() {
     use ObservedState::*;
     let d = def(3, 2);
     let window = 300_000;
-    let paused = |until| Pause { reason: "r".into(), requested_by: "b".into(), since: 0, until };
+    let paused = |until| Pause {
+        reason: "r".into(),
+        requested_by: "b".into(),
+        since: 0,
+        until,
+    };
     let mut cases: Vec<(&str, ServiceState, &str)> = vec![
         ("no votes", with_votes(&[]), "no_quorum"),
         ("one alarm", with_votes(&[(0, Alarm, NOW)]), "no_quorum"),
-        ("two alarms", with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW - 10)]), "quorum"),
-        ("alarm + ok", with_votes(&[(0, Alarm, NOW), (1, Ok, NOW)]), "no_quorum"),
-        ("alarm + insufficient", with_votes(&[(0, Alarm, NOW), (1, InsufficientData, NOW)]), "no_quorum"),
-        ("one expired", with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW - window - 1)]), "no_quorum"),
-        ("at the window edge", with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW - window)]), "quorum"),
-        ("far future vote", with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW + 60_000)]), "no_quorum"),
+        (
+            "two alarms",
+            with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW - 10)]),
+            "quorum",
+        ),
+        (
+            "alarm + ok",
+            with_votes(&[(0, Alarm, NOW), (1, Ok, NOW)]),
+            "no_quorum",
+        ),
+        (
+            "alarm + insufficient",
+            with_votes(&[(0, Alarm, NOW), (1, InsufficientData, NOW)]),
+            "no_quorum",
+        ),
+        (
+            "one expired",
+            with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW - window - 1)]),
+            "no_quorum",
+        ),
+        (
+            "at the window edge",
+            with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW - window)]),
+            "quorum",
+        ),
+        (
+            "far future vote",
+            with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW + 60_000)]),
+            "no_quorum",
+        ),
     ];
     let mut s = with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW)]);
-    s.votes.insert("arn:aws:cloudwatch:us-east-1:123456789012:alarm:not-an-observer".into(), vote(Alarm, NOW));
+    s.votes.insert(
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:not-an-observer".into(),
+        vote(Alarm, NOW),
+    );
     s.votes.remove(&arn(1));
     cases.push(("votes from non-observers do not count", s, "no_quorum"));
     let quorum = with_votes(&[(0, Alarm, NOW), (1, Alarm, NOW)]);
@@ -118,8 +159,20 @@ fn assessment_table() {
         s.phase = phase;
         cases.push(("terminal phases", s, "phase"));
     }
-    let claimant = Claimant { owner: "x".into(), lease_until: NOW + 1 };
-    let claimed = claim_failover(&quorum, vec![], Trigger::Quorum { quorum: 2, observers: 3 }, &claimant, NOW - 10);
+    let claimant = Claimant {
+        owner: "x".into(),
+        lease_until: NOW + 1,
+    };
+    let claimed = claim_failover(
+        &quorum,
+        vec![],
+        Trigger::Quorum {
+            quorum: 2,
+            observers: 3,
+        },
+        &claimant,
+        NOW - 10,
+    );
     cases.push(("in progress", claimed.clone(), "in_progress"));
     let mut s = claimed;
     s.execution.as_mut().unwrap().lease_until = NOW;
@@ -138,33 +191,86 @@ fn assessment_table() {
 
 #[test]
 fn claim_moves_to_the_next_epoch_and_counts_automatic_failovers() {
-    let s = ServiceState { epoch: 4, version: 9, auto_failovers: vec![NOW - DAY_MS - 1, NOW - 5], ..Default::default() };
-    let c = Claimant { owner: "me".into(), lease_until: NOW + 900 };
-    let next = claim_failover(&s, vec![], Trigger::Quorum { quorum: 2, observers: 3 }, &c, NOW);
-    assert_eq!((next.phase, next.epoch, next.version), (Phase::FailingOver, 5, 10));
-    assert_eq!(next.auto_failovers, vec![NOW - 5, NOW], "pruned to 24h, plus this one");
+    let s = ServiceState {
+        epoch: 4,
+        version: 9,
+        auto_failovers: vec![NOW - DAY_MS - 1, NOW - 5],
+        ..Default::default()
+    };
+    let c = Claimant {
+        owner: "me".into(),
+        lease_until: NOW + 900,
+    };
+    let next = claim_failover(
+        &s,
+        vec![],
+        Trigger::Quorum {
+            quorum: 2,
+            observers: 3,
+        },
+        &c,
+        NOW,
+    );
+    assert_eq!(
+        (next.phase, next.epoch, next.version),
+        (Phase::FailingOver, 5, 10)
+    );
+    assert_eq!(
+        next.auto_failovers,
+        vec![NOW - 5, NOW],
+        "pruned to 24h, plus this one"
+    );
     assert_eq!(next.last_transition_at, Some(NOW));
     let exec = next.execution.unwrap();
-    assert_eq!((exec.epoch, exec.owner.as_str(), exec.lease_until), (5, "me", NOW + 900));
-    let manual = claim_failover(&s, vec![], Trigger::Operator { requested_by: "a".into(), reason: "r".into(), forced: false }, &c, NOW);
-    assert_eq!(manual.auto_failovers, vec![NOW - 5], "operator failovers do not count against the cap");
+    assert_eq!(
+        (exec.epoch, exec.owner.as_str(), exec.lease_until),
+        (5, "me", NOW + 900)
+    );
+    let manual = claim_failover(
+        &s,
+        vec![],
+        Trigger::Operator {
+            requested_by: "a".into(),
+            reason: "r".into(),
+            forced: false,
+        },
+        &c,
+        NOW,
+    );
+    assert_eq!(
+        manual.auto_failovers,
+        vec![NOW - 5],
+        "operator failovers do not count against the cap"
+    );
 }
 
 #[test]
 fn preflight_table() {
     let d = def(3, 2);
     let r = |healthy: u32| PreflightReadings {
-        secondary_health: Some(Ok(HealthReading { healthy_checkers: healthy, checkers: 16 })),
+        secondary_health: Some(Ok(HealthReading {
+            healthy_checkers: healthy,
+            checkers: 16,
+        })),
         ..Default::default()
     };
     assert!(preflight_passed(&preflight_checks(&d, &r(16))));
     assert!(preflight_passed(&preflight_checks(&d, &r(3))), "3/16 > 18%");
-    assert!(!preflight_passed(&preflight_checks(&d, &r(2))), "2/16 <= 18%");
-    let unreadable = PreflightReadings { secondary_health: Some(Err("throttled".into())), ..Default::default() };
+    assert!(
+        !preflight_passed(&preflight_checks(&d, &r(2))),
+        "2/16 <= 18%"
+    );
+    let unreadable = PreflightReadings {
+        secondary_health: Some(Err("throttled".into())),
+        ..Default::default()
+    };
     let checks = preflight_checks(&d, &unreadable);
     assert!(!preflight_passed(&checks));
     assert!(checks[0].detail.contains("could not be read: throttled"));
-    assert!(!preflight_passed(&preflight_checks(&d, &PreflightReadings::default())), "unchecked is not ready");
+    assert!(
+        !preflight_passed(&preflight_checks(&d, &PreflightReadings::default())),
+        "unchecked is not ready"
+    );
 }
 
 proptest! {

@@ -11,17 +11,19 @@ use tracing::{error, info, warn};
 use crate::alert::{blocked_alert, failover_alert};
 use crate::catalog::{Catalog, ServiceDefinition};
 use crate::decision::{
-    self, alarm_name, assess, check_freshness, claim_failover, preflight_checks,
-    preflight_passed, take_over, Assessment, Claimant, Hold, PreflightReadings,
+    self, alarm_name, assess, check_freshness, claim_failover, preflight_checks, preflight_passed,
+    take_over, Assessment, Claimant, Hold, PreflightReadings,
 };
 use crate::event::{parse_alarm_event, AlarmObservation, EventError};
 use crate::history::HistoryRecord;
 use crate::metrics::{self, Unit};
 use crate::ports::{
-    Alert, AlarmReader, AwsError, Clock, ControlStore, ControlWrite, HealthCheckConfig,
+    AlarmReader, Alert, AwsError, Clock, ControlStore, ControlWrite, HealthCheckConfig,
     HealthChecks, Notifier, UpdateError, VoteWrite,
 };
-use crate::state::{Execution, HealthCheckSettings, Millis, Phase, ServiceState, Trigger, VoteRecord};
+use crate::state::{
+    Execution, HealthCheckSettings, Millis, Phase, ServiceState, Trigger, VoteRecord,
+};
 
 /// The catalog is re-read at most this often.
 pub const CATALOG_TTL_MS: Millis = 60_000;
@@ -110,7 +112,14 @@ where
     N: Notifier,
     C: Clock,
 {
-    pub fn new(store: S, health: H, alarms: A, notifier: N, clock: C, function: &'static str) -> Self {
+    pub fn new(
+        store: S,
+        health: H,
+        alarms: A,
+        notifier: N,
+        clock: C,
+        function: &'static str,
+    ) -> Self {
         Engine {
             store,
             health,
@@ -217,7 +226,12 @@ where
         if let Err(staleness) = check_freshness(def, obs, now) {
             warn!(service = %def.name, observer = %obs.observer, event_id = %obs.event_id, reason = %staleness, "ignored alarm event");
             self.count_ignored(Some(&def.name), staleness.label());
-            return Ok(self.outcome(def, "ignored", &ServiceState::default(), staleness.to_string()));
+            return Ok(self.outcome(
+                def,
+                "ignored",
+                &ServiceState::default(),
+                staleness.to_string(),
+            ));
         }
         let vote = decision::vote_from(obs, now);
         let record = HistoryRecord {
@@ -243,8 +257,15 @@ where
             self.function,
             Some(&def.name),
             now,
-            &[(if fresh { "Votes" } else { "DuplicateVotes" }, 1.0, Unit::Count)],
-            &[("observer", &obs.observer), ("state", &obs.state.to_string())],
+            &[(
+                if fresh { "Votes" } else { "DuplicateVotes" },
+                1.0,
+                Unit::Count,
+            )],
+            &[
+                ("observer", &obs.observer),
+                ("state", &obs.state.to_string()),
+            ],
         );
         let outcome = self.after_vote(def, state, fresh, obs, inv).await;
         // The vote is safe in the state item; a lost audit write fails the invocation so the
@@ -269,7 +290,12 @@ where
                 Ok(self.outcome(def, what, &state, format!("{live} of {quorum} votes live")))
             }
             Assessment::Held(hold) => {
-                if fresh && matches!(hold, Hold::Paused { .. } | Hold::Cooldown { .. } | Hold::DailyCap { .. }) {
+                if fresh
+                    && matches!(
+                        hold,
+                        Hold::Paused { .. } | Hold::Cooldown { .. } | Hold::DailyCap { .. }
+                    )
+                {
                     self.record_refusal(def, &state, &hold, obs).await?;
                 }
                 info!(service = %def.name, hold = %hold, "quorum or not, no automatic action");
@@ -285,7 +311,8 @@ where
                     quorum: def.quorum,
                     observers: def.observers.len() as u32,
                 };
-                self.start_failover(def, state, votes, trigger, inv, fresh).await
+                self.start_failover(def, state, votes, trigger, inv, fresh)
+                    .await
             }
             Assessment::ResumeDue { epoch } => {
                 info!(service = %def.name, epoch, "resuming an unfinished transition whose owner's lease expired");
@@ -319,18 +346,32 @@ where
             );
             (c, Some(r))
         } else {
-            (self.store.write_control(&def.name, state.version, &next).await, None)
+            (
+                self.store
+                    .write_control(&def.name, state.version, &next)
+                    .await,
+                None,
+            )
         };
         match claim.map_err(EngineError::Store)? {
             ControlWrite::Conflict(current) => {
-                let current = current.unwrap_or(state);
-                let winner = current.execution.as_ref().map_or("another invocation", |e| e.owner.as_str());
+                let current = current.map_or(state, |c| *c);
+                let winner = current
+                    .execution
+                    .as_ref()
+                    .map_or("another invocation", |e| e.owner.as_str());
                 info!(service = %def.name, epoch = current.epoch, winner, "the decision was already claimed");
                 Ok(self.outcome(def, "claim_lost", &current, format!("claimed by {winner}")))
             }
             ControlWrite::Written => {
                 info!(service = %def.name, epoch = next.epoch, owner = %claimant.owner, "failover decided");
-                metrics::emit(self.function, Some(&def.name), now, &[("Decisions", 1.0, Unit::Count)], &[]);
+                metrics::emit(
+                    self.function,
+                    Some(&def.name),
+                    now,
+                    &[("Decisions", 1.0, Unit::Count)],
+                    &[],
+                );
                 self.execute(def, next, readings).await
             }
         }
@@ -356,8 +397,13 @@ where
             .map_err(EngineError::Store)?
         {
             ControlWrite::Conflict(current) => {
-                let current = current.unwrap_or(state);
-                Ok(self.outcome(def, "in_progress", &current, "another invocation resumed it first".into()))
+                let current = current.map_or(state, |c| *c);
+                Ok(self.outcome(
+                    def,
+                    "in_progress",
+                    &current,
+                    "another invocation resumed it first".into(),
+                ))
             }
             ControlWrite::Written => self.execute(def, next, None).await,
         }
@@ -368,25 +414,44 @@ where
         let now = self.clock.now();
         let health = async {
             if pf.secondary_health_check {
-                Some(self.health.status(&def.secondary.health_check_id).await.map_err(|e| e.to_string()))
+                Some(
+                    self.health
+                        .status(&def.secondary.health_check_id)
+                        .await
+                        .map_err(|e| e.to_string()),
+                )
             } else {
                 None
             }
         };
         let alarm = async {
             match &pf.secondary_alarm_arn {
-                Some(arn) => Some(self.alarms.alarm_state(arn).await.map_err(|e| e.to_string())),
+                Some(arn) => Some(
+                    self.alarms
+                        .alarm_state(arn)
+                        .await
+                        .map_err(|e| e.to_string()),
+                ),
                 None => None,
             }
         };
         let lag = async {
             match &pf.replica_lag {
-                Some(spec) => Some(self.alarms.replica_lag(spec, now).await.map_err(|e| e.to_string())),
+                Some(spec) => Some(
+                    self.alarms
+                        .replica_lag(spec, now)
+                        .await
+                        .map_err(|e| e.to_string()),
+                ),
                 None => None,
             }
         };
-        let (secondary_health, secondary_alarm, replica_lag, primary) =
-            tokio::join!(health, alarm, lag, self.health.get(&def.primary.health_check_id));
+        let (secondary_health, secondary_alarm, replica_lag, primary) = tokio::join!(
+            health,
+            alarm,
+            lag,
+            self.health.get(&def.primary.health_check_id)
+        );
         Readings {
             preflight: PreflightReadings {
                 secondary_health,
@@ -419,7 +484,10 @@ where
                 primary = Some(r.primary);
             }
             // A resumed run that never got as far as recording the pre-flight reads again.
-            None if exec.preflight.is_empty() && exec.switched_at.is_none() && def_has_preflight(def) => {
+            None if exec.preflight.is_empty()
+                && exec.switched_at.is_none()
+                && def_has_preflight(def) =>
+            {
                 let r = self.read_readiness(def).await;
                 exec.preflight = preflight_checks(def, &r.preflight);
                 primary = Some(r.primary);
@@ -427,7 +495,12 @@ where
             None => {}
         }
         if !preflight_passed(&exec.preflight) && !forced {
-            let failing: Vec<&str> = exec.preflight.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
+            let failing: Vec<&str> = exec
+                .preflight
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name.as_str())
+                .collect();
             exec.blocked_reason = Some(format!("secondary not ready: {}", failing.join(", ")));
             return self.block(def, state, exec).await;
         }
@@ -439,7 +512,11 @@ where
             };
             let hc = match hc {
                 Ok(hc) => hc,
-                Err(e) => return self.fail_step(def, state, exec, "read primary health check", e.to_string()).await,
+                Err(e) => {
+                    return self
+                        .fail_step(def, state, exec, "read primary health check", e.to_string())
+                        .await
+                }
             };
             match self.switch(def, &mut state, &mut exec, hc).await {
                 Ok(()) => {}
@@ -449,20 +526,31 @@ where
                 self.function,
                 Some(&def.name),
                 self.clock.now(),
-                &[("SwitchLatency", (self.clock.now() - exec.decided_at) as f64, Unit::Milliseconds)],
+                &[(
+                    "SwitchLatency",
+                    (self.clock.now() - exec.decided_at) as f64,
+                    Unit::Milliseconds,
+                )],
                 &[],
             );
         }
 
         if exec.alerted_at.is_none() {
             let alert = failover_alert(def, &exec);
-            let record = self.step_record(&exec, "switch", format!(
-                "primary health check {} forced unhealthy ({} -> {})",
-                def.primary.health_check_id,
-                exec.prior.map_or("unknown".to_string(), |p| p.to_string()),
-                HealthCheckSettings::FORCED_UNHEALTHY
-            ));
-            let (published, audited) = tokio::join!(self.notifier.publish(&alert), self.store.append_history(&def.name, &record));
+            let record = self.step_record(
+                &exec,
+                "switch",
+                format!(
+                    "primary health check {} forced unhealthy ({} -> {})",
+                    def.primary.health_check_id,
+                    exec.prior.map_or("unknown".to_string(), |p| p.to_string()),
+                    HealthCheckSettings::FORCED_UNHEALTHY
+                ),
+            );
+            let (published, audited) = tokio::join!(
+                self.notifier.publish(&alert),
+                self.store.append_history(&def.name, &record)
+            );
             if let Err(e) = audited {
                 warn!(error = %e, "audit record for the switch not written; the state item keeps the step");
             }
@@ -471,7 +559,11 @@ where
                     exec.alerted_at = Some(self.clock.now());
                     exec.alert_message_id = Some(id);
                 }
-                Err(e) => return self.fail_step(def, state, exec, "alert", e.to_string()).await,
+                Err(e) => {
+                    return self
+                        .fail_step(def, state, exec, "alert", e.to_string())
+                        .await
+                }
             }
         }
 
@@ -489,13 +581,22 @@ where
             now,
             &[
                 ("Failovers", 1.0, Unit::Count),
-                ("DecisionToCompleteLatency", (now - exec.decided_at) as f64, Unit::Milliseconds),
+                (
+                    "DecisionToCompleteLatency",
+                    (now - exec.decided_at) as f64,
+                    Unit::Milliseconds,
+                ),
                 ("ExecuteLatency", (now - started) as f64, Unit::Milliseconds),
             ],
             &[],
         );
         info!(service = %def.name, epoch = exec.epoch, "failed over: primary forced unhealthy, alert sent");
-        Ok(self.outcome(def, "failed_over", &state, format!("{} -> {}", def.primary.region, def.secondary.region)))
+        Ok(self.outcome(
+            def,
+            "failed_over",
+            &state,
+            format!("{} -> {}", def.primary.region, def.secondary.region),
+        ))
     }
 
     /// Forces the primary's check unhealthy with `HealthCheckVersion`, recording the prior
@@ -512,7 +613,10 @@ where
             if hc.settings.forces_unhealthy() {
                 // Done before a crash (the prior was recorded then), or by someone else.
                 if exec.prior.is_none() {
-                    exec.prior = Some(HealthCheckSettings { disabled: false, inverted: false });
+                    exec.prior = Some(HealthCheckSettings {
+                        disabled: false,
+                        inverted: false,
+                    });
                     exec.prior_note = Some(format!(
                         "the check was already forced unhealthy (version {}) when this epoch read it; \
                          failback will restore Disabled=false Inverted=false",
@@ -534,11 +638,16 @@ where
             next.execution = Some(exec.clone());
             let (saved, updated) = tokio::join!(
                 self.store.write_control(&def.name, expected, &next),
-                self.health.update(id, hc.version, HealthCheckSettings::FORCED_UNHEALTHY)
+                self.health
+                    .update(id, hc.version, HealthCheckSettings::FORCED_UNHEALTHY)
             );
             match saved {
                 Ok(ControlWrite::Written) => *state = next,
-                Ok(ControlWrite::Conflict(_)) => return Err("the control state changed under this invocation (ownership lost)".into()),
+                Ok(ControlWrite::Conflict(_)) => {
+                    return Err(
+                        "the control state changed under this invocation (ownership lost)".into(),
+                    )
+                }
                 Err(e) => return Err(format!("recording the prior flags failed: {e}")),
             }
             match updated {
@@ -549,18 +658,22 @@ where
                 }
                 Ok(after) => {
                     return Err(format!(
-                        "read-back after UpdateHealthCheck shows {} (version {}), not forced unhealthy",
-                        after.settings, after.version
-                    ))
+                    "read-back after UpdateHealthCheck shows {} (version {}), not forced unhealthy",
+                    after.settings, after.version
+                ))
                 }
                 Err(UpdateError::VersionMismatch { sent }) => {
                     warn!(service = %def.name, health_check = %id, sent, "health check changed since it was read; re-reading");
                     hc = self.health.get(id).await.map_err(|e| e.to_string())?;
                 }
-                Err(UpdateError::Aws(e)) => return Err(format!("Route 53 did not apply the change: {e}")),
+                Err(UpdateError::Aws(e)) => {
+                    return Err(format!("Route 53 did not apply the change: {e}"))
+                }
             }
         }
-        Err(format!("health check {id} kept changing under us ({MAX_VERSION_RETRIES} version conflicts)"))
+        Err(format!(
+            "health check {id} kept changing under us ({MAX_VERSION_RETRIES} version conflicts)"
+        ))
     }
 
     /// The pre-flight gate refused: BLOCKED, one page, nothing else changed.
@@ -572,8 +685,15 @@ where
     ) -> Result<ServiceOutcome, EngineError> {
         if exec.alerted_at.is_none() {
             let alert = blocked_alert(def, &exec);
-            let record = self.step_record(&exec, "blocked", exec.blocked_reason.clone().unwrap_or_default());
-            let (published, audited) = tokio::join!(self.notifier.publish(&alert), self.store.append_history(&def.name, &record));
+            let record = self.step_record(
+                &exec,
+                "blocked",
+                exec.blocked_reason.clone().unwrap_or_default(),
+            );
+            let (published, audited) = tokio::join!(
+                self.notifier.publish(&alert),
+                self.store.append_history(&def.name, &record)
+            );
             if let Err(e) = audited {
                 warn!(error = %e, "audit record for the block not written");
             }
@@ -582,7 +702,11 @@ where
                     exec.alerted_at = Some(self.clock.now());
                     exec.alert_message_id = Some(id);
                 }
-                Err(e) => return self.fail_step(def, state, exec, "blocked alert", e.to_string()).await,
+                Err(e) => {
+                    return self
+                        .fail_step(def, state, exec, "blocked alert", e.to_string())
+                        .await
+                }
             }
         }
         let now = self.clock.now();
@@ -593,9 +717,20 @@ where
         state.version += 1;
         state.execution = Some(exec.clone());
         self.write_owned(def, expected, &state, "block").await?;
-        metrics::emit(self.function, Some(&def.name), now, &[("Blocked", 1.0, Unit::Count)], &[]);
+        metrics::emit(
+            self.function,
+            Some(&def.name),
+            now,
+            &[("Blocked", 1.0, Unit::Count)],
+            &[],
+        );
         warn!(service = %def.name, epoch = exec.epoch, reason = ?exec.blocked_reason, "automatic failover BLOCKED");
-        Ok(self.outcome(def, "blocked", &state, exec.blocked_reason.clone().unwrap_or_default()))
+        Ok(self.outcome(
+            def,
+            "blocked",
+            &state,
+            exec.blocked_reason.clone().unwrap_or_default(),
+        ))
     }
 
     /// A step failed: keep what is done, release the lease so a redelivery or the reconciler
@@ -616,7 +751,13 @@ where
         if let Err(e) = self.store.write_control(&def.name, expected, &state).await {
             warn!(error = %e, "could not release the lease; it expires at the invocation deadline");
         }
-        metrics::emit(self.function, Some(&def.name), self.clock.now(), &[("StepFailures", 1.0, Unit::Count)], &[("step", step)]);
+        metrics::emit(
+            self.function,
+            Some(&def.name),
+            self.clock.now(),
+            &[("StepFailures", 1.0, Unit::Count)],
+            &[("step", step)],
+        );
         Err(EngineError::StepFailed {
             service: def.name.clone(),
             epoch: exec.epoch,
@@ -668,8 +809,17 @@ where
             votes: decision::live_votes(def, state, now),
             key: format!("refusal#{}#{}", hold.label(), obs.event_id),
         };
-        metrics::emit(self.function, Some(&def.name), now, &[("Refusals", 1.0, Unit::Count)], &[("reason", hold.label())]);
-        self.store.append_history(&def.name, &record).await.map_err(EngineError::Store)
+        metrics::emit(
+            self.function,
+            Some(&def.name),
+            now,
+            &[("Refusals", 1.0, Unit::Count)],
+            &[("reason", hold.label())],
+        );
+        self.store
+            .append_history(&def.name, &record)
+            .await
+            .map_err(EngineError::Store)
     }
 
     fn step_record(&self, exec: &Execution, step: &str, what: String) -> HistoryRecord {
@@ -681,8 +831,15 @@ where
             what: format!("{step}: {what}"),
             why: match &exec.trigger {
                 Trigger::Quorum { quorum, .. } => format!("quorum of {quorum} observers in ALARM"),
-                Trigger::Operator { requested_by, reason, forced } => {
-                    format!("{requested_by}: {reason}{}", if *forced { " (forced)" } else { "" })
+                Trigger::Operator {
+                    requested_by,
+                    reason,
+                    forced,
+                } => {
+                    format!(
+                        "{requested_by}: {reason}{}",
+                        if *forced { " (forced)" } else { "" }
+                    )
                 }
             },
             votes: exec.votes.clone(),
@@ -691,10 +848,22 @@ where
     }
 
     fn count_ignored(&self, service: Option<&str>, reason: &str) {
-        metrics::emit(self.function, service, self.clock.now(), &[("IgnoredEvents", 1.0, Unit::Count)], &[("reason", reason)]);
+        metrics::emit(
+            self.function,
+            service,
+            self.clock.now(),
+            &[("IgnoredEvents", 1.0, Unit::Count)],
+            &[("reason", reason)],
+        );
     }
 
-    fn outcome(&self, def: &ServiceDefinition, outcome: &'static str, state: &ServiceState, detail: String) -> ServiceOutcome {
+    fn outcome(
+        &self,
+        def: &ServiceDefinition,
+        outcome: &'static str,
+        state: &ServiceState,
+        detail: String,
+    ) -> ServiceOutcome {
         ServiceOutcome {
             service: def.name.clone(),
             outcome,

@@ -40,13 +40,24 @@ type TestEngine = Engine<MemStore, MemHealthChecks, MemAlarms, MemNotifier, Fake
 
 fn engine_with(extra: Value) -> Arc<TestEngine> {
     let store = MemStore::default();
-    store.catalog.lock().unwrap().push(("checkout".into(), definition(extra)));
+    store
+        .catalog
+        .lock()
+        .unwrap()
+        .push(("checkout".into(), definition(extra)));
     let health = MemHealthChecks::default();
     health.add(PRIMARY, false);
     health.add(SECONDARY, true);
     let clock = FakeClock::default();
     clock.set(T0);
-    Arc::new(Engine::new(store, health, MemAlarms::default(), MemNotifier::default(), clock, "test"))
+    Arc::new(Engine::new(
+        store,
+        health,
+        MemAlarms::default(),
+        MemNotifier::default(),
+        clock,
+        "test",
+    ))
 }
 
 fn engine() -> Arc<TestEngine> {
@@ -55,7 +66,9 @@ fn engine() -> Arc<TestEngine> {
 
 /// An EventBridge alarm event for observer `i` whose state changed at `at`.
 fn event(i: usize, state: &str, at: i64, id: &str) -> Value {
-    let ts = chrono::DateTime::from_timestamp_millis(at).unwrap().to_rfc3339();
+    let ts = chrono::DateTime::from_timestamp_millis(at)
+        .unwrap()
+        .to_rfc3339();
     let arn = observer(i);
     let name = arn.rsplit(':').next().unwrap().to_string();
     json!({
@@ -82,33 +95,77 @@ async fn send(e: &TestEngine, ev: &Value, id: &str) -> Result<Vec<&'static str>,
 #[tokio::test]
 async fn quorum_of_two_fails_over_once_and_never_fails_back() {
     let e = engine();
-    assert_eq!(send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1").await.unwrap(), ["vote_recorded"]);
-    assert_eq!(e.health.get_now(PRIMARY).settings, HealthCheckSettings { disabled: false, inverted: false });
-    assert_eq!(send(&e, &event(1, "ALARM", T0 - 500, "b"), "r2").await.unwrap(), ["failed_over"]);
+    assert_eq!(
+        send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+            .await
+            .unwrap(),
+        ["vote_recorded"]
+    );
+    assert_eq!(
+        e.health.get_now(PRIMARY).settings,
+        HealthCheckSettings {
+            disabled: false,
+            inverted: false
+        }
+    );
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0 - 500, "b"), "r2")
+            .await
+            .unwrap(),
+        ["failed_over"]
+    );
 
     let hc = e.health.get_now(PRIMARY);
-    assert!(hc.settings.forces_unhealthy(), "primary must be Disabled and Inverted");
-    assert_eq!(e.health.get_now(SECONDARY).version, 1, "secondary untouched");
+    assert!(
+        hc.settings.forces_unhealthy(),
+        "primary must be Disabled and Inverted"
+    );
+    assert_eq!(
+        e.health.get_now(SECONDARY).version,
+        1,
+        "secondary untouched"
+    );
     let state = e.store.state("checkout");
     assert_eq!(state.phase, Phase::FailedOver);
     assert_eq!(state.epoch, 1);
     let exec = state.execution.unwrap();
-    assert_eq!(exec.prior, Some(HealthCheckSettings { disabled: false, inverted: false }));
-    assert_eq!((exec.version_before, exec.version_after), (Some(1), Some(2)));
+    assert_eq!(
+        exec.prior,
+        Some(HealthCheckSettings {
+            disabled: false,
+            inverted: false
+        })
+    );
+    assert_eq!(
+        (exec.version_before, exec.version_after),
+        (Some(1), Some(2))
+    );
     assert_eq!(exec.votes.len(), 2);
 
     let sent = e.notifier.sent();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].subject, "[FAILOVER] checkout: us-east-1 -> eu-west-1 (epoch 1)");
+    assert_eq!(
+        sent[0].subject,
+        "[FAILOVER] checkout: us-east-1 -> eu-west-1 (epoch 1)"
+    );
     assert_eq!(sent[0].event_type, "failover");
     assert!(sent[0].message.contains(&observer(0)) && sent[0].message.contains("Status page"));
 
     // Duplicates, the third observer and recoveries change nothing and send nothing.
-    for (i, state, at, id) in [(1, "ALARM", T0 - 500, "b"), (2, "ALARM", T0 - 100, "c"), (0, "OK", T0, "d"), (1, "OK", T0, "e")] {
+    for (i, state, at, id) in [
+        (1, "ALARM", T0 - 500, "b"),
+        (2, "ALARM", T0 - 100, "c"),
+        (0, "OK", T0, "d"),
+        (1, "OK", T0, "e"),
+    ] {
         send(&e, &event(i, state, at, id), "r3").await.unwrap();
     }
     assert_eq!(e.notifier.sent().len(), 1);
-    assert_eq!(e.store.state("checkout").phase, Phase::FailedOver, "no automatic failback");
+    assert_eq!(
+        e.store.state("checkout").phase,
+        Phase::FailedOver,
+        "no automatic failback"
+    );
     assert!(e.health.get_now(PRIMARY).settings.forces_unhealthy());
 }
 
@@ -116,7 +173,9 @@ async fn quorum_of_two_fails_over_once_and_never_fails_back() {
 async fn one_observer_many_times_is_one_vote() {
     let e = engine();
     for k in 0..10 {
-        let out = send(&e, &event(0, "ALARM", T0 - 1000, "a"), &format!("r{k}")).await.unwrap();
+        let out = send(&e, &event(0, "ALARM", T0 - 1000, "a"), &format!("r{k}"))
+            .await
+            .unwrap();
         assert_eq!(out, [if k == 0 { "vote_recorded" } else { "duplicate" }]);
     }
     assert_eq!(e.store.state("checkout").phase, Phase::PrimaryActive);
@@ -126,11 +185,19 @@ async fn one_observer_many_times_is_one_vote() {
 #[tokio::test]
 async fn ok_retracts_and_a_reordered_older_alarm_does_not_resurrect_the_vote() {
     let e = engine();
-    send(&e, &event(0, "ALARM", T0 - 3000, "a1"), "r").await.unwrap();
-    send(&e, &event(0, "OK", T0 - 2000, "a2"), "r").await.unwrap();
+    send(&e, &event(0, "ALARM", T0 - 3000, "a1"), "r")
+        .await
+        .unwrap();
+    send(&e, &event(0, "OK", T0 - 2000, "a2"), "r")
+        .await
+        .unwrap();
     // The ALARM redelivered after its OK is older than the recorded state: not a vote.
-    send(&e, &event(0, "ALARM", T0 - 3000, "a1"), "r").await.unwrap();
-    send(&e, &event(1, "ALARM", T0 - 1000, "b"), "r").await.unwrap();
+    send(&e, &event(0, "ALARM", T0 - 3000, "a1"), "r")
+        .await
+        .unwrap();
+    send(&e, &event(1, "ALARM", T0 - 1000, "b"), "r")
+        .await
+        .unwrap();
     assert_eq!(e.store.state("checkout").phase, Phase::PrimaryActive);
     assert!(e.notifier.sent().is_empty());
 }
@@ -138,8 +205,13 @@ async fn ok_retracts_and_a_reordered_older_alarm_does_not_resurrect_the_vote() {
 #[tokio::test]
 async fn votes_outside_the_window_do_not_count() {
     let e = engine_with(json!({"vote_window_seconds": 60, "max_event_age_seconds": 600}));
-    send(&e, &event(0, "ALARM", T0 - 120_000, "a"), "r").await.unwrap();
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(), ["vote_recorded"]);
+    send(&e, &event(0, "ALARM", T0 - 120_000, "a"), "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(),
+        ["vote_recorded"]
+    );
     assert_eq!(e.store.state("checkout").phase, Phase::PrimaryActive);
 }
 
@@ -156,10 +228,19 @@ async fn stale_future_unknown_and_malformed_events_change_nothing() {
     }
     let out = e.handle_alarm_event(&unknown, &inv("r", T0)).await.unwrap();
     assert!(out.services.is_empty() && out.ignored.is_some());
-    let err = e.handle_alarm_event(&json!({"source": "aws.cloudwatch"}), &inv("r", T0)).await.unwrap_err();
+    let err = e
+        .handle_alarm_event(&json!({"source": "aws.cloudwatch"}), &inv("r", T0))
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::BadEvent(_)), "{err}");
-    assert!(e.store.states.lock().unwrap().is_empty(), "no state written");
-    assert!(e.store.history.lock().unwrap().is_empty(), "no audit written");
+    assert!(
+        e.store.states.lock().unwrap().is_empty(),
+        "no state written"
+    );
+    assert!(
+        e.store.history.lock().unwrap().is_empty(),
+        "no audit written"
+    );
     let calls = e.store.calls.lock().unwrap().clone();
     assert_eq!(calls, ["load_catalog"], "only the catalog was read, once");
 }
@@ -168,15 +249,32 @@ async fn stale_future_unknown_and_malformed_events_change_nothing() {
 async fn secondary_not_ready_blocks_pages_and_changes_nothing() {
     let e = engine();
     e.health.add(SECONDARY, false);
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r").await.unwrap();
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(), ["blocked"]);
-    assert_eq!(e.health.get_now(PRIMARY).settings, HealthCheckSettings { disabled: false, inverted: false });
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(),
+        ["blocked"]
+    );
+    assert_eq!(
+        e.health.get_now(PRIMARY).settings,
+        HealthCheckSettings {
+            disabled: false,
+            inverted: false
+        }
+    );
     let state = e.store.state("checkout");
     assert_eq!(state.phase, Phase::Blocked);
     let sent = e.notifier.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].event_type, "blocked");
-    assert!(sent[0].message.contains("unhealthy (0 of 8 checkers healthy)"), "{}", sent[0].message);
+    assert!(
+        sent[0]
+            .message
+            .contains("unhealthy (0 of 8 checkers healthy)"),
+        "{}",
+        sent[0].message
+    );
     // More votes while blocked: nothing more.
     send(&e, &event(2, "ALARM", T0, "c"), "r").await.unwrap();
     assert_eq!(e.notifier.sent().len(), 1);
@@ -188,8 +286,16 @@ async fn secondary_alarm_and_replica_lag_gate_the_failover() {
     let extra = json!({"preflight": {"secondary_alarm_arn": alarm, "replica_lag": {
         "region": "eu-west-1", "namespace": "AWS/RDS", "metric_name": "ReplicaLag", "max_seconds": 30}}});
     for (alarm_state, lag, want) in [
-        (Some(crate::event::ObservedState::Ok), Some(3.0), "failed_over"),
-        (Some(crate::event::ObservedState::Alarm), Some(3.0), "blocked"),
+        (
+            Some(crate::event::ObservedState::Ok),
+            Some(3.0),
+            "failed_over",
+        ),
+        (
+            Some(crate::event::ObservedState::Alarm),
+            Some(3.0),
+            "blocked",
+        ),
         (None, Some(3.0), "blocked"),
         (Some(crate::event::ObservedState::Ok), Some(31.0), "blocked"),
         (Some(crate::event::ObservedState::Ok), None, "blocked"),
@@ -199,7 +305,9 @@ async fn secondary_alarm_and_replica_lag_gate_the_failover() {
             e.alarms.states.lock().unwrap().insert(alarm.into(), s);
         }
         *e.alarms.lag.lock().unwrap() = lag;
-        send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r").await.unwrap();
+        send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r")
+            .await
+            .unwrap();
         let out = send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap();
         assert_eq!(out, [want], "alarm {alarm_state:?} lag {lag:?}");
     }
@@ -209,21 +317,39 @@ async fn secondary_alarm_and_replica_lag_gate_the_failover() {
 async fn paused_service_records_votes_but_does_not_act() {
     let e = engine();
     let mut state = e.store.state("checkout");
-    state.pause = Some(Pause { reason: "db upgrade".into(), requested_by: "bob".into(), since: T0 - 10, until: Some(T0 + 600_000) });
+    state.pause = Some(Pause {
+        reason: "db upgrade".into(),
+        requested_by: "bob".into(),
+        since: T0 - 10,
+        until: Some(T0 + 600_000),
+    });
     e.store.set_state("checkout", state);
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r").await.unwrap();
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(), ["held"]);
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(),
+        ["held"]
+    );
     let state = e.store.state("checkout");
     assert_eq!(state.votes.len(), 2, "votes recorded while paused");
     assert_eq!(state.phase, Phase::PrimaryActive);
     assert!(e.notifier.sent().is_empty());
     let history = e.store.history.lock().unwrap().clone();
-    assert!(history.iter().any(|(_, r)| r.kind == "refusal" && r.why.contains("paused")));
+    assert!(history
+        .iter()
+        .any(|(_, r)| r.kind == "refusal" && r.why.contains("paused")));
 
     // An expired pause no longer holds: the next vote acts on the live quorum.
     e.clock.set(T0 + 600_001);
-    send(&e, &event(2, "ALARM", T0 + 600_000, "c"), "r").await.unwrap();
-    assert_eq!(e.store.state("checkout").phase, Phase::PrimaryActive, "the older votes left the window");
+    send(&e, &event(2, "ALARM", T0 + 600_000, "c"), "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        e.store.state("checkout").phase,
+        Phase::PrimaryActive,
+        "the older votes left the window"
+    );
 }
 
 #[tokio::test]
@@ -232,38 +358,66 @@ async fn cooldown_and_daily_cap_hold_back_a_new_quorum() {
     let mut state = e.store.state("checkout");
     state.last_transition_at = Some(T0 - 60_000);
     e.store.set_state("checkout", state);
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r").await.unwrap();
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(), ["held"]);
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(),
+        ["held"]
+    );
 
     let e = engine_with(json!({"cooldown_seconds": 60, "max_auto_failovers_per_day": 1}));
     let mut state = e.store.state("checkout");
     state.last_transition_at = Some(T0 - 120_000);
     state.auto_failovers = vec![T0 - DAY_MS + 60_000];
     e.store.set_state("checkout", state);
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r").await.unwrap();
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(), ["held"]);
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(),
+        ["held"]
+    );
     let history = e.store.history.lock().unwrap().clone();
-    assert!(history.iter().any(|(_, r)| r.kind == "refusal" && r.what.contains("daily_cap")));
+    assert!(history
+        .iter()
+        .any(|(_, r)| r.kind == "refusal" && r.what.contains("daily_cap")));
     // A day after the earlier failover the cap no longer applies.
     e.clock.set(T0 + 61_000);
-    send(&e, &event(2, "ALARM", T0 + 60_000, "c"), "r").await.unwrap();
+    send(&e, &event(2, "ALARM", T0 + 60_000, "c"), "r")
+        .await
+        .unwrap();
     assert_eq!(e.store.state("checkout").phase, Phase::FailedOver);
 }
 
 #[tokio::test]
 async fn failure_between_claim_and_switch_is_finished_by_the_redelivery() {
     let e = engine();
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1").await.unwrap();
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
     e.health.faults.fail_next("update");
-    let err = send(&e, &event(1, "ALARM", T0, "b"), "r2").await.unwrap_err();
-    assert!(matches!(err, EngineError::StepFailed { step: "switch", .. }), "{err}");
+    let err = send(&e, &event(1, "ALARM", T0, "b"), "r2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::StepFailed { step: "switch", .. }),
+        "{err}"
+    );
     let state = e.store.state("checkout");
     assert_eq!(state.phase, Phase::FailingOver);
-    assert_eq!(state.execution.as_ref().unwrap().lease_until, 0, "lease released for the retry");
+    assert_eq!(
+        state.execution.as_ref().unwrap().lease_until,
+        0,
+        "lease released for the retry"
+    );
     assert!(e.notifier.sent().is_empty());
 
     // Lambda redelivers the same event: it is a duplicate vote, and it finishes the work.
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(), ["failed_over"]);
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(),
+        ["failed_over"]
+    );
     assert!(e.health.get_now(PRIMARY).settings.forces_unhealthy());
     assert_eq!(e.notifier.sent().len(), 1);
     assert_eq!(e.store.state("checkout").epoch, 1, "same epoch");
@@ -274,37 +428,88 @@ async fn failure_between_claim_and_switch_is_finished_by_the_redelivery() {
 #[tokio::test]
 async fn failure_between_switch_and_alert_resumes_without_a_second_switch() {
     let e = engine();
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1").await.unwrap();
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
     e.notifier.faults.fail_next("publish");
-    let err = send(&e, &event(1, "ALARM", T0, "b"), "r2").await.unwrap_err();
-    assert!(matches!(err, EngineError::StepFailed { step: "alert", .. }), "{err}");
+    let err = send(&e, &event(1, "ALARM", T0, "b"), "r2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::StepFailed { step: "alert", .. }),
+        "{err}"
+    );
     assert_eq!(e.health.updates.lock().unwrap().len(), 1);
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(), ["failed_over"]);
-    assert_eq!(e.health.updates.lock().unwrap().len(), 1, "the switch is not repeated");
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(),
+        ["failed_over"]
+    );
+    assert_eq!(
+        e.health.updates.lock().unwrap().len(),
+        1,
+        "the switch is not repeated"
+    );
     let sent = e.notifier.sent();
     assert_eq!(sent.len(), 1);
-    assert!(sent[0].message.contains("Disabled=false Inverted=false -> Disabled=true Inverted=true"), "{}", sent[0].message);
+    assert!(
+        sent[0]
+            .message
+            .contains("Disabled=false Inverted=false -> Disabled=true Inverted=true"),
+        "{}",
+        sent[0].message
+    );
 }
 
 #[tokio::test]
 async fn an_owner_that_died_is_taken_over_only_after_its_lease() {
     let e = engine();
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1").await.unwrap();
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
     // The owner of this claim died right after claiming it.
     let mut state = e.store.state("checkout");
-    state.votes.insert(observer(1), crate::state::Vote {
-        state: crate::event::ObservedState::Alarm, at: T0, event_id: "b".into(), reason: "x".into(), received_at: T0,
-    });
-    let votes = crate::decision::live_votes(&crate::catalog::ServiceDefinition::parse("checkout", &definition(json!({}))).unwrap(), &state, T0);
-    let claimant = crate::decision::Claimant { owner: "dead-invocation".into(), lease_until: T0 + 60_000 };
-    let claimed = crate::decision::claim_failover(&state, votes, crate::state::Trigger::Quorum { quorum: 2, observers: 3 }, &claimant, T0);
+    state.votes.insert(
+        observer(1),
+        crate::state::Vote {
+            state: crate::event::ObservedState::Alarm,
+            at: T0,
+            event_id: "b".into(),
+            reason: "x".into(),
+            received_at: T0,
+        },
+    );
+    let votes = crate::decision::live_votes(
+        &crate::catalog::ServiceDefinition::parse("checkout", &definition(json!({}))).unwrap(),
+        &state,
+        T0,
+    );
+    let claimant = crate::decision::Claimant {
+        owner: "dead-invocation".into(),
+        lease_until: T0 + 60_000,
+    };
+    let claimed = crate::decision::claim_failover(
+        &state,
+        votes,
+        crate::state::Trigger::Quorum {
+            quorum: 2,
+            observers: 3,
+        },
+        &claimant,
+        T0,
+    );
     e.store.set_state("checkout", claimed);
 
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(), ["in_progress"]);
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(),
+        ["in_progress"]
+    );
     assert!(e.notifier.sent().is_empty());
     e.clock.set(T0 + 60_001);
     // Past the lease (the event is still fresh): the redelivery takes over and finishes.
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r4").await.unwrap(), ["failed_over"]);
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r4").await.unwrap(),
+        ["failed_over"]
+    );
     assert_eq!(e.notifier.sent().len(), 1);
     assert_eq!(e.store.state("checkout").execution.unwrap().owner, "r4");
 }
@@ -312,9 +517,17 @@ async fn an_owner_that_died_is_taken_over_only_after_its_lease() {
 #[tokio::test]
 async fn version_conflict_rereads_and_never_overwrites_blindly() {
     let e = engine();
-    *e.health.concurrent_edit.lock().unwrap() = Some(HealthCheckSettings { disabled: true, inverted: false });
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1").await.unwrap();
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r2").await.unwrap(), ["failed_over"]);
+    *e.health.concurrent_edit.lock().unwrap() = Some(HealthCheckSettings {
+        disabled: true,
+        inverted: false,
+    });
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r2").await.unwrap(),
+        ["failed_over"]
+    );
     let updates = e.health.updates.lock().unwrap().clone();
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].1, 2, "the update used the re-read version");
@@ -327,14 +540,32 @@ async fn fifty_concurrent_deliveries_make_one_decision() {
     let mut tasks = Vec::new();
     for k in 0..50 {
         let e = e.clone();
-        let ev = event(k % 3, "ALARM", T0 - 1000 + (k % 3) as i64, &format!("ev{}", k % 3));
-        tasks.push(tokio::spawn(async move { e.handle_alarm_event(&ev, &inv(&format!("r{k}"), T0)).await }));
+        let ev = event(
+            k % 3,
+            "ALARM",
+            T0 - 1000 + (k % 3) as i64,
+            &format!("ev{}", k % 3),
+        );
+        tasks.push(tokio::spawn(async move {
+            e.handle_alarm_event(&ev, &inv(&format!("r{k}"), T0)).await
+        }));
     }
     let mut outcomes = Vec::new();
     for t in tasks {
-        outcomes.extend(t.await.unwrap().unwrap().services.into_iter().map(|s| s.outcome));
+        outcomes.extend(
+            t.await
+                .unwrap()
+                .unwrap()
+                .services
+                .into_iter()
+                .map(|s| s.outcome),
+        );
     }
-    assert_eq!(outcomes.iter().filter(|o| **o == "failed_over").count(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "failed_over").count(),
+        1,
+        "{outcomes:?}"
+    );
     assert_eq!(e.notifier.sent().len(), 1);
     assert_eq!(e.health.updates.lock().unwrap().len(), 1);
     assert_eq!(e.store.state("checkout").epoch, 1);
@@ -344,15 +575,31 @@ async fn fifty_concurrent_deliveries_make_one_decision() {
 async fn a_control_table_outage_is_an_error_to_retry_not_a_silent_drop() {
     let e = engine();
     e.store.faults.fail_next("record_vote");
-    let err = send(&e, &event(0, "ALARM", T0, "a"), "r").await.unwrap_err();
-    assert!(matches!(err, EngineError::Store(ref x) if x.kind == ErrorKind::Unavailable), "{err}");
-    assert_eq!(send(&e, &event(0, "ALARM", T0, "a"), "r").await.unwrap(), ["vote_recorded"]);
+    let err = send(&e, &event(0, "ALARM", T0, "a"), "r")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Store(ref x) if x.kind == ErrorKind::Unavailable),
+        "{err}"
+    );
+    assert_eq!(
+        send(&e, &event(0, "ALARM", T0, "a"), "r").await.unwrap(),
+        ["vote_recorded"]
+    );
 }
 
 #[tokio::test]
 async fn a_bad_catalog_entry_does_not_take_the_others_down() {
     let e = engine();
-    e.store.catalog.lock().unwrap().push(("broken".into(), "{\"name\": \"broken\", \"quorom\": 2}".into()));
-    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r").await.unwrap();
-    assert_eq!(send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(), ["failed_over"]);
+    e.store.catalog.lock().unwrap().push((
+        "broken".into(),
+        "{\"name\": \"broken\", \"quorom\": 2}".into(),
+    ));
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r")
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(),
+        ["failed_over"]
+    );
 }

@@ -74,7 +74,12 @@ impl ControlStore for MemStore {
         self.call("load_state")?;
         Ok(self.state(service))
     }
-    async fn record_vote(&self, service: &str, observer: &str, vote: &Vote) -> Result<VoteWrite, AwsError> {
+    async fn record_vote(
+        &self,
+        service: &str,
+        observer: &str,
+        vote: &Vote,
+    ) -> Result<VoteWrite, AwsError> {
         self.call("record_vote")?;
         let mut states = lock(&self.states);
         let state = states.entry(service.into()).or_default();
@@ -84,21 +89,32 @@ impl ControlStore for MemStore {
         state.votes.insert(observer.into(), vote.clone());
         Ok(VoteWrite::Recorded(state.clone()))
     }
-    async fn write_control(&self, service: &str, expected_version: u64, next: &ServiceState) -> Result<ControlWrite, AwsError> {
+    async fn write_control(
+        &self,
+        service: &str,
+        expected_version: u64,
+        next: &ServiceState,
+    ) -> Result<ControlWrite, AwsError> {
         self.call("write_control")?;
         let mut states = lock(&self.states);
         let state = states.entry(service.into()).or_default();
         if state.version != expected_version {
-            return Ok(ControlWrite::Conflict(Some(state.clone())));
+            return Ok(ControlWrite::Conflict(Some(Box::new(state.clone()))));
         }
         let votes = std::mem::take(&mut state.votes);
-        *state = ServiceState { votes, ..next.clone() };
+        *state = ServiceState {
+            votes,
+            ..next.clone()
+        };
         Ok(ControlWrite::Written)
     }
     async fn append_history(&self, service: &str, record: &HistoryRecord) -> Result<(), AwsError> {
         self.call("append_history")?;
         let mut h = lock(&self.history);
-        if !h.iter().any(|(s, r)| s == service && r.sort_key() == record.sort_key()) {
+        if !h
+            .iter()
+            .any(|(s, r)| s == service && r.sort_key() == record.sort_key())
+        {
             h.push((service.into(), record.clone()));
         }
         Ok(())
@@ -120,7 +136,10 @@ impl MemHealthChecks {
         lock(&self.checks).insert(
             id.into(),
             HealthCheckConfig {
-                settings: HealthCheckSettings { disabled: false, inverted: false },
+                settings: HealthCheckSettings {
+                    disabled: false,
+                    inverted: false,
+                },
                 version: 1,
             },
         );
@@ -142,14 +161,24 @@ impl HealthChecks for MemHealthChecks {
         if self.faults.take("get") {
             return Err(injected("get"));
         }
-        lock(&self.checks).get(id).copied().ok_or_else(|| AwsError::new("fake", "get", ErrorKind::Rejected, "no such check"))
+        lock(&self.checks)
+            .get(id)
+            .copied()
+            .ok_or_else(|| AwsError::new("fake", "get", ErrorKind::Rejected, "no such check"))
     }
-    async fn update(&self, id: &str, version: i64, settings: HealthCheckSettings) -> Result<HealthCheckConfig, UpdateError> {
+    async fn update(
+        &self,
+        id: &str,
+        version: i64,
+        settings: HealthCheckSettings,
+    ) -> Result<HealthCheckConfig, UpdateError> {
         if self.faults.take("update") {
             return Err(UpdateError::Aws(injected("update")));
         }
         let mut checks = lock(&self.checks);
-        let hc = checks.get_mut(id).ok_or_else(|| AwsError::new("fake", "update", ErrorKind::Rejected, "no such check"))?;
+        let hc = checks
+            .get_mut(id)
+            .ok_or_else(|| AwsError::new("fake", "update", ErrorKind::Rejected, "no such check"))?;
         if let Some(other) = lock(&self.concurrent_edit).take() {
             hc.settings = other;
             hc.version += 1;
@@ -166,7 +195,10 @@ impl HealthChecks for MemHealthChecks {
         if self.faults.take("status") {
             return Err(injected("status"));
         }
-        lock(&self.statuses).get(id).copied().ok_or_else(|| AwsError::new("fake", "status", ErrorKind::Rejected, "no such check"))
+        lock(&self.statuses)
+            .get(id)
+            .copied()
+            .ok_or_else(|| AwsError::new("fake", "status", ErrorKind::Rejected, "no such check"))
     }
 }
 

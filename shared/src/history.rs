@@ -27,7 +27,12 @@ pub struct HistoryRecord {
 impl HistoryRecord {
     /// `history#<time>#<epoch>#<key>`: sorts by time, so `status` reads the newest first.
     pub fn sort_key(&self) -> String {
-        format!("history#{}#{:08}#{}", fmt_time_ms(self.at), self.epoch, self.key)
+        format!(
+            "history#{}#{:08}#{}",
+            fmt_time_ms(self.at),
+            self.epoch,
+            self.key
+        )
     }
 
     pub fn expires_at_secs(&self) -> i64 {

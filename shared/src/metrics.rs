@@ -75,7 +75,10 @@ mod tests {
             "alarm-trigger",
             Some("checkout"),
             1_700_000_000_000,
-            &[("Votes", 1.0, Unit::Count), ("ClaimLatency", 12.0, Unit::Milliseconds)],
+            &[
+                ("Votes", 1.0, Unit::Count),
+                ("ClaimLatency", 12.0, Unit::Milliseconds),
+            ],
             &[("outcome", "recorded")],
         );
         let v: Value = serde_json::from_str(&line).unwrap();
@@ -85,7 +88,10 @@ mod tests {
         let cw = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], NAMESPACE);
         assert_eq!(cw["Dimensions"][0], json!(["Function", "Service"]));
-        assert_eq!(cw["Metrics"][1], json!({"Name": "ClaimLatency", "Unit": "Milliseconds"}));
+        assert_eq!(
+            cw["Metrics"][1],
+            json!({"Name": "ClaimLatency", "Unit": "Milliseconds"})
+        );
         assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000i64);
     }
 }

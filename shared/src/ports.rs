@@ -28,7 +28,12 @@ pub enum ErrorKind {
 }
 
 impl AwsError {
-    pub fn new(service: &'static str, operation: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub fn new(
+        service: &'static str,
+        operation: &'static str,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
         AwsError {
             service,
             operation,
@@ -53,13 +58,16 @@ pub enum VoteWrite {
 pub enum ControlWrite {
     Written,
     /// Someone else wrote first; the current state, when the store returned it.
-    Conflict(Option<ServiceState>),
+    Conflict(Option<Box<ServiceState>>),
 }
 
 pub trait ControlStore: Send + Sync {
     /// Every catalog item as (sk, definition JSON).
     fn load_catalog(&self) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
-    fn load_state(&self, service: &str) -> impl Future<Output = Result<ServiceState, AwsError>> + Send;
+    fn load_state(
+        &self,
+        service: &str,
+    ) -> impl Future<Output = Result<ServiceState, AwsError>> + Send;
     /// Records the vote only if it is newer than the observer's last one. One round trip.
     fn record_vote(
         &self,

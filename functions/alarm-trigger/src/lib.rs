@@ -20,10 +20,16 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-pub async fn handler(engine: &AwsEngine, event: LambdaEvent<Value>) -> Result<AlarmOutcome, HandlerError> {
+pub async fn handler(
+    engine: &AwsEngine,
+    event: LambdaEvent<Value>,
+) -> Result<AlarmOutcome, HandlerError> {
     let inv = Invocation {
         request_id: event.context.request_id.clone(),
         deadline: i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
     };
-    engine.handle_alarm_event(&event.payload, &inv).await.map_err(HandlerError)
+    engine
+        .handle_alarm_event(&event.payload, &inv)
+        .await
+        .map_err(HandlerError)
 }

@@ -91,13 +91,18 @@ impl Intercept for CallLog {
         let start = cfg.load::<Started>().map_or(end, |s| s.0);
         let (service, operation) = cfg
             .load::<Metadata>()
-            .map_or(("unknown".into(), "unknown".into()), |m| (m.service().to_string(), m.name().to_string()));
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(Call {
-            service,
-            operation,
-            start: start.duration_since(self.origin),
-            end: end.duration_since(self.origin),
-        });
+            .map_or(("unknown".into(), "unknown".into()), |m| {
+                (m.service().to_string(), m.name().to_string())
+            });
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Call {
+                service,
+                operation,
+                start: start.duration_since(self.origin),
+                end: end.duration_since(self.origin),
+            });
         Ok(())
     }
 }
@@ -131,6 +136,9 @@ mod tests {
             call(26, 30),
         ];
         assert_eq!(critical_path_depth(&calls), 5);
-        assert_eq!(critical_path_depth(&[call(0, 10), call(1, 2), call(3, 4)]), 2);
+        assert_eq!(
+            critical_path_depth(&[call(0, 10), call(1, 2), call(3, 4)]),
+            2
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue};
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
+};
 use aws_sdk_cloudwatch::Client;
 
 use super::{classify, CallLog};
@@ -52,7 +54,15 @@ impl CloudWatchAlarms {
 /// `arn:aws:cloudwatch:<region>:<account>:alarm:<name>` -> (region, name)
 fn split_alarm_arn(arn: &str) -> Option<(&str, &str)> {
     let mut parts = arn.splitn(7, ':');
-    let (_, _, _, region, _, kind, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (_, _, _, region, _, kind, name) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     (kind == "alarm" && !region.is_empty() && !name.is_empty()).then_some((region, name))
 }
 
@@ -72,7 +82,12 @@ fn to_datetime(ms: Millis) -> aws_smithy_types::DateTime {
 impl AlarmReader for CloudWatchAlarms {
     async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<ObservedState>, AwsError> {
         let (region, name) = split_alarm_arn(alarm_arn).ok_or_else(|| {
-            AwsError::new("cloudwatch", "DescribeAlarms", ErrorKind::Rejected, format!("not an alarm ARN: {alarm_arn}"))
+            AwsError::new(
+                "cloudwatch",
+                "DescribeAlarms",
+                ErrorKind::Rejected,
+                format!("not an alarm ARN: {alarm_arn}"),
+            )
         })?;
         let out = self
             .client(region)
@@ -83,8 +98,14 @@ impl AlarmReader for CloudWatchAlarms {
             .send()
             .await
             .map_err(|e| classify("cloudwatch", "DescribeAlarms", &e))?;
-        let metric = out.metric_alarms().iter().find_map(|a| a.state_value().and_then(observed));
-        let composite = out.composite_alarms().iter().find_map(|a| a.state_value().and_then(observed));
+        let metric = out
+            .metric_alarms()
+            .iter()
+            .find_map(|a| a.state_value().and_then(observed));
+        let composite = out
+            .composite_alarms()
+            .iter()
+            .find_map(|a| a.state_value().and_then(observed));
         Ok(metric.or(composite))
     }
 
@@ -99,14 +120,24 @@ impl AlarmReader for CloudWatchAlarms {
             .metric_name(&spec.metric_name)
             .set_dimensions(Some(dims))
             .build();
-        let stat = MetricStat::builder().metric(metric).period(60).stat(&spec.statistic).build();
-        let query = MetricDataQuery::builder().id("lag").metric_stat(stat).return_data(true).build();
+        let stat = MetricStat::builder()
+            .metric(metric)
+            .period(60)
+            .stat(&spec.statistic)
+            .build();
+        let query = MetricDataQuery::builder()
+            .id("lag")
+            .metric_stat(stat)
+            .return_data(true)
+            .build();
         let out = self
             .client(&spec.region)
             .get_metric_data()
             .metric_data_queries(query)
             .start_time(to_datetime(now - LAG_LOOKBACK_MS))
-            .end_time(to_datetime(now + Duration::from_secs(60).as_millis() as Millis))
+            .end_time(to_datetime(
+                now + Duration::from_secs(60).as_millis() as Millis,
+            ))
             .scan_by(ScanBy::TimestampDescending)
             .send()
             .await
@@ -119,7 +150,10 @@ impl AlarmReader for CloudWatchAlarms {
                 // Newest first, as asked; pick the newest by timestamp anyway.
                 let ts = r.timestamps();
                 let vs = r.values();
-                ts.iter().zip(vs.iter()).max_by_key(|(t, _)| t.to_millis().unwrap_or(0)).map(|(_, v)| *v)
+                ts.iter()
+                    .zip(vs.iter())
+                    .max_by_key(|(t, _)| t.to_millis().unwrap_or(0))
+                    .map(|(_, v)| *v)
             });
         Ok(latest)
     }

@@ -93,7 +93,9 @@ pub fn state_from_item(item: &HashMap<String, AttributeValue>) -> Result<Service
             "exec" => state.execution = Some(from_av::<Execution>(name, value)?),
             other => {
                 if let Some(observer) = other.strip_prefix(VOTE_PREFIX) {
-                    state.votes.insert(observer.to_string(), from_av::<Vote>(name, value)?);
+                    state
+                        .votes
+                        .insert(observer.to_string(), from_av::<Vote>(name, value)?);
                 }
             }
         }
@@ -118,7 +120,11 @@ impl ControlStore for DynamoStore {
         let mut entries = Vec::new();
         for item in pages {
             let item = item.map_err(|e| classify("dynamodb", "Query", &e))?;
-            let key = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let key = item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
             // A missing or non-string definition is reported by the catalog parser, by name.
             let definition = item
                 .get("definition")
@@ -140,10 +146,16 @@ impl ControlStore for DynamoStore {
             .send()
             .await
             .map_err(|e| classify("dynamodb", "GetItem", &e))?;
-        out.item().map_or(Ok(ServiceState::default()), state_from_item)
+        out.item()
+            .map_or(Ok(ServiceState::default()), state_from_item)
     }
 
-    async fn record_vote(&self, service: &str, observer: &str, vote: &Vote) -> Result<VoteWrite, AwsError> {
+    async fn record_vote(
+        &self,
+        service: &str,
+        observer: &str,
+        vote: &Vote,
+    ) -> Result<VoteWrite, AwsError> {
         let result = self
             .client
             .update_item()
@@ -168,7 +180,10 @@ impl ControlStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(VoteWrite::Recorded(out.attributes().map_or(Ok(ServiceState::default()), state_from_item)?)),
+            Ok(out) => Ok(VoteWrite::Recorded(
+                out.attributes()
+                    .map_or(Ok(ServiceState::default()), state_from_item)?,
+            )),
             Err(e) => match e.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(cf)) => match cf.item() {
                     Some(item) => Ok(VoteWrite::NotNewer(state_from_item(item)?)),
@@ -180,8 +195,18 @@ impl ControlStore for DynamoStore {
         }
     }
 
-    async fn write_control(&self, service: &str, expected_version: u64, next: &ServiceState) -> Result<ControlWrite, AwsError> {
-        let mut sets = vec!["#phase = :phase", "#epoch = :epoch", "#version = :next", "#af = :af"];
+    async fn write_control(
+        &self,
+        service: &str,
+        expected_version: u64,
+        next: &ServiceState,
+    ) -> Result<ControlWrite, AwsError> {
+        let mut sets = vec![
+            "#phase = :phase",
+            "#epoch = :epoch",
+            "#version = :next",
+            "#af = :af",
+        ];
         let mut removes = Vec::new();
         let mut req = self
             .client
@@ -240,7 +265,9 @@ impl ControlStore for DynamoStore {
             Ok(_) => Ok(ControlWrite::Written),
             Err(e) => match e.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(cf)) => {
-                    Ok(ControlWrite::Conflict(cf.item().map(state_from_item).transpose()?))
+                    Ok(ControlWrite::Conflict(
+                        cf.item().map(state_from_item).transpose()?.map(Box::new),
+                    ))
                 }
                 _ => Err(classify("dynamodb", "UpdateItem", &e)),
             },
@@ -263,7 +290,12 @@ impl ControlStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(classify("dynamodb", "PutItem", &e)),
         }
     }

@@ -24,7 +24,8 @@ use crate::engine::Engine;
 use crate::ports::{AwsError, ErrorKind, SystemClock};
 
 /// The engine wired to AWS.
-pub type AwsEngine = Engine<DynamoStore, Route53HealthChecks, CloudWatchAlarms, SnsNotifier, SystemClock>;
+pub type AwsEngine =
+    Engine<DynamoStore, Route53HealthChecks, CloudWatchAlarms, SnsNotifier, SystemClock>;
 
 /// Region, credentials and endpoint (`AWS_ENDPOINT_URL`) come from the SDK's standard
 /// variables. Calls are retried by the SDK (standard mode) within a per-call deadline.
@@ -48,7 +49,12 @@ pub fn engine(sdk: &SdkConfig, config: &Config, function: &'static str) -> AwsEn
 }
 
 /// Same, with every client's calls recorded in `log` (tests and benchmarks).
-pub fn engine_with_log(sdk: &SdkConfig, config: &Config, function: &'static str, log: Option<CallLog>) -> AwsEngine {
+pub fn engine_with_log(
+    sdk: &SdkConfig,
+    config: &Config,
+    function: &'static str,
+    log: Option<CallLog>,
+) -> AwsEngine {
     let dynamodb = {
         let mut b = aws_sdk_dynamodb::config::Builder::from(sdk);
         if let Some(l) = &log {
@@ -121,8 +127,15 @@ where
                     | "ServiceUnavailable"
                     | "InternalError"
             );
-            let kind = if retryable { ErrorKind::Unavailable } else { ErrorKind::Rejected };
-            (kind, format!("{code}: {}", e.message().unwrap_or("no message")))
+            let kind = if retryable {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Rejected
+            };
+            (
+                kind,
+                format!("{code}: {}", e.message().unwrap_or("no message")),
+            )
         }
         SdkError::ConstructionFailure(_) => (ErrorKind::Rejected, format!("{err}")),
         // Timeouts, dispatch and response failures: the service did not answer usefully.
@@ -152,14 +165,18 @@ pub async fn engine_from_env(function: &'static str) -> Result<AwsEngine, InitEr
     }
     let engine = engine(&sdk, &config, function);
     match engine.catalog().await {
-        Ok(catalog) => tracing::info!(services = catalog.len(), table = %config.table, "catalog loaded"),
+        Ok(catalog) => {
+            tracing::info!(services = catalog.len(), table = %config.table, "catalog loaded")
+        }
         Err(crate::engine::EngineError::Catalog(e)) if e.kind == ErrorKind::Rejected => {
             return Err(InitError::Table {
                 table: config.table,
                 source: e,
             })
         }
-        Err(e) => tracing::warn!(error = %e, "catalog not loaded at start-up; will retry on the first event"),
+        Err(e) => {
+            tracing::warn!(error = %e, "catalog not loaded at start-up; will retry on the first event")
+        }
     }
     Ok(engine)
 }

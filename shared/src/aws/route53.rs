@@ -20,8 +20,18 @@ impl Route53HealthChecks {
     }
 }
 
-fn config_of(hc: Option<&HealthCheck>, operation: &'static str) -> Result<HealthCheckConfig, AwsError> {
-    let hc = hc.ok_or_else(|| AwsError::new("route53", operation, ErrorKind::Rejected, "response has no HealthCheck"))?;
+fn config_of(
+    hc: Option<&HealthCheck>,
+    operation: &'static str,
+) -> Result<HealthCheckConfig, AwsError> {
+    let hc = hc.ok_or_else(|| {
+        AwsError::new(
+            "route53",
+            operation,
+            ErrorKind::Rejected,
+            "response has no HealthCheck",
+        )
+    })?;
     let cfg = hc.health_check_config();
     Ok(HealthCheckConfig {
         settings: HealthCheckSettings {
@@ -44,7 +54,12 @@ impl HealthChecks for Route53HealthChecks {
         config_of(out.health_check(), "GetHealthCheck")
     }
 
-    async fn update(&self, id: &str, version: i64, settings: HealthCheckSettings) -> Result<HealthCheckConfig, UpdateError> {
+    async fn update(
+        &self,
+        id: &str,
+        version: i64,
+        settings: HealthCheckSettings,
+    ) -> Result<HealthCheckConfig, UpdateError> {
         let result = self
             .client
             .update_health_check()
@@ -57,8 +72,14 @@ impl HealthChecks for Route53HealthChecks {
         match result {
             Ok(out) => Ok(config_of(out.health_check(), "UpdateHealthCheck")?),
             Err(e) => match e.as_service_error() {
-                Some(UpdateHealthCheckError::HealthCheckVersionMismatch(_)) => Err(UpdateError::VersionMismatch { sent: version }),
-                _ => Err(UpdateError::Aws(classify("route53", "UpdateHealthCheck", &e))),
+                Some(UpdateHealthCheckError::HealthCheckVersionMismatch(_)) => {
+                    Err(UpdateError::VersionMismatch { sent: version })
+                }
+                _ => Err(UpdateError::Aws(classify(
+                    "route53",
+                    "UpdateHealthCheck",
+                    &e,
+                ))),
             },
         }
     }
@@ -74,7 +95,11 @@ impl HealthChecks for Route53HealthChecks {
         let observations = out.health_check_observations();
         let healthy = observations
             .iter()
-            .filter(|o| o.status_report().and_then(|r| r.status()).is_some_and(|s| s.starts_with("Success")))
+            .filter(|o| {
+                o.status_report()
+                    .and_then(|r| r.status())
+                    .is_some_and(|s| s.starts_with("Success"))
+            })
             .count();
         Ok(HealthReading {
             healthy_checkers: u32::try_from(healthy).unwrap_or(u32::MAX),
