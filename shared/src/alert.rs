@@ -153,6 +153,58 @@ pub fn blocked_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
     }
 }
 
+/// The daily cap held back a confirmed quorum: a human decides now.
+pub fn capped_alert(
+    def: &ServiceDefinition,
+    epoch: u64,
+    count: usize,
+    votes: &[crate::state::VoteRecord],
+) -> Alert {
+    let subject = subject(
+        "[CAPPED]",
+        &def.name,
+        &format!(
+            ": quorum says {} is down, daily failover cap reached",
+            def.primary.region
+        ),
+    );
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "CAPPED: a quorum of observers says {} in {} is down, but {} automatic failover(s) in the last 24 hours reached max_auto_failovers_per_day={}. \
+         Automation will not act again today: a human must decide.\n",
+        def.name, def.primary.region, count, def.max_auto_failovers_per_day
+    );
+    let _ = writeln!(m, "Votes");
+    for v in votes {
+        let _ = writeln!(
+            m,
+            "  - {} ALARM since {}: {}",
+            v.observer,
+            fmt_time(v.at),
+            clip(&v.reason, 300)
+        );
+    }
+    let _ = writeln!(m, "\nWhat to do");
+    let _ = writeln!(
+        m,
+        "  - If the primary is really down, fail over with the operator (a reason is required)."
+    );
+    let _ = writeln!(
+        m,
+        "  - If the observers are flapping, find out why before anything else moves."
+    );
+    let _ = writeln!(m, "\n-- regional failover, epoch {epoch}");
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: "capped".into(),
+        epoch,
+        severity: "critical".into(),
+    }
+}
+
 fn decision_section(m: &mut String, def: &ServiceDefinition, exec: &Execution) {
     let _ = writeln!(m, "Decision");
     let _ = writeln!(m, "  service:  {}", def.name);

@@ -790,7 +790,7 @@ where
         }
     }
 
-    /// A held-back quorum is audited once per vote; the daily cap also pages (once per day).
+    /// A held-back quorum is audited once per vote; the daily cap also pages, once a day.
     async fn record_refusal(
         &self,
         def: &ServiceDefinition,
@@ -799,6 +799,7 @@ where
         obs: &AlarmObservation,
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
+        let votes = decision::live_votes(def, state, now);
         let record = HistoryRecord {
             at: now,
             epoch: state.epoch,
@@ -806,7 +807,7 @@ where
             actor: self.function.into(),
             what: format!("automatic failover not started ({})", hold.label()),
             why: hold.to_string(),
-            votes: decision::live_votes(def, state, now),
+            votes: votes.clone(),
             key: format!("refusal#{}#{}", hold.label(), obs.event_id),
         };
         metrics::emit(
@@ -816,10 +817,63 @@ where
             &[("Refusals", 1.0, Unit::Count)],
             &[("reason", hold.label())],
         );
-        self.store
-            .append_history(&def.name, &record)
+        let (audited, paged) = tokio::join!(
+            self.store.append_history(&def.name, &record),
+            self.page_daily_cap(def, state, hold, &votes, now)
+        );
+        audited.map_err(EngineError::Store)?;
+        paged
+    }
+
+    /// Claims the day's cap page with a version-guarded write, then publishes; a failed
+    /// publish gives the claim back so the retry pages.
+    async fn page_daily_cap(
+        &self,
+        def: &ServiceDefinition,
+        state: &ServiceState,
+        hold: &Hold,
+        votes: &[VoteRecord],
+        now: Millis,
+    ) -> Result<(), EngineError> {
+        let Hold::DailyCap { count, .. } = hold else {
+            return Ok(());
+        };
+        if state
+            .cap_paged_at
+            .is_some_and(|t| now - t < decision::DAY_MS)
+        {
+            return Ok(());
+        }
+        let mut next = state.clone();
+        next.version += 1;
+        next.cap_paged_at = Some(now);
+        match self
+            .store
+            .write_control(&def.name, state.version, &next)
             .await
-            .map_err(EngineError::Store)
+            .map_err(EngineError::Store)?
+        {
+            ControlWrite::Conflict(_) => Ok(()),
+            ControlWrite::Written => {
+                let alert = crate::alert::capped_alert(def, state.epoch, *count, votes);
+                if let Err(e) = self.notifier.publish(&alert).await {
+                    let mut undo = next.clone();
+                    undo.version += 1;
+                    undo.cap_paged_at = state.cap_paged_at;
+                    let _ = self
+                        .store
+                        .write_control(&def.name, next.version, &undo)
+                        .await;
+                    return Err(EngineError::StepFailed {
+                        service: def.name.clone(),
+                        epoch: state.epoch,
+                        step: "daily cap page",
+                        cause: e.to_string(),
+                    });
+                }
+                Ok(())
+            }
+        }
     }
 
     fn step_record(&self, exec: &Execution, step: &str, what: String) -> HistoryRecord {

@@ -184,5 +184,7 @@ pub struct ServiceState {
     pub last_transition_at: Option<Millis>,
     /// Times of automatic failovers in the last 24 hours (the daily cap).
     pub auto_failovers: Vec<Millis>,
+    /// When a human was last paged because the daily cap held back a quorum.
+    pub cap_paged_at: Option<Millis>,
     pub execution: Option<Execution>,
 }

@@ -88,6 +88,7 @@ pub fn state_from_item(item: &HashMap<String, AttributeValue>) -> Result<Service
             "epoch" => state.epoch = number(name, value)?,
             "version" => state.version = number(name, value)?,
             "last_transition_at" => state.last_transition_at = Some(number(name, value)?),
+            "cap_paged_at" => state.cap_paged_at = Some(number(name, value)?),
             "auto_failovers" => state.auto_failovers = from_av(name, value)?,
             "pause" => state.pause = Some(from_av::<Pause>(name, value)?),
             "exec" => state.execution = Some(from_av::<Execution>(name, value)?),
@@ -218,6 +219,7 @@ impl ControlStore for DynamoStore {
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#af", "auto_failovers")
             .expression_attribute_names("#lta", "last_transition_at")
+            .expression_attribute_names("#cap", "cap_paged_at")
             .expression_attribute_names("#pause", "pause")
             .expression_attribute_names("#exec", "exec")
             .expression_attribute_values(":phase", s(next.phase.as_str()))
@@ -231,6 +233,13 @@ impl ControlStore for DynamoStore {
                 req = req.expression_attribute_values(":lta", n(t));
             }
             None => removes.push("#lta"),
+        }
+        match next.cap_paged_at {
+            Some(t) => {
+                sets.push("#cap = :cap");
+                req = req.expression_attribute_values(":cap", n(t));
+            }
+            None => removes.push("#cap"),
         }
         match &next.pause {
             Some(p) => {
