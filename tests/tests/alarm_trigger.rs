@@ -1,0 +1,760 @@
+//! The automated path against moto over HTTP, through the real SDK clients.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use failover::aws::{critical_path_depth, engine_with_log, AwsEngine, CallLog};
+use failover::engine::Invocation;
+use failover::ports::{
+    Alert, AwsError, ErrorKind, HealthCheckConfig, HealthChecks, Notifier, UpdateError,
+};
+use failover::state::HealthCheckSettings;
+use failover::Config;
+use integration_tests::*;
+use serde_json::{json, Value};
+
+const ACCOUNT: &str = "210987654321";
+
+struct World {
+    _emulator: Emulator,
+    sdk: aws_config::SdkConfig,
+    config: Config,
+    queue_url: String,
+    primary: String,
+    secondary: String,
+    observers: Vec<String>,
+}
+
+fn observer_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}")
+}
+
+impl World {
+    async fn start(extra: Value) -> World {
+        let emulator = Emulator::start();
+        let sdk = emulator.sdk_config().await;
+        create_control_table(&sdk, "failover-control").await;
+        let (topic_arn, queue_url) = create_topic_with_queue(&sdk, "failover-alerts").await;
+        let primary = create_health_check(&sdk, "checkout.us-east-1.example.com").await;
+        let secondary = create_health_check(&sdk, "checkout.eu-west-1.example.com").await;
+        let observers = vec![
+            observer_arn("us-east-1", "checkout-canary-use1"),
+            observer_arn("us-west-2", "checkout-canary-usw2"),
+            observer_arn("eu-west-1", "checkout-canary-euw1"),
+        ];
+        let mut def = json!({
+            "name": "checkout",
+            "primary": {"region": "us-east-1", "health_check_id": primary},
+            "secondary": {"region": "eu-west-1", "health_check_id": secondary},
+            "observers": observers,
+            "quorum": 2,
+            // moto reports no checker observations for GetHealthCheckStatus, so the
+            // secondary's readiness is gated on its alarm here (see the README).
+            "preflight": {"secondary_health_check": false}
+        });
+        if let (Some(d), Some(e)) = (def.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                d.insert(k.clone(), v.clone());
+            }
+        }
+        put_catalog_entry(&sdk, "failover-control", "checkout", &def.to_string()).await;
+        let config = Config {
+            table: "failover-control".into(),
+            topic_arn,
+        };
+        World {
+            _emulator: emulator,
+            sdk,
+            config,
+            queue_url,
+            primary,
+            secondary,
+            observers,
+        }
+    }
+
+    fn engine(&self, log: Option<CallLog>) -> AwsEngine {
+        engine_with_log(&self.sdk, &self.config, "alarm-trigger", log)
+    }
+
+    async fn alerts(&self) -> Vec<SnsEnvelope> {
+        receive_sns_messages(
+            &self.sdk,
+            &self.queue_url,
+            std::time::Duration::from_millis(300),
+        )
+        .await
+    }
+
+    async fn state_item(&self) -> Option<std::collections::HashMap<String, AttributeValue>> {
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
+        client
+            .get_item()
+            .table_name(&self.config.table)
+            .key("pk", AttributeValue::S("service#checkout".into()))
+            .key("sk", AttributeValue::S("state".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    async fn history(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
+        client
+            .query()
+            .table_name(&self.config.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :h)")
+            .expression_attribute_values(":pk", AttributeValue::S("service#checkout".into()))
+            .expression_attribute_values(":h", AttributeValue::S("history#".into()))
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    }
+}
+
+fn inv(id: &str) -> Invocation {
+    Invocation {
+        request_id: id.into(),
+        deadline: chrono::Utc::now().timestamp_millis() + 60_000,
+    }
+}
+
+fn outcomes(out: &failover::engine::AlarmOutcome) -> Vec<&'static str> {
+    out.services.iter().map(|s| s.outcome).collect()
+}
+
+async fn hc(w: &World, id: &str) -> (bool, bool, i64) {
+    get_health_check(&w.sdk, id).await
+}
+
+#[tokio::test]
+async fn quorum_fails_over_once_with_every_event_shape() {
+    let w = World::start(json!({})).await;
+    let engine = w.engine(None);
+    let now = chrono::Utc::now();
+
+    // Observer 1 via EventBridge (plain metric alarm): a vote, nothing else.
+    let e1 = fresh_fixture("eventbridge-with-alarm-tags.json", now);
+    assert_eq!(
+        outcomes(&engine.handle_alarm_event(&e1, &inv("r1")).await.unwrap()),
+        ["vote_recorded"]
+    );
+    assert_eq!(hc(&w, &w.primary).await, (false, false, 1));
+    assert!(w.alerts().await.is_empty());
+
+    // Observer 2 via CloudWatch's direct alarm action: quorum, failover.
+    let e2 = fresh_fixture("alarm-action-metric.json", now);
+    assert_eq!(
+        outcomes(&engine.handle_alarm_event(&e2, &inv("r2")).await.unwrap()),
+        ["failed_over"]
+    );
+    let (disabled, inverted, _) = hc(&w, &w.primary).await;
+    assert!(disabled && inverted, "primary forced unhealthy");
+    assert_eq!(
+        hc(&w, &w.secondary).await,
+        (false, false, 1),
+        "secondary untouched"
+    );
+
+    let alerts = w.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(
+        a.subject,
+        "[FAILOVER] checkout: us-east-1 -> eu-west-1 (epoch 1)"
+    );
+    assert_eq!(a.attribute("event_type").as_deref(), Some("failover"));
+    assert_eq!(a.attribute("service").as_deref(), Some("checkout"));
+    assert_eq!(a.attribute("epoch").as_deref(), Some("1"));
+    assert_eq!(a.attribute("severity").as_deref(), Some("critical"));
+    for needle in [
+        w.observers[0].as_str(),
+        w.observers[1].as_str(),
+        w.primary.as_str(),
+        "Disabled=false Inverted=false -> Disabled=true Inverted=true",
+        "NOT done",
+        "Status page",
+    ] {
+        assert!(
+            a.message.contains(needle),
+            "alert lacks {needle:?}:\n{}",
+            a.message
+        );
+    }
+
+    // The third observer (EventBridge metric alarm), duplicates, and recoveries: no more action.
+    for f in [
+        "eventbridge-metric-alarm-to-alarm.json",
+        "alarm-action-metric.json",
+        "eventbridge-metric-alarm-to-ok.json",
+    ] {
+        engine
+            .handle_alarm_event(&fresh_fixture(f, now), &inv("r3"))
+            .await
+            .unwrap();
+    }
+    assert!(w.alerts().await.is_empty());
+    assert!(hc(&w, &w.primary).await.0, "no automatic failback");
+    let state = w.state_item().await.unwrap();
+    assert_eq!(state["phase"].as_s().unwrap(), "FAILED_OVER");
+    assert_eq!(state["epoch"].as_n().unwrap(), "1");
+    let history = w.history().await;
+    let kinds: Vec<String> = history
+        .iter()
+        .map(|h| h["kind"].as_s().unwrap().clone())
+        .collect();
+    assert!(
+        kinds.iter().filter(|k| *k == "observation").count() >= 4,
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "step"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn composite_and_metric_math_observers_count_as_votes() {
+    let w = World::start(json!({})).await;
+    let now = chrono::Utc::now();
+    let composite = fresh_fixture("eventbridge-composite-alarm.json", now);
+    let math = fresh_fixture("eventbridge-metric-math-from-insufficient-data.json", now);
+    let composite_action = fresh_fixture("alarm-action-composite.json", now);
+    let observers = json!([
+        observer_of(&composite),
+        observer_of(&math),
+        observer_of(&composite_action)
+    ]);
+    put_catalog_entry(
+        &w.sdk,
+        "failover-control",
+        "checkout",
+        &json!({"name": "checkout",
+                "primary": {"region": "us-east-1", "health_check_id": w.primary},
+                "secondary": {"region": "eu-west-1", "health_check_id": w.secondary},
+                "observers": observers, "quorum": 3,
+                "preflight": {"secondary_health_check": false}})
+        .to_string(),
+    )
+    .await;
+    let engine = w.engine(None);
+    assert_eq!(
+        outcomes(
+            &engine
+                .handle_alarm_event(&composite, &inv("a"))
+                .await
+                .unwrap()
+        ),
+        ["vote_recorded"]
+    );
+    assert_eq!(
+        outcomes(&engine.handle_alarm_event(&math, &inv("b")).await.unwrap()),
+        ["vote_recorded"]
+    );
+    assert_eq!(
+        outcomes(
+            &engine
+                .handle_alarm_event(&composite_action, &inv("c"))
+                .await
+                .unwrap()
+        ),
+        ["failed_over"]
+    );
+    assert_eq!(w.alerts().await.len(), 1);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_duplicated_deliveries_make_exactly_one_decision() {
+    let w = World::start(json!({})).await;
+    let log = CallLog::default();
+    let engine = Arc::new(w.engine(Some(log.clone())));
+    engine.catalog().await.unwrap();
+    let now = chrono::Utc::now();
+    let events = [
+        fresh_fixture("eventbridge-with-alarm-tags.json", now),
+        fresh_fixture("alarm-action-metric.json", now),
+        fresh_fixture("eventbridge-metric-alarm-to-alarm.json", now),
+    ];
+    let mut tasks = Vec::new();
+    for k in 0..50 {
+        let engine = engine.clone();
+        let ev = events[k % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            engine
+                .handle_alarm_event(&ev, &inv(&format!("inv-{k}")))
+                .await
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        let out = t.await.unwrap().expect("every delivery is handled");
+        all.extend(outcomes(&out));
+    }
+    assert_eq!(
+        all.iter().filter(|o| **o == "failed_over").count(),
+        1,
+        "{all:?}"
+    );
+    let alerts = w.alerts().await;
+    let failovers: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.attribute("event_type").as_deref() == Some("failover"))
+        .collect();
+    assert_eq!(failovers.len(), 1, "{alerts:?}");
+    assert_eq!(alerts.len(), 1);
+    let (disabled, inverted, _) = hc(&w, &w.primary).await;
+    assert!(disabled && inverted);
+    // moto neither checks nor bumps HealthCheckVersion, so count the calls instead.
+    let updates = log
+        .take()
+        .iter()
+        .filter(|c| c.operation == "UpdateHealthCheck")
+        .count();
+    assert_eq!(updates, 1, "exactly one UpdateHealthCheck");
+    assert_eq!(hc(&w, &w.secondary).await, (false, false, 1));
+    assert_eq!(w.state_item().await.unwrap()["epoch"].as_n().unwrap(), "1");
+}
+
+#[tokio::test]
+async fn round_trips_per_event_kind() {
+    let w = World::start(json!({})).await;
+    // A read-only pre-flight check, to show it runs in parallel with the claim.
+    let alarm = put_alarm(&w.sdk, "eu-west-1", "checkout-secondary-health").await;
+    set_alarm_state(&w.sdk, "eu-west-1", "checkout-secondary-health", "OK").await;
+    let def = json!({"name": "checkout",
+        "primary": {"region": "us-east-1", "health_check_id": w.primary},
+        "secondary": {"region": "eu-west-1", "health_check_id": w.secondary},
+        "observers": w.observers, "quorum": 2,
+        "preflight": {"secondary_health_check": false, "secondary_alarm_arn": alarm}});
+    put_catalog_entry(&w.sdk, "failover-control", "checkout", &def.to_string()).await;
+    let log = CallLog::default();
+    let engine = w.engine(Some(log.clone()));
+    engine.catalog().await.unwrap();
+    log.take();
+    let now = chrono::Utc::now();
+
+    let first = fresh_fixture("eventbridge-with-alarm-tags.json", now);
+    engine.handle_alarm_event(&first, &inv("a")).await.unwrap();
+    let calls = log.take();
+    assert_eq!(
+        critical_path_depth(&calls),
+        1,
+        "non-deciding vote: {calls:?}"
+    );
+    report("non-deciding vote", &calls);
+
+    engine.handle_alarm_event(&first, &inv("b")).await.unwrap();
+    let calls = log.take();
+    assert_eq!(critical_path_depth(&calls), 1, "duplicate: {calls:?}");
+    report("duplicate", &calls);
+
+    let mut stale = first.clone();
+    set_times(&mut stale, now - chrono::Duration::hours(3));
+    engine.handle_alarm_event(&stale, &inv("c")).await.unwrap();
+    assert!(log.take().is_empty(), "a stale event makes no AWS call");
+    let mut unknown = first.clone();
+    unknown["resources"] = json!([observer_arn("us-east-1", "nobody")]);
+    unknown["detail"]["alarmName"] = json!("nobody");
+    engine
+        .handle_alarm_event(&unknown, &inv("d"))
+        .await
+        .unwrap();
+    assert!(log.take().is_empty(), "an unknown alarm makes no AWS call");
+
+    let deciding = fresh_fixture("alarm-action-metric.json", now);
+    assert_eq!(
+        outcomes(
+            &engine
+                .handle_alarm_event(&deciding, &inv("e"))
+                .await
+                .unwrap()
+        ),
+        ["failed_over"]
+    );
+    let calls = log.take();
+    report("deciding vote", &calls);
+    let publish_end = calls
+        .iter()
+        .find(|c| c.operation == "Publish")
+        .expect("alert published")
+        .end;
+    let to_alert: Vec<_> = calls
+        .iter()
+        .filter(|c| c.end <= publish_end)
+        .cloned()
+        .collect();
+    assert!(
+        critical_path_depth(&to_alert) <= 4,
+        "vote -> alert: {to_alert:?}"
+    );
+    assert_eq!(
+        critical_path_depth(&calls),
+        5,
+        "plus the closing state write: {calls:?}"
+    );
+
+    engine
+        .handle_alarm_event(&deciding, &inv("f"))
+        .await
+        .unwrap();
+    let calls = log.take();
+    assert_eq!(
+        critical_path_depth(&calls),
+        1,
+        "duplicate after the decision: {calls:?}"
+    );
+}
+
+fn report(kind: &str, calls: &[failover::aws::Call]) {
+    let ops: Vec<String> = calls
+        .iter()
+        .map(|c| format!("{}.{}", c.service, c.operation))
+        .collect();
+    println!(
+        "ROUNDTRIPS {kind}: depth {} calls {} {ops:?}",
+        critical_path_depth(calls),
+        calls.len()
+    );
+}
+
+/// Fails the first UpdateHealthCheck, then behaves.
+struct FailingSwitch<H>(H, std::sync::atomic::AtomicBool);
+
+impl<H: HealthChecks> HealthChecks for FailingSwitch<H> {
+    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        self.0.get(id).await
+    }
+    async fn update(
+        &self,
+        id: &str,
+        version: i64,
+        s: HealthCheckSettings,
+    ) -> Result<HealthCheckConfig, UpdateError> {
+        if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(UpdateError::Aws(AwsError::new(
+                "route53",
+                "UpdateHealthCheck",
+                ErrorKind::Unavailable,
+                "injected: control plane down",
+            )));
+        }
+        self.0.update(id, version, s).await
+    }
+    async fn status(&self, id: &str) -> Result<failover::decision::HealthReading, AwsError> {
+        self.0.status(id).await
+    }
+}
+
+/// Fails the first Publish, then behaves.
+struct FailingAlert<N>(N, std::sync::atomic::AtomicBool);
+
+impl<N: Notifier> Notifier for FailingAlert<N> {
+    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(AwsError::new(
+                "sns",
+                "Publish",
+                ErrorKind::Unavailable,
+                "injected: SNS down",
+            ));
+        }
+        self.0.publish(alert).await
+    }
+}
+
+#[tokio::test]
+async fn failure_between_claim_and_switch_is_finished_by_a_redelivery() {
+    let w = World::start(json!({})).await;
+    let aws = w.engine(None);
+    let engine = failover::Engine::new(
+        failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table),
+        FailingSwitch(
+            failover::aws::Route53HealthChecks::new(failover::aws::route53_client(&w.sdk, None)),
+            true.into(),
+        ),
+        failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
+        failover::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&w.sdk), &w.config.topic_arn),
+        failover::ports::SystemClock,
+        "alarm-trigger",
+    );
+    drop(aws);
+    let now = chrono::Utc::now();
+    engine
+        .handle_alarm_event(
+            &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+            &inv("a"),
+        )
+        .await
+        .unwrap();
+    let deciding = fresh_fixture("alarm-action-metric.json", now);
+    let err = engine
+        .handle_alarm_event(&deciding, &inv("b"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("switch"), "{err}");
+    assert_eq!(
+        w.state_item().await.unwrap()["phase"].as_s().unwrap(),
+        "FAILING_OVER"
+    );
+    assert!(!hc(&w, &w.primary).await.0);
+    assert!(w.alerts().await.is_empty());
+
+    // Lambda's retry redelivers the same event.
+    assert_eq!(
+        outcomes(
+            &engine
+                .handle_alarm_event(&deciding, &inv("c"))
+                .await
+                .unwrap()
+        ),
+        ["failed_over"]
+    );
+    assert!(hc(&w, &w.primary).await.0);
+    assert_eq!(w.alerts().await.len(), 1);
+    engine
+        .handle_alarm_event(&deciding, &inv("d"))
+        .await
+        .unwrap();
+    assert!(w.alerts().await.is_empty(), "no second alert");
+    assert_eq!(w.state_item().await.unwrap()["epoch"].as_n().unwrap(), "1");
+}
+
+#[tokio::test]
+async fn failure_between_switch_and_alert_is_finished_without_a_second_switch_or_alert() {
+    let w = World::start(json!({})).await;
+    let log = CallLog::default();
+    let engine = failover::Engine::new(
+        failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table),
+        failover::aws::Route53HealthChecks::new(failover::aws::route53_client(
+            &w.sdk,
+            Some(log.clone()),
+        )),
+        failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
+        FailingAlert(
+            failover::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&w.sdk), &w.config.topic_arn),
+            true.into(),
+        ),
+        failover::ports::SystemClock,
+        "alarm-trigger",
+    );
+    let now = chrono::Utc::now();
+    engine
+        .handle_alarm_event(
+            &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+            &inv("a"),
+        )
+        .await
+        .unwrap();
+    let deciding = fresh_fixture("alarm-action-metric.json", now);
+    let err = engine
+        .handle_alarm_event(&deciding, &inv("b"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("alert"), "{err}");
+    assert!(hc(&w, &w.primary).await.0, "switched");
+    assert!(w.alerts().await.is_empty());
+
+    assert_eq!(
+        outcomes(
+            &engine
+                .handle_alarm_event(&deciding, &inv("c"))
+                .await
+                .unwrap()
+        ),
+        ["failed_over"]
+    );
+    assert!(hc(&w, &w.primary).await.0);
+    let alerts = w.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        alerts[0]
+            .message
+            .contains("Disabled=false Inverted=false -> Disabled=true Inverted=true"),
+        "{}",
+        alerts[0].message
+    );
+    engine
+        .handle_alarm_event(&deciding, &inv("d"))
+        .await
+        .unwrap();
+    assert!(w.alerts().await.is_empty());
+    let updates = log
+        .take()
+        .iter()
+        .filter(|c| c.operation == "UpdateHealthCheck")
+        .count();
+    assert_eq!(updates, 1, "the switch is never repeated");
+}
+
+#[tokio::test]
+async fn secondary_alarm_gates_the_failover_through_describe_alarms() {
+    for (secondary_state, want) in [("ALARM", "blocked"), ("OK", "failed_over")] {
+        let w = World::start(json!({})).await;
+        let alarm = put_alarm(&w.sdk, "eu-west-1", "checkout-secondary-health").await;
+        set_alarm_state(
+            &w.sdk,
+            "eu-west-1",
+            "checkout-secondary-health",
+            secondary_state,
+        )
+        .await;
+        let def = json!({"name": "checkout",
+            "primary": {"region": "us-east-1", "health_check_id": w.primary},
+            "secondary": {"region": "eu-west-1", "health_check_id": w.secondary},
+            "observers": w.observers, "quorum": 2,
+            "preflight": {"secondary_health_check": false, "secondary_alarm_arn": alarm}});
+        put_catalog_entry(&w.sdk, "failover-control", "checkout", &def.to_string()).await;
+        let engine = w.engine(None);
+        let now = chrono::Utc::now();
+        engine
+            .handle_alarm_event(
+                &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+                &inv("a"),
+            )
+            .await
+            .unwrap();
+        let out = engine
+            .handle_alarm_event(&fresh_fixture("alarm-action-metric.json", now), &inv("b"))
+            .await
+            .unwrap();
+        assert_eq!(outcomes(&out), [want], "secondary alarm {secondary_state}");
+        let alerts = w.alerts().await;
+        assert_eq!(alerts.len(), 1);
+        if want == "blocked" {
+            assert_eq!(
+                alerts[0].attribute("event_type").as_deref(),
+                Some("blocked")
+            );
+            assert!(
+                alerts[0]
+                    .message
+                    .contains("[FAIL] secondary alarm checkout-secondary-health: ALARM"),
+                "{}",
+                alerts[0].message
+            );
+            assert_eq!(
+                hc(&w, &w.primary).await,
+                (false, false, 1),
+                "nothing changed"
+            );
+            assert_eq!(
+                w.state_item().await.unwrap()["phase"].as_s().unwrap(),
+                "BLOCKED"
+            );
+            // More votes while blocked page no more.
+            engine
+                .handle_alarm_event(
+                    &fresh_fixture("eventbridge-metric-alarm-to-alarm.json", now),
+                    &inv("c"),
+                )
+                .await
+                .unwrap();
+            assert!(w.alerts().await.is_empty());
+        } else {
+            assert!(hc(&w, &w.primary).await.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn stale_unknown_and_malformed_events_change_nothing() {
+    let w = World::start(json!({})).await;
+    let engine = w.engine(None);
+    // The fixtures as shipped are days old: stale.
+    for f in FIXTURES {
+        let ev = fixture(f);
+        let out = engine.handle_alarm_event(&ev, &inv("x")).await.unwrap();
+        assert!(
+            out.services.iter().all(|s| s.outcome == "ignored"),
+            "{f}: {out:?}"
+        );
+    }
+    for bad in [
+        json!(null),
+        json!([]),
+        json!({}),
+        json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change"}),
+        json!("ALARM"),
+    ] {
+        assert!(
+            engine.handle_alarm_event(&bad, &inv("x")).await.is_err(),
+            "{bad}"
+        );
+    }
+    assert!(w.state_item().await.is_none(), "no state written");
+    assert!(w.history().await.is_empty(), "no audit written");
+    assert!(w.alerts().await.is_empty());
+    assert_eq!(hc(&w, &w.primary).await, (false, false, 1));
+}
+
+#[tokio::test]
+async fn a_bad_catalog_entry_is_skipped_and_the_others_still_fail_over() {
+    let w = World::start(json!({})).await;
+    put_catalog_entry(
+        &w.sdk,
+        "failover-control",
+        "broken",
+        r#"{"name": "broken", "quorum": 9}"#,
+    )
+    .await;
+    let engine = w.engine(None);
+    let now = chrono::Utc::now();
+    engine
+        .handle_alarm_event(
+            &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+            &inv("a"),
+        )
+        .await
+        .unwrap();
+    let out = engine
+        .handle_alarm_event(&fresh_fixture("alarm-action-metric.json", now), &inv("b"))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&out), ["failed_over"]);
+}
+
+#[tokio::test]
+async fn a_paused_service_records_votes_but_takes_no_action() {
+    use failover::ports::ControlStore;
+    let w = World::start(json!({})).await;
+    let store =
+        failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table);
+    let paused = failover::ServiceState {
+        version: 1,
+        pause: Some(failover::state::Pause {
+            reason: "db upgrade".into(),
+            requested_by: "bob".into(),
+            since: chrono::Utc::now().timestamp_millis(),
+            until: None,
+        }),
+        ..Default::default()
+    };
+    store.write_control("checkout", 0, &paused).await.unwrap();
+    let engine = w.engine(None);
+    let now = chrono::Utc::now();
+    engine
+        .handle_alarm_event(
+            &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+            &inv("a"),
+        )
+        .await
+        .unwrap();
+    let out = engine
+        .handle_alarm_event(&fresh_fixture("alarm-action-metric.json", now), &inv("b"))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&out), ["held"]);
+    let state = store.load_state("checkout").await.unwrap();
+    assert_eq!(state.votes.len(), 2, "votes are recorded while paused");
+    assert_eq!(state.phase, failover::Phase::PrimaryActive);
+    assert_eq!(hc(&w, &w.primary).await, (false, false, 1));
+    assert!(w.alerts().await.is_empty());
+    let history = w.history().await;
+    assert!(
+        history
+            .iter()
+            .any(|h| h["kind"].as_s().unwrap() == "refusal"),
+        "the held quorum is audited"
+    );
+}
