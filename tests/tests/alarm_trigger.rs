@@ -47,10 +47,7 @@ impl World {
             "primary": {"region": "us-east-1", "health_check_id": primary},
             "secondary": {"region": "eu-west-1", "health_check_id": secondary},
             "observers": observers,
-            "quorum": 2,
-            // moto reports no checker observations for GetHealthCheckStatus, so the
-            // secondary's readiness is gated on its alarm here (see the README).
-            "preflight": {"secondary_health_check": false}
+            "quorum": 2
         });
         if let (Some(d), Some(e)) = (def.as_object_mut(), extra.as_object()) {
             for (k, v) in e {
@@ -326,7 +323,7 @@ async fn round_trips_per_event_kind() {
         "primary": {"region": "us-east-1", "health_check_id": w.primary},
         "secondary": {"region": "eu-west-1", "health_check_id": w.secondary},
         "observers": w.observers, "quorum": 2,
-        "preflight": {"secondary_health_check": false, "secondary_alarm_arn": alarm}});
+        "preflight": {"secondary_health_check": true, "secondary_alarm_arn": alarm}});
     put_catalog_entry(&w.sdk, "failover-control", "checkout", &def.to_string()).await;
     let log = CallLog::default();
     let engine = w.engine(Some(log.clone()));

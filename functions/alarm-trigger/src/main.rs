@@ -5,9 +5,6 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     failover::telemetry::init();
-    let engine = failover::aws::engine_from_env(FUNCTION).await?;
-    run(service_fn(|event: LambdaEvent<Value>| {
-        handler(&engine, event)
-    }))
-    .await
+    let engine = failover::aws::engine_or_exit(FUNCTION).await;
+    run(service_fn(|event: LambdaEvent<Value>| handler(&engine, event))).await
 }

@@ -180,3 +180,16 @@ pub async fn engine_from_env(function: &'static str) -> Result<AwsEngine, InitEr
     }
     Ok(engine)
 }
+
+/// `engine_from_env`, or a logged, readable start-up failure (exit status 1) that names
+/// the variable at fault. Lambda reports the exit as an init error.
+pub async fn engine_or_exit(function: &'static str) -> AwsEngine {
+    match engine_from_env(function).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::error!(error = %e, "{function} cannot start");
+            eprintln!("{function} cannot start: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Run moto's HTTP server for the integration tests, with requests serialised.
+
+Why this exists: the stock ``moto_server`` entry point (moto/server.py, ``main``)
+calls werkzeug's ``run_simple(..., threaded=True)``, i.e. one OS thread per
+connection, and moto's backends hold no lock across a read-check-write.  In
+moto 5.2.5 ``DynamoDBBackend.update_item`` (moto/dynamodb/models/__init__.py)
+reads the item, evaluates the ConditionExpression, then creates/mutates the
+item as separate Python steps; the GIL may switch threads between any of them
+(every 5 ms by default, and at every I/O call).  The only locks on the request
+path are ``DomainDispatcherApplication.lock`` around the choice of the backend
+app (moto/moto_server/werkzeug_app.py, ``get_application``) and
+``backend_lock`` around the lazy creation of a region's backend
+(moto/core/base_backend.py).  So "exactly one winner among N concurrent
+conditional updates" is not guaranteed by the stock server.
+
+Modes (``--mode``):
+
+* ``serialised`` (default): threaded werkzeug server (every connection is
+  accepted at once; werkzeug closes each after one response anyway) with one
+  process-wide lock held for the whole of each request, response body
+  included.  SQS requests are exempt: SQS
+  ReceiveMessage long-polling blocks inside the handler until a message
+  arrives (``Queue.wait_for_messages``), and a message can only arrive through
+  another request (SNS Publish), so holding the lock there would stall the
+  server for the whole wait.  SQS is not part of any atomicity requirement.
+* ``single``: werkzeug with ``threaded=False`` - one request at a time, HTTP/1.0
+  (connection closed after each response).  Long polls stall everything.
+* ``threaded``: the stock ``moto_server`` concurrency (racy); kept for
+  comparison.
+
+Every mode except the stock entry point also translates Smithy RPC v2 CBOR,
+which moto 5.2.5 does not speak (its request parsers are ec2/json/query/
+rest-json/rest-xml only, moto/core/parse.py ``PROTOCOL_PARSERS``), to the JSON
+protocol moto does support for the same service: aws-sdk-cloudwatch (Rust,
+1.140) sends every CloudWatch call as ``POST /service/
+GraniteServiceVersion20100801/operation/<Op>`` with a CBOR body, which the
+stock server answers 404. See ``CborToJson``.
+
+The process prints ``moto listening on HOST:PORT mode=MODE`` once the socket is
+bound, then serves until SIGTERM/SIGINT, or until the process given by
+``--parent-pid`` is gone (so a killed test run leaves no server behind).
+"""
+
+import argparse
+import base64
+import io
+import json
+import math
+import os
+import re
+import struct
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from werkzeug.serving import make_server
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
+
+
+def _signing_service(environ: dict) -> str:
+    """Service name from the SigV4 credential scope (…/date/region/SERVICE/aws4_request)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        scope = auth.split(",")[0].split()[1]
+        return scope.split("/")[3].lower()
+    except (IndexError, ValueError):
+        pass
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("AmazonSQS"):
+        return "sqs"
+    return ""
+
+
+class SerialisedApp:
+    """WSGI middleware: one request at a time (except SQS, see module doc)."""
+
+    def __init__(self, app: WsgiApp, exempt: frozenset[str]):
+        self.app = app
+        self.exempt = exempt
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if _signing_service(environ) in self.exempt:
+            return self.app(environ, start_response)
+        with self.lock:
+            body = self.app(environ, start_response)
+            try:
+                # Materialise the body under the lock: some responses are
+                # generators that still read backend state while iterating.
+                return [b"".join(body)]
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+
+
+# --------------------------------------------------------------------------
+# Smithy RPC v2 CBOR -> awsJson1_0 translation
+
+
+class _Break:
+    """CBOR "break" stop code (ends an indefinite-length item)."""
+
+
+_BREAK = _Break()
+
+
+class _CborReader:
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ValueError("truncated CBOR")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def argument(self, info: int) -> int | None:
+        if info < 24:
+            return info
+        if info == 31:
+            return None  # indefinite length
+        size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+        if size is None:
+            raise ValueError(f"bad CBOR additional info {info}")
+        return int.from_bytes(self.take(size), "big")
+
+    def item(self) -> Any:
+        """Decodes one item into JSON-protocol values: timestamps (tag 1)
+        become epoch-second numbers, byte strings become base64 text."""
+        initial = self.take(1)[0]
+        major, info = initial >> 5, initial & 31
+        if major == 7:
+            if info == 20:
+                return False
+            if info == 21:
+                return True
+            if info in (22, 23):
+                return None
+            if info == 25:
+                return struct.unpack(">e", self.take(2))[0]
+            if info == 26:
+                return struct.unpack(">f", self.take(4))[0]
+            if info == 27:
+                return struct.unpack(">d", self.take(8))[0]
+            if info == 31:
+                return _BREAK
+            raise ValueError(f"unsupported CBOR simple value {info}")
+        arg = self.argument(info)
+        if major == 0:
+            return arg
+        if major == 1:
+            return -1 - arg  # type: ignore[operator]
+        if major in (2, 3):
+            if arg is None:
+                chunks = []
+                while (chunk := self.item()) is not _BREAK:
+                    chunks.append(chunk)
+                return "".join(chunks) if major == 3 else base64.b64encode(
+                    b"".join(base64.b64decode(c) for c in chunks)
+                ).decode()
+            raw = self.take(arg)
+            return raw.decode("utf-8") if major == 3 else base64.b64encode(raw).decode()
+        if major == 4:
+            out = []
+            while arg is None or len(out) < arg:
+                value = self.item()
+                if value is _BREAK:
+                    break
+                out.append(value)
+            return out
+        if major == 5:
+            result: dict[str, Any] = {}
+            count = 0
+            while arg is None or count < arg:
+                key = self.item()
+                if key is _BREAK:
+                    break
+                result[key] = self.item()
+                count += 1
+            return {k: v for k, v in result.items() if v is not None}
+        # major 6: tag; 1 = epoch timestamp, others (bignums, decimals) as-is
+        return self.item()
+
+
+def _cbor_head(major: int, value: int) -> bytes:
+    if value < 24:
+        return bytes([major << 5 | value])
+    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if value < 1 << (8 * size):
+            return bytes([major << 5 | info]) + value.to_bytes(size, "big")
+    raise ValueError("integer too large for CBOR")
+
+
+def _cbor_int(value: int) -> bytes:
+    return _cbor_head(0, value) if value >= 0 else _cbor_head(1, -1 - value)
+
+
+def _cbor_text(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    return _cbor_head(3, len(raw)) + raw
+
+
+def _cbor_double(value: Any) -> bytes:
+    if isinstance(value, str):  # JSON spells non-finite doubles as strings
+        value = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[value]
+    return b"\xfb" + struct.pack(">d", float(value))
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def _cbor_encode(value: Any, shape: Any) -> bytes:
+    """Encodes a JSON-protocol value as CBOR, directed by a botocore shape
+    (so timestamps get tag 1, doubles stay doubles, blobs become bytes)."""
+    if value is None:
+        return b"\xf6"
+    kind = shape.type_name if shape is not None else None
+    if kind == "structure":
+        members = {
+            k: v for k, v in value.items() if k in shape.members and v is not None
+        }
+        out = [_cbor_head(5, len(members))]
+        for k, v in members.items():
+            out.append(_cbor_text(k))
+            out.append(_cbor_encode(v, shape.members[k]))
+        return b"".join(out)
+    if kind == "list":
+        return _cbor_head(4, len(value)) + b"".join(
+            _cbor_encode(v, shape.member) for v in value
+        )
+    if kind == "map":
+        out = [_cbor_head(5, len(value))]
+        for k, v in value.items():
+            out.append(_cbor_text(str(k)))
+            out.append(_cbor_encode(v, shape.value))
+        return b"".join(out)
+    if kind == "timestamp":
+        return b"\xc1" + _cbor_double(_epoch(value))
+    if kind == "blob":
+        raw = base64.b64decode(value) if isinstance(value, str) else bytes(value)
+        return _cbor_head(2, len(raw)) + raw
+    if kind == "boolean" or isinstance(value, bool):
+        return b"\xf5" if value else b"\xf4"
+    if kind in ("double", "float"):
+        return _cbor_double(value)
+    if kind in ("integer", "long", "short", "byte") or isinstance(value, int):
+        return _cbor_int(int(value))
+    if isinstance(value, float):
+        return _cbor_double(value)
+    if isinstance(value, dict):
+        return _cbor_head(5, len(value)) + b"".join(
+            _cbor_text(str(k)) + _cbor_encode(v, None) for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return _cbor_head(4, len(value)) + b"".join(_cbor_encode(v, None) for v in value)
+    return _cbor_text(str(value))
+
+
+class CborToJson:
+    """WSGI middleware: serves Smithy RPC v2 CBOR requests for services whose
+    botocore model also lists the ``json`` protocol, by re-encoding the request
+    as awsJson1_0 for moto and its response back to CBOR."""
+
+    PATH = re.compile(r"^/service/([^/]+)/operation/([^/]+)$")
+    # Smithy service name in the URL -> botocore service name.
+    SERVICES = {"GraniteServiceVersion20100801": "cloudwatch"}
+
+    def __init__(self, app: "WsgiApp"):
+        self.app = app
+        self.models: dict[str, Any] = {}
+
+    def model(self, service: str) -> Any:
+        if service not in self.models:
+            import botocore.session
+
+            self.models[service] = botocore.session.get_session().get_service_model(
+                service
+            )
+        return self.models[service]
+
+    def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = self.PATH.match(environ.get("PATH_INFO", ""))
+        if (
+            environ.get("HTTP_SMITHY_PROTOCOL", "").lower() != "rpc-v2-cbor"
+            or match is None
+            or match.group(1) not in self.SERVICES
+        ):
+            return self.app(environ, start_response)
+        target, operation = match.groups()
+        model = self.model(self.SERVICES[target])
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        params = _CborReader(raw).item() if raw else {}
+        body = json.dumps(params).encode()
+        inner = dict(environ)
+        inner.update(
+            {
+                "PATH_INFO": "/",
+                "CONTENT_TYPE": "application/x-amz-json-1.0",
+                "CONTENT_LENGTH": str(len(body)),
+                "HTTP_X_AMZ_TARGET": f"{target}.{operation}",
+                "wsgi.input": io.BytesIO(body),
+            }
+        )
+        inner.pop("HTTP_SMITHY_PROTOCOL", None)
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        result = self.app(inner, capture)
+        try:
+            payload = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status = captured["status"]
+        document = json.loads(payload) if payload.strip() else {}
+        if status.startswith("2"):
+            shape = model.operation_model(operation).output_shape
+            out = _cbor_encode(document, shape) if shape is not None else b"\xa0"
+        else:
+            error = {
+                "__type": str(document.get("__type", "InternalFailure")).split("#")[-1],
+                "message": document.get("message") or document.get("Message") or "",
+            }
+            out = _cbor_encode(error, None)
+        keep = {"x-amzn-requestid", "x-amzn-query-error", "date", "server"}
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() in keep]
+        headers += [
+            ("Content-Type", "application/cbor"),
+            ("Content-Length", str(len(out))),
+            ("smithy-protocol", "rpc-v2-cbor"),
+        ]
+        start_response(status, headers)
+        return [out]
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument(
+        "--mode", choices=("serialised", "single", "threaded"), default="serialised"
+    )
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=0,
+        help="exit when this process is no longer our parent (0: never)",
+    )
+    args = parser.parse_args(argv)
+
+    # moto builds some self-referencing URLs from MOTO_PORT (as moto_server does).
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+
+    def stop(_signum: int, _frame: Any) -> None:
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    app: WsgiApp = CborToJson(moto_app)
+    if args.mode == "serialised":
+        app = SerialisedApp(app, exempt=frozenset({"sqs"}))
+
+    server = make_server(
+        args.host,
+        args.port,
+        app,
+        threaded=args.mode != "single",
+        request_handler=MotoRequestHandler,
+    )
+    if args.mode != "single":
+        server.daemon_threads = True
+    if args.parent_pid:
+        threading.Thread(
+            target=_exit_when_orphaned, args=(args.parent_pid,), daemon=True
+        ).start()
+    host, port = server.server_address[:2]
+    print(f"moto listening on {host}:{port} mode={args.mode}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

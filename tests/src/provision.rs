@@ -1,0 +1,396 @@
+//! Provisioning and inspection helpers on the real AWS SDK clients.
+//!
+//! They panic with the operation and the SDK error (full context) on failure:
+//! they set up and inspect test fixtures, they are not the code under test.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{json, Value};
+
+use crate::emulator::in_region;
+
+/// Partition key attribute of the control table.
+pub const CONTROL_TABLE_PK: &str = "pk";
+/// Sort key attribute of the control table.
+pub const CONTROL_TABLE_SK: &str = "sk";
+
+fn fail(operation: &str, error: impl std::error::Error) -> ! {
+    panic!("{operation} failed: {}", DisplayErrorContext(&error))
+}
+
+/// A string unique within this test process run (for CallerReference etc.).
+pub fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+// ---------------------------------------------------------------- DynamoDB
+
+/// Creates the control table: `pk` (S) hash key, `sk` (S) range key,
+/// on-demand billing. Returns the table name.
+pub async fn create_control_table(config: &SdkConfig, name: &str) -> String {
+    let client = aws_sdk_dynamodb::Client::new(config);
+    let key = |attr: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(attr)
+            .key_type(kind)
+            .build()
+            .expect("key schema element")
+    };
+    let def = |attr: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(attr)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition")
+    };
+    let out = client
+        .create_table()
+        .table_name(name)
+        .key_schema(key(CONTROL_TABLE_PK, KeyType::Hash))
+        .key_schema(key(CONTROL_TABLE_SK, KeyType::Range))
+        .attribute_definitions(def(CONTROL_TABLE_PK))
+        .attribute_definitions(def(CONTROL_TABLE_SK))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("CreateTable {name}"), e));
+    out.table_description()
+        .and_then(|d| d.table_name())
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// Enables TTL on `attribute` of `table`. moto records the setting (and
+/// DescribeTimeToLive reports it) but never expires items.
+pub async fn enable_ttl(config: &SdkConfig, table: &str, attribute: &str) {
+    aws_sdk_dynamodb::Client::new(config)
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(attribute)
+                .build()
+                .expect("ttl specification"),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("UpdateTimeToLive {table}"), e));
+}
+
+// ------------------------------------------------------------- SNS and SQS
+
+/// Creates SNS topic `topic_name` and an SQS queue `<topic_name>-sink`
+/// subscribed to it (RawMessageDelivery=false, so each SQS body is the SNS
+/// notification JSON), with a queue policy allowing the topic to send.
+/// Returns `(topic_arn, queue_url)`.
+pub async fn create_topic_with_queue(config: &SdkConfig, topic_name: &str) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+
+    let topic_arn = sns
+        .create_topic()
+        .name(topic_name)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("CreateTopic {topic_name}"), e))
+        .topic_arn()
+        .expect("CreateTopic returns a TopicArn")
+        .to_string();
+
+    let queue_name = format!("{topic_name}-sink");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("CreateQueue {queue_name}"), e))
+        .queue_url()
+        .expect("CreateQueue returns a QueueUrl")
+        .to_string();
+
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail("GetQueueAttributes QueueArn", e))
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("GetQueueAttributes returns the QueueArn")
+        .clone();
+
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AllowTopicToSend",
+            "Effect": "Allow",
+            "Principal": { "Service": "sns.amazonaws.com" },
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": { "ArnEquals": { "aws:SourceArn": topic_arn } }
+        }]
+    });
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(QueueAttributeName::Policy, policy.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| fail("SetQueueAttributes Policy", e));
+
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "false")
+        .return_subscription_arn(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail("Subscribe sqs", e));
+
+    (topic_arn, queue_url)
+}
+
+/// One SNS attribute as carried in the notification JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsAttribute {
+    /// `Type`: `String`, `Number`, `Binary`, `String.Array`.
+    pub data_type: String,
+    /// `Value` (base64 for `Binary`).
+    pub value: String,
+}
+
+/// An SNS notification as delivered to an SQS subscriber with
+/// RawMessageDelivery=false.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnsEnvelope {
+    /// `MessageId`.
+    pub message_id: String,
+    /// `TopicArn`.
+    pub topic_arn: String,
+    /// `Subject`; empty when the publisher gave none (SNS then omits it).
+    pub subject: String,
+    /// `Message`: the published body.
+    pub message: String,
+    /// `MessageAttributes`, by name.
+    pub attributes: BTreeMap<String, SnsAttribute>,
+    /// The whole notification document.
+    pub raw: Value,
+}
+
+impl SnsEnvelope {
+    /// Parses an SQS body holding an SNS notification document.
+    pub fn parse(body: &str) -> Result<Self, String> {
+        let raw: Value =
+            serde_json::from_str(body).map_err(|e| format!("not JSON ({e}): {body}"))?;
+        let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
+        let mut attributes = BTreeMap::new();
+        if let Some(map) = raw.get("MessageAttributes").and_then(Value::as_object) {
+            for (name, attr) in map {
+                let field = |k: &str| {
+                    attr.get(k)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("attribute {name} lacks {k}: {attr}"))
+                };
+                attributes.insert(
+                    name.clone(),
+                    SnsAttribute {
+                        data_type: field("Type")?,
+                        value: field("Value")?,
+                    },
+                );
+            }
+        }
+        Ok(SnsEnvelope {
+            message_id: text("MessageId").ok_or_else(|| format!("no MessageId: {body}"))?,
+            topic_arn: text("TopicArn").ok_or_else(|| format!("no TopicArn: {body}"))?,
+            subject: text("Subject").unwrap_or_default(),
+            message: text("Message").ok_or_else(|| format!("no Message: {body}"))?,
+            attributes,
+            raw,
+        })
+    }
+
+    /// The value of attribute `name`, if present.
+    pub fn attribute(&self, name: &str) -> Option<String> {
+        self.attributes.get(name).map(|a| a.value.clone())
+    }
+
+    /// `Message` parsed as JSON.
+    pub fn message_json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(&self.message)
+    }
+}
+
+/// Receives (and deletes) the SNS notifications in `queue_url`: polls for up
+/// to `wait` for the first message, then drains until a receive comes back
+/// empty. Returns them in receive order (SQS standard queues do not promise
+/// publish order). Panics if a body is not an SNS notification.
+pub async fn receive_sns_messages(
+    config: &SdkConfig,
+    queue_url: &str,
+    wait: Duration,
+) -> Vec<SnsEnvelope> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let deadline = Instant::now() + wait;
+    let mut out = Vec::new();
+    loop {
+        // Short polls: SNS->SQS delivery in moto happens inside Publish, so a
+        // message is either there or not; no need to hold a long poll open.
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .visibility_timeout(30)
+            .send()
+            .await
+            .unwrap_or_else(|e| fail(&format!("ReceiveMessage {queue_url}"), e));
+        let messages = received.messages();
+        if messages.is_empty() {
+            if !out.is_empty() || Instant::now() >= deadline {
+                return out;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        for message in messages {
+            let body = message.body().unwrap_or_default();
+            let envelope = SnsEnvelope::parse(body)
+                .unwrap_or_else(|e| panic!("SQS message in {queue_url} is not SNS: {e}"));
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| fail("DeleteMessage", e));
+            }
+            out.push(envelope);
+        }
+    }
+}
+
+// ----------------------------------------------------------------- Route 53
+
+/// Creates an HTTPS health check on `fqdn`:443 `/health` with a unique
+/// CallerReference. Returns its id.
+pub async fn create_health_check(config: &SdkConfig, fqdn: &str) -> String {
+    let health_check_config = HealthCheckConfig::builder()
+        .r#type(HealthCheckType::Https)
+        .fully_qualified_domain_name(fqdn)
+        .port(443)
+        .resource_path("/health")
+        .request_interval(30)
+        .failure_threshold(3)
+        .build()
+        .expect("health check config");
+    let out = aws_sdk_route53::Client::new(config)
+        .create_health_check()
+        .caller_reference(format!("it-{}", unique_suffix()))
+        .health_check_config(health_check_config)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("CreateHealthCheck {fqdn}"), e));
+    out.health_check()
+        .expect("CreateHealthCheck returns the health check")
+        .id()
+        .to_string()
+}
+
+/// `(disabled, inverted, version)` of health check `id`. moto: version stays 1
+/// forever (see the emulator capability tests).
+pub async fn get_health_check(config: &SdkConfig, id: &str) -> (bool, bool, i64) {
+    let out = aws_sdk_route53::Client::new(config)
+        .get_health_check()
+        .health_check_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("GetHealthCheck {id}"), e));
+    let check = out
+        .health_check()
+        .expect("GetHealthCheck returns the health check");
+    let cfg = check
+        .health_check_config()
+        .expect("health check has a config");
+    (
+        cfg.disabled().unwrap_or(false),
+        cfg.inverted().unwrap_or(false),
+        check.health_check_version(),
+    )
+}
+
+// --------------------------------------------------------------- CloudWatch
+
+/// Creates (or overwrites) metric alarm `name` in `region` (metric
+/// `Failover/Test` `Errors`, Sum over 60 s >= 1, one period) and returns its
+/// ARN as DescribeAlarms reports it:
+/// `arn:aws:cloudwatch:<region>:123456789012:alarm:<name>` in moto.
+pub async fn put_alarm(config: &SdkConfig, region: &str, name: &str) -> String {
+    let client = aws_sdk_cloudwatch::Client::new(&in_region(config, region));
+    client
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("Failover/Test")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("PutMetricAlarm {name} in {region}"), e));
+    let described = client
+        .describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("DescribeAlarms {name} in {region}"), e));
+    described
+        .metric_alarms()
+        .first()
+        .and_then(|a| a.alarm_arn())
+        .unwrap_or_else(|| panic!("DescribeAlarms {name} in {region} returned no ARN"))
+        .to_string()
+}
+
+/// SetAlarmState on alarm `name` in `region`; `state` is `"ALARM"`, `"OK"` or
+/// `"INSUFFICIENT_DATA"`.
+pub async fn set_alarm_state(config: &SdkConfig, region: &str, name: &str, state: &str) {
+    let value = StateValue::from(state);
+    assert!(
+        StateValue::values().contains(&state),
+        "unknown alarm state {state:?}"
+    );
+    aws_sdk_cloudwatch::Client::new(&in_region(config, region))
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(value)
+        .state_reason(format!("integration test set {state}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("SetAlarmState {name}={state} in {region}"), e));
+}
