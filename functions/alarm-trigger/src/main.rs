@@ -6,5 +6,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     failover::telemetry::init();
     let engine = failover::aws::engine_or_exit(FUNCTION).await;
-    run(service_fn(|event: LambdaEvent<Value>| handler(&engine, event))).await
+    run(service_fn(|event: LambdaEvent<Value>| {
+        handler(&engine, event)
+    }))
+    .await
 }
