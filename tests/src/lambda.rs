@@ -242,7 +242,8 @@ impl Drop for LambdaWatch {
 
 /// `cargo build --bin <f>...` at the workspace root, the same feature
 /// resolution as the watcher's `cargo run --bin <f>`.
-fn prebuild(functions: &[String]) {
+/// Builds workspace binaries with the features `make build` uses (no-op when fresh).
+pub fn prebuild(functions: &[String]) {
     if functions.is_empty() {
         return;
     }

@@ -48,7 +48,7 @@ pub use emulator::{
     in_region, Emulator, MotoMode, ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY,
 };
 pub use fixtures::*;
-pub use lambda::{LambdaWatch, LambdaWatchOptions};
+pub use lambda::{prebuild, LambdaWatch, LambdaWatchOptions};
 pub use provision::{
     create_control_table, create_health_check, create_topic_with_queue, enable_ttl,
     get_health_check, put_alarm, receive_sns_messages, set_alarm_state, unique_suffix,

@@ -195,7 +195,9 @@ pub(crate) fn http_request(
 /// Environment variables a child process must not inherit from the test
 /// process: make's jobserver (a nested cargo would try to join it) and the
 /// per-crate variables `cargo test` sets, which are meaningless (and could
-/// perturb fingerprints) for a nested cargo invocation.
+/// perturb fingerprints) for a nested cargo invocation. `LD_LIBRARY_PATH`
+/// (which `cargo test` points at build-script outputs) does perturb them: it
+/// re-runs the aws-lc-sys/ring build scripts and rebuilds the SDK stack.
 pub(crate) fn scrub_env(cmd: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
@@ -207,7 +209,8 @@ pub(crate) fn scrub_env(cmd: &mut Command) {
             || key.starts_with("CARGO_MANIFEST_")
             || key.starts_with("CARGO_CRATE_")
             || key == "CARGO_TARGET_TMPDIR"
-            || key == "CARGO_RUSTC_CURRENT_DIR";
+            || key == "CARGO_RUSTC_CURRENT_DIR"
+            || key == "LD_LIBRARY_PATH";
         if scrub {
             cmd.env_remove(key);
         }

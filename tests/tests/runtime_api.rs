@@ -85,12 +85,7 @@ async fn the_built_function_fails_over_once_through_the_runtime_api() {
 /// Missing or bad configuration stops the function at start-up, naming the variable.
 #[test]
 fn bad_configuration_fails_at_start_up_naming_the_variable() {
-    let status = Command::new("cargo")
-        .args(["build", "-q", "--bin", "alarm-trigger"])
-        .current_dir(workspace_root())
-        .status()
-        .expect("cargo build");
-    assert!(status.success());
+    prebuild(&["alarm-trigger".to_string()]);
     let binary = workspace_root().join("target/debug/alarm-trigger");
     let topic = "arn:aws:sns:us-east-1:123456789012:alerts";
     for (env, expected) in [
