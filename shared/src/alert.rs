@@ -153,6 +153,125 @@ pub fn blocked_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
     }
 }
 
+/// An operator moved the service back to the primary.
+pub fn failback_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
+    let subject = subject(
+        "[FAILBACK]",
+        &def.name,
+        &format!(
+            ": {} -> {} (epoch {})",
+            def.secondary.region, def.primary.region, exec.epoch
+        ),
+    );
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "FAILBACK: {} answers from the primary region {} again (was {}). Epoch {}.\n",
+        def.name, def.primary.region, def.secondary.region, exec.epoch
+    );
+    decision_section(&mut m, def, exec);
+    let _ = writeln!(m, "What was changed");
+    match exec.prior {
+        Some(prior) => {
+            let _ = writeln!(
+                m,
+                "  Route 53 health check {} (primary, {}): {} -> {} (the flags recorded before the failover){}",
+                def.primary.health_check_id,
+                def.primary.region,
+                HealthCheckSettings::FORCED_UNHEALTHY,
+                prior,
+                versions(exec)
+            );
+            let _ = writeln!(m, "  Verified by read-back. Route 53 answers with the primary as soon as its check passes.\n");
+        }
+        None => {
+            let _ = writeln!(m, "  Nothing in Route 53: the primary's check was never changed (the failover had been blocked).\n");
+        }
+    }
+    let _ = writeln!(m, "Post-failback checklist");
+    let _ = writeln!(m, "  1. DNS: the failover record resolves to the {} endpoint (after the secondary record's TTL).", def.primary.region);
+    let _ = writeln!(
+        m,
+        "  2. Health: primary health check {} is healthy; error rate and latency in {} are normal.",
+        def.primary.health_check_id, def.primary.region
+    );
+    let _ = writeln!(
+        m,
+        "  3. Data: replication runs {} -> {} again, if it was reversed.",
+        def.primary.region, def.secondary.region
+    );
+    let _ = writeln!(
+        m,
+        "  4. Automatic failover is armed again after the {}s cooldown.\n",
+        def.cooldown_seconds
+    );
+    let _ = writeln!(m, "Status page (ready to paste)");
+    let _ = writeln!(
+        m,
+        "  Service for {} has been fully restored to our primary region. We will keep monitoring.",
+        def.name
+    );
+    footer(&mut m, exec);
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: "failback".into(),
+        epoch: exec.epoch,
+        severity: "warning".into(),
+    }
+}
+
+/// Automatic actions paused (`paused`) or resumed.
+pub fn pause_alert(
+    def: &ServiceDefinition,
+    pause: &crate::state::Pause,
+    paused: bool,
+    epoch: u64,
+) -> Alert {
+    let (tag, event_type, tail) = if paused {
+        let until = pause.until.map_or("resumed by hand".to_string(), fmt_time);
+        (
+            "[PAUSED]",
+            "pause",
+            format!(": automatic failover off until {until}"),
+        )
+    } else {
+        (
+            "[RESUMED]",
+            "resume",
+            ": automatic failover armed again".to_string(),
+        )
+    };
+    let subject = subject(tag, &def.name, &tail);
+    let mut m = String::new();
+    if paused {
+        let _ = writeln!(
+            m,
+            "PAUSED: automatic failover for {} is off until {}. Votes are still recorded; nothing is switched automatically.",
+            def.name,
+            pause.until.map_or("resumed by hand".to_string(), fmt_time)
+        );
+    } else {
+        let _ = writeln!(
+            m,
+            "RESUMED: automatic failover for {} is armed again (paused since {}). Live votes are evaluated at once.",
+            def.name,
+            fmt_time(pause.since)
+        );
+    }
+    let _ = writeln!(m, "  by:     {}", clip(&pause.requested_by, 100));
+    let _ = writeln!(m, "  reason: {}", clip(&pause.reason, 300));
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: event_type.into(),
+        epoch,
+        severity: "info".into(),
+    }
+}
+
 /// The daily cap held back a confirmed quorum: a human decides now.
 pub fn capped_alert(
     def: &ServiceDefinition,

@@ -194,11 +194,8 @@ pub fn assess(def: &ServiceDefinition, state: &ServiceState, now: Millis) -> Ass
             live,
         });
     }
-    if let Some(last) = state.last_transition_at {
-        let remaining_ms = last + secs(def.cooldown_seconds) - now;
-        if remaining_ms > 0 {
-            return Assessment::Held(Hold::Cooldown { remaining_ms, live });
-        }
+    if let Some(remaining_ms) = cooldown_remaining(def, state, now) {
+        return Assessment::Held(Hold::Cooldown { remaining_ms, live });
     }
     let count = recent_auto_failovers(state, now).count();
     if count >= def.max_auto_failovers_per_day as usize {
@@ -208,6 +205,16 @@ pub fn assess(def: &ServiceDefinition, state: &ServiceState, now: Millis) -> Ass
         });
     }
     Assessment::QuorumReached { votes }
+}
+
+/// Time left in the cooldown that follows every completed transition, if any.
+pub fn cooldown_remaining(
+    def: &ServiceDefinition,
+    state: &ServiceState,
+    now: Millis,
+) -> Option<Millis> {
+    let remaining = state.last_transition_at? + secs(def.cooldown_seconds) - now;
+    (remaining > 0).then_some(remaining)
 }
 
 fn recent_auto_failovers(state: &ServiceState, now: Millis) -> impl Iterator<Item = Millis> + '_ {
@@ -238,14 +245,82 @@ pub fn claim_failover(
     next.phase = Phase::FailingOver;
     next.epoch = state.epoch + 1;
     next.version = state.version + 1;
-    next.last_transition_at = Some(now);
-    next.auto_failovers = recent_auto_failovers(state, now).collect();
-    if matches!(trigger, Trigger::Quorum { .. }) {
-        next.auto_failovers.push(now);
+    next.execution = Some(new_execution(
+        next.epoch,
+        TransitionKind::Failover,
+        trigger,
+        votes,
+        claimant,
+        now,
+    ));
+    next
+}
+
+/// The state that claiming a failback writes: next epoch, FAILING_BACK, and the flags to
+/// restore on the primary's check (`None` when it was never changed, e.g. from BLOCKED).
+pub fn claim_failback(
+    state: &ServiceState,
+    restore: Option<crate::state::HealthCheckSettings>,
+    votes: Vec<VoteRecord>,
+    trigger: Trigger,
+    claimant: &Claimant,
+    now: Millis,
+) -> ServiceState {
+    let mut next = state.clone();
+    next.phase = Phase::FailingBack;
+    next.epoch = state.epoch + 1;
+    next.version = state.version + 1;
+    let mut exec = new_execution(
+        next.epoch,
+        TransitionKind::Failback,
+        trigger,
+        votes,
+        claimant,
+        now,
+    );
+    exec.prior = restore;
+    next.execution = Some(exec);
+    next
+}
+
+/// Marks a transition complete: its phase, and the cooldown and daily cap it starts.
+/// Only a completed switch counts; a blocked failover changed nothing.
+pub fn complete_transition(state: &ServiceState, now: Millis) -> ServiceState {
+    let mut next = state.clone();
+    next.version = state.version + 1;
+    if let Some(exec) = next.execution.as_mut() {
+        exec.completed_at = Some(now);
+        exec.lease_until = now;
+        let switched = exec.switched_at.is_some() || exec.kind == TransitionKind::Failback;
+        next.phase = match (exec.kind, exec.blocked_reason.is_some()) {
+            (TransitionKind::Failover, true) => Phase::Blocked,
+            (TransitionKind::Failover, false) => Phase::FailedOver,
+            (TransitionKind::Failback, _) => Phase::PrimaryActive,
+        };
+        if switched {
+            next.last_transition_at = Some(exec.decided_at);
+            next.auto_failovers = recent_auto_failovers(state, now).collect();
+            if exec.kind == TransitionKind::Failover
+                && matches!(exec.trigger, Trigger::Quorum { .. })
+            {
+                next.auto_failovers.push(exec.decided_at);
+            }
+        }
     }
-    next.execution = Some(Execution {
-        epoch: next.epoch,
-        kind: TransitionKind::Failover,
+    next
+}
+
+fn new_execution(
+    epoch: u64,
+    kind: TransitionKind,
+    trigger: Trigger,
+    votes: Vec<VoteRecord>,
+    claimant: &Claimant,
+    now: Millis,
+) -> Execution {
+    Execution {
+        epoch,
+        kind,
         trigger,
         decided_at: now,
         votes,
@@ -261,8 +336,7 @@ pub fn claim_failover(
         alerted_at: None,
         alert_message_id: None,
         completed_at: None,
-    });
-    next
+    }
 }
 
 /// Takes over an unfinished execution whose lease has expired.

@@ -190,7 +190,7 @@ fn assessment_table() {
 }
 
 #[test]
-fn claim_moves_to_the_next_epoch_and_counts_automatic_failovers() {
+fn claim_moves_to_the_next_epoch_and_completion_starts_cooldown_and_counts_the_cap() {
     let s = ServiceState {
         epoch: 4,
         version: 9,
@@ -216,16 +216,41 @@ fn claim_moves_to_the_next_epoch_and_counts_automatic_failovers() {
         (Phase::FailingOver, 5, 10)
     );
     assert_eq!(
-        next.auto_failovers,
-        vec![NOW - 5, NOW],
-        "pruned to 24h, plus this one"
+        next.last_transition_at, None,
+        "a claim alone is not a transition"
     );
-    assert_eq!(next.last_transition_at, Some(NOW));
-    let exec = next.execution.unwrap();
+    let exec = next.execution.clone().unwrap();
     assert_eq!(
         (exec.epoch, exec.owner.as_str(), exec.lease_until),
         (5, "me", NOW + 900)
     );
+
+    let mut switched = next.clone();
+    switched.execution.as_mut().unwrap().switched_at = Some(NOW + 10);
+    let done = complete_transition(&switched, NOW + 20);
+    assert_eq!((done.phase, done.version), (Phase::FailedOver, 11));
+    assert_eq!(done.last_transition_at, Some(NOW));
+    assert_eq!(
+        done.auto_failovers,
+        vec![NOW - 5, NOW],
+        "pruned to 24h, plus this one"
+    );
+    assert_eq!(
+        done.execution.unwrap().lease_until,
+        NOW + 20,
+        "lease released"
+    );
+
+    let mut blocked = next.clone();
+    blocked.execution.as_mut().unwrap().blocked_reason = Some("not ready".into());
+    let done = complete_transition(&blocked, NOW + 20);
+    assert_eq!(done.phase, Phase::Blocked);
+    assert_eq!(
+        done.last_transition_at, None,
+        "a blocked failover starts no cooldown"
+    );
+    assert_eq!(done.auto_failovers, s.auto_failovers);
+
     let manual = claim_failover(
         &s,
         vec![],
@@ -237,11 +262,46 @@ fn claim_moves_to_the_next_epoch_and_counts_automatic_failovers() {
         &c,
         NOW,
     );
+    let mut manual = manual;
+    manual.execution.as_mut().unwrap().switched_at = Some(NOW);
     assert_eq!(
-        manual.auto_failovers,
+        complete_transition(&manual, NOW).auto_failovers,
         vec![NOW - 5],
         "operator failovers do not count against the cap"
     );
+
+    let back = claim_failback(
+        &done_failed_over(),
+        Some(crate::state::HealthCheckSettings {
+            disabled: true,
+            inverted: false,
+        }),
+        vec![],
+        Trigger::Operator {
+            requested_by: "a".into(),
+            reason: "r".into(),
+            forced: false,
+        },
+        &c,
+        NOW,
+    );
+    assert_eq!(back.phase, Phase::FailingBack);
+    let back = complete_transition(&back, NOW + 5);
+    assert_eq!(back.phase, Phase::PrimaryActive);
+    assert_eq!(
+        back.last_transition_at,
+        Some(NOW),
+        "failback starts the cooldown"
+    );
+}
+
+fn done_failed_over() -> ServiceState {
+    ServiceState {
+        phase: Phase::FailedOver,
+        epoch: 1,
+        version: 3,
+        ..Default::default()
+    }
 }
 
 #[test]

@@ -11,8 +11,8 @@ use tracing::{error, info, warn};
 use crate::alert::{blocked_alert, failover_alert};
 use crate::catalog::{Catalog, ServiceDefinition};
 use crate::decision::{
-    self, alarm_name, assess, check_freshness, claim_failover, preflight_checks, preflight_passed,
-    take_over, Assessment, Claimant, Hold, PreflightReadings,
+    self, alarm_name, assess, check_freshness, claim_failover, complete_transition,
+    preflight_checks, preflight_passed, take_over, Assessment, Claimant, Hold, PreflightReadings,
 };
 use crate::event::{parse_alarm_event, AlarmObservation, EventError};
 use crate::history::HistoryRecord;
@@ -22,7 +22,8 @@ use crate::ports::{
     HealthChecks, Notifier, UpdateError, VoteWrite,
 };
 use crate::state::{
-    Execution, HealthCheckSettings, Millis, Phase, ServiceState, Trigger, VoteRecord,
+    Execution, HealthCheckSettings, Millis, Phase, ServiceState, TransitionKind, Trigger,
+    VoteRecord,
 };
 
 /// The catalog is re-read at most this often.
@@ -42,6 +43,10 @@ pub struct Invocation {
 pub enum EngineError {
     #[error("bad event: {0}")]
     BadEvent(#[from] EventError),
+    #[error("bad request: {0}")]
+    BadRequest(#[from] crate::operator::RequestError),
+    #[error("bad request: {0}")]
+    UnknownService(String),
     #[error("control table unavailable: {0}")]
     Store(AwsError),
     #[error("catalog could not be read: {0}")]
@@ -60,6 +65,7 @@ impl EngineError {
     pub fn kind(&self) -> &'static str {
         match self {
             EngineError::BadEvent(_) => "BadEvent",
+            EngineError::BadRequest(_) | EngineError::UnknownService(_) => "BadRequest",
             EngineError::Store(_) => "ControlTableUnavailable",
             EngineError::Catalog(_) => "CatalogUnavailable",
             EngineError::StepFailed { .. } => "StepFailed",
@@ -99,9 +105,9 @@ pub struct Engine<S, H, A, N, C> {
 }
 
 /// What the secondary and the primary's health check looked like, read in parallel with the claim.
-struct Readings {
-    preflight: PreflightReadings,
-    primary: Result<HealthCheckConfig, AwsError>,
+pub(crate) struct Readings {
+    pub(crate) preflight: PreflightReadings,
+    pub(crate) primary: Result<HealthCheckConfig, AwsError>,
 }
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
@@ -405,11 +411,14 @@ where
                     "another invocation resumed it first".into(),
                 ))
             }
-            ControlWrite::Written => self.execute(def, next, None).await,
+            ControlWrite::Written => match next.execution.as_ref().map(|e| e.kind) {
+                Some(TransitionKind::Failback) => self.execute_failback(def, next).await,
+                _ => self.execute(def, next, None).await,
+            },
         }
     }
 
-    async fn read_readiness(&self, def: &ServiceDefinition) -> Readings {
+    pub(crate) async fn read_readiness(&self, def: &ServiceDefinition) -> Readings {
         let pf = &def.preflight;
         let now = self.clock.now();
         let health = async {
@@ -464,7 +473,7 @@ where
 
     /// Runs the remaining steps of a claimed failover: pre-flight gate, switch, alert,
     /// completion. Every step checks what is already done, so a resumed run repeats nothing.
-    async fn execute(
+    pub(crate) async fn execute(
         &self,
         def: &ServiceDefinition,
         mut state: ServiceState,
@@ -518,7 +527,16 @@ where
                         .await
                 }
             };
-            match self.switch(def, &mut state, &mut exec, hc).await {
+            match self
+                .set_primary_check(
+                    def,
+                    &mut state,
+                    &mut exec,
+                    hc,
+                    HealthCheckSettings::FORCED_UNHEALTHY,
+                )
+                .await
+            {
                 Ok(()) => {}
                 Err(cause) => return self.fail_step(def, state, exec, "switch", cause).await,
             }
@@ -568,12 +586,9 @@ where
         }
 
         let now = self.clock.now();
-        exec.completed_at = Some(now);
-        exec.lease_until = now;
         let expected = state.version;
-        state.phase = Phase::FailedOver;
-        state.version += 1;
         state.execution = Some(exec.clone());
+        let state = complete_transition(&state, now);
         self.write_owned(def, expected, &state, "complete").await?;
         metrics::emit(
             self.function,
@@ -599,20 +614,22 @@ where
         ))
     }
 
-    /// Forces the primary's check unhealthy with `HealthCheckVersion`, recording the prior
-    /// flags in parallel, and verifies the stored result.
-    async fn switch(
+    /// Sets the primary's check to `target` with `HealthCheckVersion` (forced unhealthy on
+    /// failover, the recorded prior flags on failback), writing the progress in parallel,
+    /// and verifies the stored result. A version mismatch is re-read and decided again.
+    async fn set_primary_check(
         &self,
         def: &ServiceDefinition,
         state: &mut ServiceState,
         exec: &mut Execution,
         mut hc: HealthCheckConfig,
+        target: HealthCheckSettings,
     ) -> Result<(), String> {
         let id = &def.primary.health_check_id;
         for _ in 0..=MAX_VERSION_RETRIES {
-            if hc.settings.forces_unhealthy() {
-                // Done before a crash (the prior was recorded then), or by someone else.
-                if exec.prior.is_none() {
+            if hc.settings == target {
+                // Done before a crash (the progress was recorded then), or by someone else.
+                if exec.kind == TransitionKind::Failover && exec.prior.is_none() {
                     exec.prior = Some(HealthCheckSettings {
                         disabled: false,
                         inverted: false,
@@ -627,19 +644,17 @@ where
                 exec.switched_at = Some(self.clock.now());
                 return Ok(());
             }
-            if exec.prior.is_none() {
+            if exec.kind == TransitionKind::Failover && exec.prior.is_none() {
                 exec.prior = Some(hc.settings);
-                exec.version_before = Some(hc.version);
             }
-            // Record the prior flags durably while the update is in flight.
+            exec.version_before.get_or_insert(hc.version);
             let expected = state.version;
             let mut next = state.clone();
             next.version += 1;
             next.execution = Some(exec.clone());
             let (saved, updated) = tokio::join!(
                 self.store.write_control(&def.name, expected, &next),
-                self.health
-                    .update(id, hc.version, HealthCheckSettings::FORCED_UNHEALTHY)
+                self.health.update(id, hc.version, target)
             );
             match saved {
                 Ok(ControlWrite::Written) => *state = next,
@@ -648,19 +663,19 @@ where
                         "the control state changed under this invocation (ownership lost)".into(),
                     )
                 }
-                Err(e) => return Err(format!("recording the prior flags failed: {e}")),
+                Err(e) => return Err(format!("recording the progress failed: {e}")),
             }
             match updated {
-                Ok(after) if after.settings.forces_unhealthy() => {
+                Ok(after) if after.settings == target => {
                     exec.version_after = Some(after.version);
                     exec.switched_at = Some(self.clock.now());
                     return Ok(());
                 }
                 Ok(after) => {
                     return Err(format!(
-                    "read-back after UpdateHealthCheck shows {} (version {}), not forced unhealthy",
-                    after.settings, after.version
-                ))
+                        "read-back after UpdateHealthCheck shows {} (version {}), not {target}",
+                        after.settings, after.version
+                    ))
                 }
                 Err(UpdateError::VersionMismatch { sent }) => {
                     warn!(service = %def.name, health_check = %id, sent, "health check changed since it was read; re-reading");
@@ -673,6 +688,82 @@ where
         }
         Err(format!(
             "health check {id} kept changing under us ({MAX_VERSION_RETRIES} version conflicts)"
+        ))
+    }
+
+    /// Runs the remaining steps of a claimed failback: restore the primary's prior flags,
+    /// alert, complete (which starts the cooldown). Resumable like `execute`.
+    pub(crate) async fn execute_failback(
+        &self,
+        def: &ServiceDefinition,
+        mut state: ServiceState,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let Some(mut exec) = state.execution.clone() else {
+            return Ok(self.outcome(def, "held", &state, "no execution recorded".into()));
+        };
+        if let (Some(target), None) = (exec.prior, exec.switched_at) {
+            let hc = match self.health.get(&def.primary.health_check_id).await {
+                Ok(hc) => hc,
+                Err(e) => {
+                    return self
+                        .fail_step(def, state, exec, "read primary health check", e.to_string())
+                        .await
+                }
+            };
+            if let Err(cause) = self
+                .set_primary_check(def, &mut state, &mut exec, hc, target)
+                .await
+            {
+                return self.fail_step(def, state, exec, "restore", cause).await;
+            }
+        }
+        if exec.alerted_at.is_none() {
+            let alert = crate::alert::failback_alert(def, &exec);
+            let what = match exec.prior {
+                Some(p) => format!(
+                    "primary health check {} restored to {p}",
+                    def.primary.health_check_id
+                ),
+                None => "nothing to restore (the check was never changed)".to_string(),
+            };
+            let record = self.step_record(&exec, "failback", what);
+            let (published, audited) = tokio::join!(
+                self.notifier.publish(&alert),
+                self.store.append_history(&def.name, &record)
+            );
+            if let Err(e) = audited {
+                warn!(error = %e, "audit record for the failback not written; the state item keeps the step");
+            }
+            match published {
+                Ok(id) => {
+                    exec.alerted_at = Some(self.clock.now());
+                    exec.alert_message_id = Some(id);
+                }
+                Err(e) => {
+                    return self
+                        .fail_step(def, state, exec, "alert", e.to_string())
+                        .await
+                }
+            }
+        }
+        let now = self.clock.now();
+        let expected = state.version;
+        state.execution = Some(exec.clone());
+        let state = complete_transition(&state, now);
+        self.write_owned(def, expected, &state, "complete").await?;
+        metrics::emit(
+            self.function,
+            Some(&def.name),
+            now,
+            &[("Failbacks", 1.0, Unit::Count)],
+            &[],
+        );
+        info!(service = %def.name, epoch = exec.epoch, "failed back to the primary");
+        Ok(self.outcome(
+            def,
+            "failed_back",
+            &state,
+            format!("{} -> {}", def.secondary.region, def.primary.region),
         ))
     }
 
@@ -710,12 +801,9 @@ where
             }
         }
         let now = self.clock.now();
-        exec.completed_at = Some(now);
-        exec.lease_until = now;
         let expected = state.version;
-        state.phase = Phase::Blocked;
-        state.version += 1;
         state.execution = Some(exec.clone());
+        let state = complete_transition(&state, now);
         self.write_owned(def, expected, &state, "block").await?;
         metrics::emit(
             self.function,

@@ -108,6 +108,22 @@ impl ControlStore for MemStore {
         };
         Ok(ControlWrite::Written)
     }
+    async fn recent_history(
+        &self,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<HistoryRecord>, AwsError> {
+        self.call("recent_history")?;
+        let mut h: Vec<HistoryRecord> = lock(&self.history)
+            .iter()
+            .filter(|(s, _)| s == service)
+            .map(|(_, r)| r.clone())
+            .collect();
+        h.sort_by_key(|r| std::cmp::Reverse(r.sort_key()));
+        h.truncate(limit);
+        Ok(h)
+    }
+
     async fn append_history(&self, service: &str, record: &HistoryRecord) -> Result<(), AwsError> {
         self.call("append_history")?;
         let mut h = lock(&self.history);

@@ -83,6 +83,12 @@ pub trait ControlStore: Send + Sync {
         expected_version: u64,
         next: &ServiceState,
     ) -> impl Future<Output = Result<ControlWrite, AwsError>> + Send;
+    /// The newest `limit` audit records, newest first.
+    fn recent_history(
+        &self,
+        service: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<HistoryRecord>, AwsError>> + Send;
     /// Appends an audit record; writing the same record twice keeps one.
     fn append_history(
         &self,

@@ -283,6 +283,35 @@ impl ControlStore for DynamoStore {
         }
     }
 
+    async fn recent_history(
+        &self,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<HistoryRecord>, AwsError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :h)")
+            .expression_attribute_values(":pk", s(service_pk(service)))
+            .expression_attribute_values(":h", s("history#"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", "Query", &e))?;
+        out.items()
+            .iter()
+            .map(|item| {
+                let mut item = item.clone();
+                for key in ["pk", "sk", "expires_at"] {
+                    item.remove(key);
+                }
+                serde_dynamo::from_item(item).map_err(|e| corrupt("history", e))
+            })
+            .collect()
+    }
+
     async fn append_history(&self, service: &str, record: &HistoryRecord) -> Result<(), AwsError> {
         let mut item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(record).map_err(|e| corrupt("history", e))?;

@@ -1,0 +1,706 @@
+//! The operator's actions: planned failover, failback, status, pause and resume. They reuse
+//! the automated path's steps (claim, switch, alert) through the same engine.
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use tracing::info;
+
+use crate::alert::pause_alert;
+use crate::catalog::ServiceDefinition;
+use crate::decision::{
+    self, assess, claim_failback, claim_failover, cooldown_remaining, fmt_time, live_votes,
+    preflight_checks, preflight_passed, Assessment, Claimant,
+};
+use crate::engine::{Engine, EngineError, Invocation};
+use crate::history::HistoryRecord;
+use crate::operator::{
+    parse_request, Action, OperatorRequest, OperatorResponse, StepReport, StepStatus,
+};
+use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::state::{HealthCheckSettings, Pause, Phase, ServiceState, Trigger};
+
+use StepStatus::{Done, Failed, Skipped, WouldDo};
+
+/// How many audit records `status` returns per service.
+pub const STATUS_HISTORY: usize = 20;
+
+impl<S, H, A, N, C> Engine<S, H, A, N, C>
+where
+    S: ControlStore,
+    H: HealthChecks,
+    A: AlarmReader,
+    N: Notifier,
+    C: Clock,
+{
+    /// Handles one operator request. Bad requests are errors that name the field;
+    /// refusals (not ready, in cooldown, votes still live) are `ok: false` responses.
+    pub async fn handle_operator_request(
+        &self,
+        payload: &Value,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        let req = parse_request(payload, self.clock.now())?;
+        let catalog = self.catalog().await?;
+        if req.action == Action::Status {
+            let defs: Vec<&ServiceDefinition> = match req.service.as_deref() {
+                Some(name) => vec![catalog
+                    .service(name)
+                    .ok_or_else(|| unknown(&catalog, name))?],
+                None => catalog.services().collect(),
+            };
+            return self.status(&req, defs).await;
+        }
+        let name = req.service.as_deref().unwrap_or_default();
+        let def = catalog
+            .service(name)
+            .ok_or_else(|| unknown(&catalog, name))?;
+        let state = self
+            .store
+            .load_state(&def.name)
+            .await
+            .map_err(EngineError::Store)?;
+        info!(service = %def.name, action = req.action.as_str(), requested_by = %req.requested_by, reason = %req.reason, dry_run = req.dry_run, force = req.force, "operator request");
+        match req.action {
+            Action::Failover => self.manual_failover(def, &req, state, inv).await,
+            Action::Failback => self.manual_failback(def, &req, state, inv).await,
+            Action::Pause => self.pause(def, &req, state).await,
+            Action::Resume => self.resume_automation(def, &req, state, inv).await,
+            Action::Status => unreachable!("handled above"),
+        }
+    }
+
+    async fn manual_failover(
+        &self,
+        def: &ServiceDefinition,
+        req: &OperatorRequest,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        let now = self.clock.now();
+        let mut r = response(req, &state);
+        match state.phase {
+            Phase::FailedOver | Phase::FailingOver => {
+                r.ok = true;
+                r.steps
+                    .push(StepReport::new("failover", Skipped, "already failed over"));
+                r.message = format!(
+                    "{} is already {} (epoch {}): nothing done, nothing sent",
+                    def.name, state.phase, state.epoch
+                );
+                return Ok(r);
+            }
+            Phase::FailingBack => {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "a failback is in progress (epoch {}); wait for it",
+                        state.epoch
+                    ),
+                ));
+            }
+            Phase::PrimaryActive | Phase::Blocked => {}
+        }
+        let cooldown = cooldown_remaining(def, &state, now);
+        if let Some(ms) = cooldown {
+            let status = if req.force { Skipped } else { Failed };
+            r.steps.push(StepReport::new(
+                "cooldown",
+                status,
+                format!("{}s of cooldown left", ms / 1000),
+            ));
+            if !req.force {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "{} is in cooldown for another {}s; use force to override",
+                        def.name,
+                        ms / 1000
+                    ),
+                ));
+            }
+        }
+        let readings = self.read_readiness(def).await;
+        let checks = preflight_checks(def, &readings.preflight);
+        let ready = preflight_passed(&checks);
+        for c in &checks {
+            let status = if c.ok {
+                Done
+            } else if req.force {
+                Skipped
+            } else {
+                Failed
+            };
+            r.steps.push(StepReport::new(
+                "preflight",
+                status,
+                format!("{}: {}", c.name, c.detail),
+            ));
+        }
+        if !ready && !req.force {
+            return Ok(refuse(
+                r,
+                format!(
+                    "the secondary {} is not ready; fix it or use force",
+                    def.secondary.region
+                ),
+            ));
+        }
+        let current = match &readings.primary {
+            Ok(hc) => hc.settings.to_string(),
+            Err(e) => format!("unreadable: {e}"),
+        };
+        if req.dry_run {
+            r.ok = true;
+            r.steps.push(StepReport::new(
+                "claim",
+                WouldDo,
+                format!("claim epoch {}", state.epoch + 1),
+            ));
+            r.steps.push(StepReport::new(
+                "switch",
+                WouldDo,
+                format!(
+                    "health check {}: {current} -> {}",
+                    def.primary.health_check_id,
+                    HealthCheckSettings::FORCED_UNHEALTHY
+                ),
+            ));
+            r.steps
+                .push(StepReport::new("alert", WouldDo, "one failover alert"));
+            r.message = format!(
+                "dry run: would fail {} over to {}",
+                def.name, def.secondary.region
+            );
+            return Ok(r);
+        }
+        let trigger = Trigger::Operator {
+            requested_by: req.requested_by.clone(),
+            reason: req.reason.clone(),
+            forced: req.force,
+        };
+        let claimant = Claimant {
+            owner: format!("operator:{}", inv.request_id),
+            lease_until: inv.deadline,
+        };
+        let votes = live_votes(def, &state, now);
+        let next = claim_failover(&state, votes, trigger, &claimant, now);
+        if let ControlWrite::Conflict(current) = self
+            .store
+            .write_control(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            let phase = current.map_or(state.phase, |c| c.phase);
+            return Ok(refuse(
+                r,
+                format!("the state changed while deciding (now {phase}); nothing done, retry"),
+            ));
+        }
+        self.audit_operator(def, req, next.epoch, "failover")
+            .await?;
+        let outcome = self.execute(def, next, Some(readings)).await?;
+        self.finish(def, r, outcome.outcome).await
+    }
+
+    async fn manual_failback(
+        &self,
+        def: &ServiceDefinition,
+        req: &OperatorRequest,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        let now = self.clock.now();
+        let mut r = response(req, &state);
+        match state.phase {
+            Phase::PrimaryActive => {
+                r.ok = true;
+                r.steps.push(StepReport::new(
+                    "failback",
+                    Skipped,
+                    "already on the primary",
+                ));
+                r.message = format!(
+                    "{} is already on the primary: nothing done, nothing sent",
+                    def.name
+                );
+                return Ok(r);
+            }
+            Phase::FailingOver | Phase::FailingBack => {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "a transition is in progress ({} epoch {}); wait for it to finish",
+                        state.phase, state.epoch
+                    ),
+                ));
+            }
+            Phase::FailedOver | Phase::Blocked => {}
+        }
+        let live = live_votes(def, &state, now);
+        if !live.is_empty() {
+            let who: Vec<&str> = live
+                .iter()
+                .map(|v| decision::alarm_name(&v.observer))
+                .collect();
+            let status = if req.force { Skipped } else { Failed };
+            r.steps.push(StepReport::new(
+                "votes",
+                status,
+                format!("still in ALARM: {}", who.join(", ")),
+            ));
+            if !req.force {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "observers still vote ALARM ({}); wait for them or use force",
+                        who.join(", ")
+                    ),
+                ));
+            }
+        }
+        let target = state.execution.as_ref().and_then(|e| e.prior);
+        if req.dry_run {
+            r.ok = true;
+            r.steps.push(StepReport::new(
+                "claim",
+                WouldDo,
+                format!("claim epoch {}", state.epoch + 1),
+            ));
+            match target {
+                Some(prior) => {
+                    let current = match self.health.get(&def.primary.health_check_id).await {
+                        Ok(hc) => hc.settings.to_string(),
+                        Err(e) => format!("unreadable: {e}"),
+                    };
+                    r.steps.push(StepReport::new(
+                        "restore",
+                        WouldDo,
+                        format!(
+                            "health check {}: {current} -> {prior}",
+                            def.primary.health_check_id
+                        ),
+                    ));
+                }
+                None => r.steps.push(StepReport::new(
+                    "restore",
+                    Skipped,
+                    "the primary's check was never changed",
+                )),
+            }
+            r.steps
+                .push(StepReport::new("alert", WouldDo, "one failback alert"));
+            r.message = format!(
+                "dry run: would fail {} back to {}",
+                def.name, def.primary.region
+            );
+            return Ok(r);
+        }
+        let trigger = Trigger::Operator {
+            requested_by: req.requested_by.clone(),
+            reason: req.reason.clone(),
+            forced: req.force,
+        };
+        let claimant = Claimant {
+            owner: format!("operator:{}", inv.request_id),
+            lease_until: inv.deadline,
+        };
+        let next = claim_failback(&state, target, live, trigger, &claimant, now);
+        if let ControlWrite::Conflict(current) = self
+            .store
+            .write_control(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            let phase = current.map_or(state.phase, |c| c.phase);
+            return Ok(refuse(
+                r,
+                format!("the state changed while deciding (now {phase}); nothing done, retry"),
+            ));
+        }
+        self.audit_operator(def, req, next.epoch, "failback")
+            .await?;
+        let outcome = self.execute_failback(def, next).await?;
+        self.finish(def, r, outcome.outcome).await
+    }
+
+    async fn pause(
+        &self,
+        def: &ServiceDefinition,
+        req: &OperatorRequest,
+        state: ServiceState,
+    ) -> Result<OperatorResponse, EngineError> {
+        let now = self.clock.now();
+        let mut r = response(req, &state);
+        let until_text = req.until.map_or("resumed by hand".to_string(), fmt_time);
+        if let Some(p) = state.pause.as_ref().filter(|p| p.active_at(now)) {
+            if p.until == req.until {
+                r.ok = true;
+                r.steps
+                    .push(StepReport::new("pause", Skipped, "already paused"));
+                r.message = format!(
+                    "{} is already paused until {until_text}: nothing done",
+                    def.name
+                );
+                return Ok(r);
+            }
+        }
+        if req.dry_run {
+            r.ok = true;
+            r.steps.push(StepReport::new(
+                "pause",
+                WouldDo,
+                format!("pause automatic actions until {until_text}"),
+            ));
+            r.steps
+                .push(StepReport::new("alert", WouldDo, "one pause alert"));
+            r.message = format!("dry run: would pause {}", def.name);
+            return Ok(r);
+        }
+        let pause = Pause {
+            reason: req.reason.clone(),
+            requested_by: req.requested_by.clone(),
+            since: now,
+            until: req.until,
+        };
+        let mut next = state.clone();
+        next.version += 1;
+        next.pause = Some(pause.clone());
+        if let ControlWrite::Conflict(_) = self
+            .store
+            .write_control(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            return Ok(refuse(
+                r,
+                "the state changed concurrently; nothing done, retry".into(),
+            ));
+        }
+        r.steps.push(StepReport::new(
+            "pause",
+            Done,
+            format!("automatic actions paused until {until_text}"),
+        ));
+        let alert = pause_alert(def, &pause, true, state.epoch);
+        let (published, audited) = tokio::join!(
+            self.notifier.publish(&alert),
+            self.audit_operator(def, req, state.epoch, "pause")
+        );
+        audited?;
+        r.steps.push(match published {
+            Ok(id) => StepReport::new("alert", Done, format!("message {id}")),
+            Err(e) => StepReport::new("alert", Failed, e.to_string()),
+        });
+        r.ok = r.steps.iter().all(|s| s.status != Failed);
+        r.phase_after = Some(next.phase);
+        r.message = format!(
+            "{} paused until {until_text}; votes are still recorded",
+            def.name
+        );
+        Ok(r)
+    }
+
+    async fn resume_automation(
+        &self,
+        def: &ServiceDefinition,
+        req: &OperatorRequest,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        let now = self.clock.now();
+        let mut r = response(req, &state);
+        let mut current = state.clone();
+        match &state.pause {
+            None => r
+                .steps
+                .push(StepReport::new("resume", Skipped, "not paused")),
+            Some(_) if req.dry_run => {
+                r.steps
+                    .push(StepReport::new("resume", WouldDo, "clear the pause"));
+                r.steps
+                    .push(StepReport::new("alert", WouldDo, "one resume alert"));
+                current.pause = None;
+            }
+            Some(pause) => {
+                current.version += 1;
+                current.pause = None;
+                if let ControlWrite::Conflict(_) = self
+                    .store
+                    .write_control(&def.name, state.version, &current)
+                    .await
+                    .map_err(EngineError::Store)?
+                {
+                    return Ok(refuse(
+                        r,
+                        "the state changed concurrently; nothing done, retry".into(),
+                    ));
+                }
+                r.steps
+                    .push(StepReport::new("resume", Done, "pause cleared"));
+                let resumed = Pause {
+                    reason: req.reason.clone(),
+                    requested_by: req.requested_by.clone(),
+                    since: pause.since,
+                    until: Some(now),
+                };
+                let alert = pause_alert(def, &resumed, false, state.epoch);
+                let (published, audited) = tokio::join!(
+                    self.notifier.publish(&alert),
+                    self.audit_operator(def, req, state.epoch, "resume")
+                );
+                audited?;
+                r.steps.push(match published {
+                    Ok(id) => StepReport::new("alert", Done, format!("message {id}")),
+                    Err(e) => StepReport::new("alert", Failed, e.to_string()),
+                });
+            }
+        }
+        // Re-evaluate the live votes at once: a quorum held back by the pause acts now.
+        match assess(def, &current, now) {
+            Assessment::QuorumReached { votes } if req.dry_run => {
+                r.steps.push(StepReport::new(
+                    "evaluate",
+                    WouldDo,
+                    format!("{} live votes: automatic failover", votes.len()),
+                ));
+            }
+            Assessment::QuorumReached { votes } => {
+                let trigger = Trigger::Quorum {
+                    quorum: def.quorum,
+                    observers: def.observers.len() as u32,
+                };
+                let outcome = self
+                    .start_failover(def, current, votes, trigger, inv, true)
+                    .await?;
+                r.steps.push(StepReport::new(
+                    "evaluate",
+                    Done,
+                    format!("quorum live: {}", outcome.outcome),
+                ));
+            }
+            other => r
+                .steps
+                .push(StepReport::new("evaluate", Skipped, describe(&other))),
+        }
+        r.ok = r.steps.iter().all(|s| s.status != Failed);
+        r.message = if req.dry_run {
+            format!("dry run: would resume automatic actions for {}", def.name)
+        } else if state.pause.is_some() {
+            format!("automatic actions resumed for {}", def.name)
+        } else {
+            format!("{} was not paused: nothing to resume", def.name)
+        };
+        self.finish_phase(def, r).await
+    }
+
+    async fn status(
+        &self,
+        req: &OperatorRequest,
+        defs: Vec<&ServiceDefinition>,
+    ) -> Result<OperatorResponse, EngineError> {
+        let now = self.clock.now();
+        let reports = join_all(defs.iter().map(|def| async move {
+            let (state, history, readings) = tokio::join!(
+                self.store.load_state(&def.name),
+                self.store.recent_history(&def.name, STATUS_HISTORY),
+                self.read_readiness(def)
+            );
+            let state = state.map_err(EngineError::Store)?;
+            let history = history.map_err(EngineError::Store)?;
+            let checks = preflight_checks(def, &readings.preflight);
+            let votes: serde_json::Map<String, Value> = state
+                .votes
+                .iter()
+                .map(|(o, v)| (o.clone(), json!({"state": v.state, "at": fmt_time(v.at), "reason": v.reason})))
+                .collect();
+            Ok::<Value, EngineError>(json!({
+                "service": def.name,
+                "phase": state.phase,
+                "epoch": state.epoch,
+                "primary": {"region": def.primary.region, "health_check_id": def.primary.health_check_id,
+                            "health_check": readings.primary.as_ref().map(|h| json!({"disabled": h.settings.disabled, "inverted": h.settings.inverted, "version": h.version})).unwrap_or_else(|e| json!({"error": e.to_string()}))},
+                "secondary": {"region": def.secondary.region, "health_check_id": def.secondary.health_check_id},
+                "live_votes": live_votes(def, &state, now),
+                "quorum": def.quorum,
+                "votes": votes,
+                "preflight": checks,
+                "paused": state.pause.as_ref().filter(|p| p.active_at(now)).map(|p| json!({"reason": p.reason, "requested_by": p.requested_by, "since": fmt_time(p.since), "until": p.until.map(fmt_time)})),
+                "cooldown_remaining_seconds": cooldown_remaining(def, &state, now).map_or(0, |ms| ms / 1000),
+                "execution": state.execution,
+                "history": history,
+            }))
+        }))
+        .await;
+        let mut r = OperatorResponse {
+            ok: true,
+            action: Action::Status,
+            service: req.service.clone(),
+            phase_before: None,
+            phase_after: None,
+            epoch: None,
+            dry_run: req.dry_run,
+            steps: Vec::new(),
+            message: String::new(),
+            status: Vec::new(),
+        };
+        for report in reports {
+            r.status.push(report?);
+        }
+        if let [one] = r.status.as_slice() {
+            r.phase_before = serde_json::from_value(one["phase"].clone()).ok();
+            r.phase_after = r.phase_before;
+            r.epoch = one["epoch"].as_u64();
+        }
+        r.message = format!("{} service(s)", r.status.len());
+        Ok(r)
+    }
+
+    async fn audit_operator(
+        &self,
+        def: &ServiceDefinition,
+        req: &OperatorRequest,
+        epoch: u64,
+        what: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let record = HistoryRecord {
+            at: now,
+            epoch,
+            kind: "operator".into(),
+            actor: req.requested_by.clone(),
+            what: format!("{what}{}", if req.force { " (forced)" } else { "" }),
+            why: req.reason.clone(),
+            votes: Vec::new(),
+            key: format!("operator#{what}#{now}"),
+        };
+        self.store
+            .append_history(&def.name, &record)
+            .await
+            .map_err(EngineError::Store)
+    }
+
+    /// Fills the response from the state the steps left behind.
+    async fn finish(
+        &self,
+        def: &ServiceDefinition,
+        mut r: OperatorResponse,
+        outcome: &str,
+    ) -> Result<OperatorResponse, EngineError> {
+        let state = self
+            .store
+            .load_state(&def.name)
+            .await
+            .map_err(EngineError::Store)?;
+        if let Some(exec) = &state.execution {
+            r.steps.push(StepReport::new(
+                "claim",
+                Done,
+                format!("epoch {} owned by {}", exec.epoch, exec.owner),
+            ));
+            let target = match exec.kind {
+                crate::state::TransitionKind::Failover => {
+                    HealthCheckSettings::FORCED_UNHEALTHY.to_string()
+                }
+                crate::state::TransitionKind::Failback => {
+                    exec.prior.map_or("unchanged".into(), |p| p.to_string())
+                }
+            };
+            r.steps.push(match exec.switched_at {
+                Some(t) => StepReport::new(
+                    "switch",
+                    Done,
+                    format!(
+                        "health check {} -> {target} at {}",
+                        def.primary.health_check_id,
+                        fmt_time(t)
+                    ),
+                ),
+                None => StepReport::new(
+                    "switch",
+                    Skipped,
+                    exec.blocked_reason
+                        .clone()
+                        .unwrap_or_else(|| "no change needed".into()),
+                ),
+            });
+            r.steps.push(match &exec.alert_message_id {
+                Some(id) => StepReport::new("alert", Done, format!("message {id}")),
+                None => StepReport::new("alert", Skipped, "not sent"),
+            });
+        }
+        r.ok = matches!(outcome, "failed_over" | "failed_back");
+        r.message = format!(
+            "{}: {outcome} (now {}, epoch {})",
+            def.name, state.phase, state.epoch
+        );
+        r.phase_after = Some(state.phase);
+        r.epoch = Some(state.epoch);
+        Ok(r)
+    }
+
+    async fn finish_phase(
+        &self,
+        def: &ServiceDefinition,
+        mut r: OperatorResponse,
+    ) -> Result<OperatorResponse, EngineError> {
+        let state = self
+            .store
+            .load_state(&def.name)
+            .await
+            .map_err(EngineError::Store)?;
+        r.phase_after = Some(state.phase);
+        r.epoch = Some(state.epoch);
+        Ok(r)
+    }
+}
+
+fn unknown(catalog: &crate::catalog::Catalog, name: &str) -> EngineError {
+    let known: Vec<&str> = catalog
+        .services()
+        .map(|d| d.name.as_str())
+        .take(20)
+        .collect();
+    EngineError::UnknownService(format!(
+        "field 'service': no service '{}' in the catalog (known: {})",
+        name.chars().take(80).collect::<String>(),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+fn response(req: &OperatorRequest, state: &ServiceState) -> OperatorResponse {
+    OperatorResponse {
+        ok: false,
+        action: req.action,
+        service: req.service.clone(),
+        phase_before: Some(state.phase),
+        phase_after: Some(state.phase),
+        epoch: Some(state.epoch),
+        dry_run: req.dry_run,
+        steps: Vec::new(),
+        message: String::new(),
+        status: Vec::new(),
+    }
+}
+
+fn refuse(mut r: OperatorResponse, message: String) -> OperatorResponse {
+    r.ok = false;
+    r.message = format!("refused: {message}");
+    r
+}
+
+fn describe(a: &Assessment) -> String {
+    match a {
+        Assessment::NoQuorum { live, quorum } => {
+            format!("{live} of {quorum} votes live: no action")
+        }
+        Assessment::QuorumReached { votes } => format!("{} votes live", votes.len()),
+        Assessment::ResumeDue { epoch } => {
+            format!("epoch {epoch} unfinished: the next event or the reconciler resumes it")
+        }
+        Assessment::Held(h) => h.to_string(),
+    }
+}
