@@ -1025,3 +1025,22 @@ fn def_has_preflight(def: &ServiceDefinition) -> bool {
     let pf = &def.preflight;
     pf.secondary_health_check || pf.secondary_alarm_arn.is_some() || pf.replica_lag.is_some()
 }
+
+/// How the Lambda runtime reports an engine error: a stable type and a readable message.
+impl From<EngineError> for lambda_runtime::Diagnostic {
+    fn from(e: EngineError) -> lambda_runtime::Diagnostic {
+        lambda_runtime::Diagnostic {
+            error_type: e.kind().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl From<&lambda_runtime::Context> for Invocation {
+    fn from(ctx: &lambda_runtime::Context) -> Invocation {
+        Invocation {
+            request_id: ctx.request_id.clone(),
+            deadline: Millis::try_from(ctx.deadline).unwrap_or(Millis::MAX),
+        }
+    }
+}

@@ -43,6 +43,7 @@ pub mod fixtures;
 mod lambda;
 mod provision;
 mod support;
+mod world;
 
 pub use emulator::{
     in_region, Emulator, MotoMode, ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY,
@@ -55,3 +56,4 @@ pub use provision::{
     SnsAttribute, SnsEnvelope, CONTROL_TABLE_PK, CONTROL_TABLE_SK,
 };
 pub use support::{log_tail, venv_dir, workspace_root};
+pub use world::{hc, inv, observer_arn, World, ACCOUNT};

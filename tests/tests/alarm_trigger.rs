@@ -2,130 +2,16 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use failover::aws::{critical_path_depth, engine_with_log, AwsEngine, CallLog};
-use failover::engine::Invocation;
+use failover::aws::{critical_path_depth, CallLog};
 use failover::ports::{
     Alert, AwsError, ErrorKind, HealthCheckConfig, HealthChecks, Notifier, UpdateError,
 };
 use failover::state::HealthCheckSettings;
-use failover::Config;
 use integration_tests::*;
-use serde_json::{json, Value};
-
-const ACCOUNT: &str = "210987654321";
-
-struct World {
-    _emulator: Emulator,
-    sdk: aws_config::SdkConfig,
-    config: Config,
-    queue_url: String,
-    primary: String,
-    secondary: String,
-    observers: Vec<String>,
-}
-
-fn observer_arn(region: &str, name: &str) -> String {
-    format!("arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}")
-}
-
-impl World {
-    async fn start(extra: Value) -> World {
-        let emulator = Emulator::start();
-        let sdk = emulator.sdk_config().await;
-        create_control_table(&sdk, "failover-control").await;
-        let (topic_arn, queue_url) = create_topic_with_queue(&sdk, "failover-alerts").await;
-        let primary = create_health_check(&sdk, "checkout.us-east-1.example.com").await;
-        let secondary = create_health_check(&sdk, "checkout.eu-west-1.example.com").await;
-        let observers = vec![
-            observer_arn("us-east-1", "checkout-canary-use1"),
-            observer_arn("us-west-2", "checkout-canary-usw2"),
-            observer_arn("eu-west-1", "checkout-canary-euw1"),
-        ];
-        let mut def = json!({
-            "name": "checkout",
-            "primary": {"region": "us-east-1", "health_check_id": primary},
-            "secondary": {"region": "eu-west-1", "health_check_id": secondary},
-            "observers": observers,
-            "quorum": 2
-        });
-        if let (Some(d), Some(e)) = (def.as_object_mut(), extra.as_object()) {
-            for (k, v) in e {
-                d.insert(k.clone(), v.clone());
-            }
-        }
-        put_catalog_entry(&sdk, "failover-control", "checkout", &def.to_string()).await;
-        let config = Config {
-            table: "failover-control".into(),
-            topic_arn,
-        };
-        World {
-            _emulator: emulator,
-            sdk,
-            config,
-            queue_url,
-            primary,
-            secondary,
-            observers,
-        }
-    }
-
-    fn engine(&self, log: Option<CallLog>) -> AwsEngine {
-        engine_with_log(&self.sdk, &self.config, "alarm-trigger", log)
-    }
-
-    async fn alerts(&self) -> Vec<SnsEnvelope> {
-        receive_sns_messages(
-            &self.sdk,
-            &self.queue_url,
-            std::time::Duration::from_millis(300),
-        )
-        .await
-    }
-
-    async fn state_item(&self) -> Option<std::collections::HashMap<String, AttributeValue>> {
-        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
-        client
-            .get_item()
-            .table_name(&self.config.table)
-            .key("pk", AttributeValue::S("service#checkout".into()))
-            .key("sk", AttributeValue::S("state".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-    }
-
-    async fn history(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
-        client
-            .query()
-            .table_name(&self.config.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :h)")
-            .expression_attribute_values(":pk", AttributeValue::S("service#checkout".into()))
-            .expression_attribute_values(":h", AttributeValue::S("history#".into()))
-            .send()
-            .await
-            .unwrap()
-            .items
-            .unwrap_or_default()
-    }
-}
-
-fn inv(id: &str) -> Invocation {
-    Invocation {
-        request_id: id.into(),
-        deadline: chrono::Utc::now().timestamp_millis() + 60_000,
-    }
-}
+use serde_json::json;
 
 fn outcomes(out: &failover::engine::AlarmOutcome) -> Vec<&'static str> {
     out.services.iter().map(|s| s.outcome).collect()
-}
-
-async fn hc(w: &World, id: &str) -> (bool, bool, i64) {
-    get_health_check(&w.sdk, id).await
 }
 
 #[tokio::test]

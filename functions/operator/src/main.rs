@@ -1,0 +1,13 @@
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use operator::{handler, FUNCTION};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    failover::telemetry::init();
+    let engine = failover::aws::engine_or_exit(FUNCTION).await;
+    run(service_fn(|event: LambdaEvent<Value>| {
+        handler(&engine, event)
+    }))
+    .await
+}
