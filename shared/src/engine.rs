@@ -101,6 +101,8 @@ pub struct Engine<S, H, A, N, C> {
     pub clock: C,
     /// The function name used in metrics and audit records.
     pub function: &'static str,
+    /// EMF metric lines on stdout (on in Lambda; the demo turns them off).
+    pub metrics: bool,
     catalog: Mutex<Option<(Arc<Catalog>, Millis)>>,
 }
 
@@ -133,7 +135,20 @@ where
             notifier,
             clock,
             function,
+            metrics: true,
             catalog: Mutex::new(None),
+        }
+    }
+
+    fn emit(
+        &self,
+        service: Option<&str>,
+        now: Millis,
+        values: &[(&str, f64, Unit)],
+        properties: &[(&str, &str)],
+    ) {
+        if self.metrics {
+            metrics::emit(self.function, service, now, values, properties);
         }
     }
 
@@ -153,8 +168,7 @@ where
                 for e in &errors {
                     error!(error = %e, "catalog entry skipped");
                 }
-                metrics::emit(
-                    self.function,
+                self.emit(
                     None,
                     now,
                     &[
@@ -259,8 +273,7 @@ where
             VoteWrite::Recorded(state) => (state, true),
             VoteWrite::NotNewer(state) => (state, false),
         };
-        metrics::emit(
-            self.function,
+        self.emit(
             Some(&def.name),
             now,
             &[(
@@ -371,8 +384,7 @@ where
             }
             ControlWrite::Written => {
                 info!(service = %def.name, epoch = next.epoch, owner = %claimant.owner, "failover decided");
-                metrics::emit(
-                    self.function,
+                self.emit(
                     Some(&def.name),
                     now,
                     &[("Decisions", 1.0, Unit::Count)],
@@ -540,8 +552,7 @@ where
                 Ok(()) => {}
                 Err(cause) => return self.fail_step(def, state, exec, "switch", cause).await,
             }
-            metrics::emit(
-                self.function,
+            self.emit(
                 Some(&def.name),
                 self.clock.now(),
                 &[(
@@ -590,8 +601,7 @@ where
         state.execution = Some(exec.clone());
         let state = complete_transition(&state, now);
         self.write_owned(def, expected, &state, "complete").await?;
-        metrics::emit(
-            self.function,
+        self.emit(
             Some(&def.name),
             now,
             &[
@@ -751,8 +761,7 @@ where
         state.execution = Some(exec.clone());
         let state = complete_transition(&state, now);
         self.write_owned(def, expected, &state, "complete").await?;
-        metrics::emit(
-            self.function,
+        self.emit(
             Some(&def.name),
             now,
             &[("Failbacks", 1.0, Unit::Count)],
@@ -805,13 +814,7 @@ where
         state.execution = Some(exec.clone());
         let state = complete_transition(&state, now);
         self.write_owned(def, expected, &state, "block").await?;
-        metrics::emit(
-            self.function,
-            Some(&def.name),
-            now,
-            &[("Blocked", 1.0, Unit::Count)],
-            &[],
-        );
+        self.emit(Some(&def.name), now, &[("Blocked", 1.0, Unit::Count)], &[]);
         warn!(service = %def.name, epoch = exec.epoch, reason = ?exec.blocked_reason, "automatic failover BLOCKED");
         Ok(self.outcome(
             def,
@@ -839,8 +842,7 @@ where
         if let Err(e) = self.store.write_control(&def.name, expected, &state).await {
             warn!(error = %e, "could not release the lease; it expires at the invocation deadline");
         }
-        metrics::emit(
-            self.function,
+        self.emit(
             Some(&def.name),
             self.clock.now(),
             &[("StepFailures", 1.0, Unit::Count)],
@@ -898,8 +900,7 @@ where
             votes: votes.clone(),
             key: format!("refusal#{}#{}", hold.label(), obs.event_id),
         };
-        metrics::emit(
-            self.function,
+        self.emit(
             Some(&def.name),
             now,
             &[("Refusals", 1.0, Unit::Count)],
@@ -990,8 +991,7 @@ where
     }
 
     fn count_ignored(&self, service: Option<&str>, reason: &str) {
-        metrics::emit(
-            self.function,
+        self.emit(
             service,
             self.clock.now(),
             &[("IgnoredEvents", 1.0, Unit::Count)],

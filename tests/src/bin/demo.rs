@@ -98,7 +98,8 @@ async fn run() -> Result<(), String> {
         topic_arn,
     };
     let log = CallLog::default();
-    let engine = engine_with_log(&sdk, &config, "alarm-trigger", Some(log.clone()));
+    let mut engine = engine_with_log(&sdk, &config, "alarm-trigger", Some(log.clone()));
+    engine.metrics = false;
     engine.catalog().await.map_err(|e| e.to_string())?;
     log.take();
 
@@ -169,12 +170,10 @@ async fn run() -> Result<(), String> {
     }
     if let Some(exec) = &state.execution {
         println!(
-            "  epoch {}: prior {:?}, HealthCheckVersion {:?} -> {:?}, alert {:?}",
+            "  epoch {}: primary check before the switch: {}; alert message {}",
             exec.epoch,
-            exec.prior.map(|p| p.to_string()),
-            exec.version_before,
-            exec.version_after,
-            exec.alert_message_id
+            exec.prior.map_or("unknown".into(), |p| p.to_string()),
+            exec.alert_message_id.as_deref().unwrap_or("none")
         );
     }
     println!("\nDrill held: one failover, one alert, no automatic failback.");
