@@ -30,7 +30,7 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help tools build test demo fmt lint package clean-tools
+.PHONY: help tools build test demo fmt lint package clean-tools local-up local-down failover failback status pause resume
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
@@ -41,6 +41,13 @@ help:
 	@echo "make lint         fmt check + clippy -D warnings"
 	@echo "make package      cargo lambda build --release zip for ARCH=$(ARCH)"
 	@echo "make clean-tools  remove .venv"
+	@echo "make local-up     start a local stack (moto + functions) in the background; make local-down stops it"
+	@echo "make status [SERVICE=checkout]"
+	@echo "make failover SERVICE=checkout REASON='...' [DRY_RUN=1] [FORCE=1]"
+	@echo "make failback SERVICE=checkout REASON='...' [DRY_RUN=1] [FORCE=1]"
+	@echo "make pause    SERVICE=checkout REASON='...' [UNTIL=2026-11-23T06:00:00Z]"
+	@echo "make resume   SERVICE=checkout REASON='...'"
+	@echo "               operator targets use the local stack, or the deployed function with FUNCTION_NAME=... [AWS_PROFILE=...]"
 
 tools:
 	@set -euo pipefail; \
@@ -90,3 +97,36 @@ package: tools
 clean-tools:
 	rm -rf "$(VENV)"
 	@echo "tools: removed $(VENV)"
+
+LOCAL_STACK_ENV := $(CURDIR)/target/local/stack.env
+LOCAL_STACK_LOG := $(CURDIR)/target/local/stack.log
+
+# A local stack for the operator targets: moto with the example service `checkout`, and the
+# functions under cargo lambda watch. Runs in the background until `make local-down`.
+local-up: tools build
+	@mkdir -p target/local
+	@if [ -f "$(LOCAL_STACK_ENV)" ]; then echo "local stack already up ($(LOCAL_STACK_ENV))"; exit 0; fi; \
+	$(CARGO) build -q -p integration-tests --bin local-stack; \
+	nohup "$(CURDIR)/target/debug/local-stack" > "$(LOCAL_STACK_LOG)" 2>&1 & \
+	for i in $$(seq 1 120); do \
+	  if [ -f "$(LOCAL_STACK_ENV)" ]; then cat "$(LOCAL_STACK_LOG)"; exit 0; fi; sleep 0.5; \
+	done; \
+	echo "local stack did not start; log: $(LOCAL_STACK_LOG)"; tail -20 "$(LOCAL_STACK_LOG)"; exit 1
+
+local-down:
+	@if [ -f "$(LOCAL_STACK_ENV)" ]; then \
+	  kill $$(sed -n 's/^PID=//p' "$(LOCAL_STACK_ENV)") 2>/dev/null || true; \
+	  for i in $$(seq 1 40); do [ -f "$(LOCAL_STACK_ENV)" ] || break; sleep 0.25; done; \
+	  rm -f "$(LOCAL_STACK_ENV)"; echo "local stack stopped"; \
+	else echo "no local stack running"; fi
+
+# Operator actions: the local stack by default, the deployed function with FUNCTION_NAME.
+OPERATOR := SERVICE="$(SERVICE)" REASON="$(REASON)" REQUESTED_BY="$(REQUESTED_BY)" \
+	DRY_RUN="$(DRY_RUN)" FORCE="$(FORCE)" UNTIL="$(UNTIL)" FUNCTION_NAME="$(FUNCTION_NAME)" \
+	$(VENV)/bin/python scripts/invoke_operator.py
+
+failover failback pause resume: tools
+	@ACTION=$@ $(OPERATOR)
+
+status: tools
+	@ACTION=status $(OPERATOR)
