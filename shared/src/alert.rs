@@ -272,6 +272,87 @@ pub fn pause_alert(
     }
 }
 
+/// The primary's check does not match the decision (changed by hand, or lost).
+pub fn drift_alert(
+    def: &ServiceDefinition,
+    epoch: u64,
+    drift: &crate::state::Drift,
+    reapplied: Option<&str>,
+) -> Alert {
+    let subject = subject(
+        "[DRIFT]",
+        &def.name,
+        &format!(": Route 53 disagrees with {} (epoch {epoch})", drift.phase),
+    );
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "DRIFT: {} is {} but its primary health check {} says otherwise.\n",
+        def.name, drift.phase, def.primary.health_check_id
+    );
+    let _ = writeln!(m, "  expected: {}", drift.expected);
+    let _ = writeln!(m, "  found:    {}", drift.found);
+    let _ = writeln!(m, "  since:    {}\n", fmt_time(drift.detected_at));
+    match reapplied {
+        Some(result) => {
+            let _ = writeln!(
+                m,
+                "The catalog says enforce=true, so the decision was re-applied: {result}"
+            );
+        }
+        None => {
+            let _ = writeln!(m, "The catalog says enforce=false: nothing was changed. Humans win, but check that this change was intended:");
+            let _ = writeln!(m, "  - intended: run the operator's failover or failback so the state matches Route 53;");
+            let _ = writeln!(
+                m,
+                "  - not intended: put the check back (or set enforce=true for this service)."
+            );
+        }
+    }
+    let _ = writeln!(
+        m,
+        "\nThis drift is reported once; the next alert comes when it changes."
+    );
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: "drift".into(),
+        epoch,
+        severity: "critical".into(),
+    }
+}
+
+/// Still blocked, or a transition that could not complete: a human is needed.
+pub fn escalation_alert(
+    def: &ServiceDefinition,
+    epoch: u64,
+    phase: crate::state::Phase,
+    why: &str,
+) -> Alert {
+    let subject = subject(
+        "[ESCALATION]",
+        &def.name,
+        &format!(": still {phase} (epoch {epoch})"),
+    );
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "ESCALATION: {} needs a human. It is {} (epoch {}).\n",
+        def.name, phase, epoch
+    );
+    let _ = writeln!(m, "  why: {}", clip(why, 500));
+    let _ = writeln!(m, "\nRun the operator's status for details; fail over with force, or fail back, to resolve it.");
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: "escalation".into(),
+        epoch,
+        severity: "critical".into(),
+    }
+}
+
 /// The daily cap held back a confirmed quorum: a human decides now.
 pub fn capped_alert(
     def: &ServiceDefinition,

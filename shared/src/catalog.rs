@@ -37,6 +37,10 @@ pub struct ServiceDefinition {
     pub max_auto_failovers_per_day: u32,
     #[serde(default)]
     pub preflight: Preflight,
+    /// When the reconciler finds the primary's check drifted from the decision: re-apply
+    /// the decision (`true`), or only tell humans (`false`, the default: humans win).
+    #[serde(default)]
+    pub enforce: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -534,9 +534,9 @@ where
             let hc = match hc {
                 Ok(hc) => hc,
                 Err(e) => {
-                    return self
+                    return Err(self
                         .fail_step(def, state, exec, "read primary health check", e.to_string())
-                        .await
+                        .await)
                 }
             };
             match self
@@ -550,7 +550,7 @@ where
                 .await
             {
                 Ok(()) => {}
-                Err(cause) => return self.fail_step(def, state, exec, "switch", cause).await,
+                Err(cause) => return Err(self.fail_step(def, state, exec, "switch", cause).await),
             }
             self.emit(
                 Some(&def.name),
@@ -589,18 +589,15 @@ where
                     exec.alert_message_id = Some(id);
                 }
                 Err(e) => {
-                    return self
+                    return Err(self
                         .fail_step(def, state, exec, "alert", e.to_string())
-                        .await
+                        .await)
                 }
             }
         }
 
         let now = self.clock.now();
-        let expected = state.version;
-        state.execution = Some(exec.clone());
-        let state = complete_transition(&state, now);
-        self.write_owned(def, expected, &state, "complete").await?;
+        let state = self.complete(def, state, &exec, "complete").await?;
         self.emit(
             Some(&def.name),
             now,
@@ -715,16 +712,16 @@ where
             let hc = match self.health.get(&def.primary.health_check_id).await {
                 Ok(hc) => hc,
                 Err(e) => {
-                    return self
+                    return Err(self
                         .fail_step(def, state, exec, "read primary health check", e.to_string())
-                        .await
+                        .await)
                 }
             };
             if let Err(cause) = self
                 .set_primary_check(def, &mut state, &mut exec, hc, target)
                 .await
             {
-                return self.fail_step(def, state, exec, "restore", cause).await;
+                return Err(self.fail_step(def, state, exec, "restore", cause).await);
             }
         }
         if exec.alerted_at.is_none() {
@@ -750,17 +747,14 @@ where
                     exec.alert_message_id = Some(id);
                 }
                 Err(e) => {
-                    return self
+                    return Err(self
                         .fail_step(def, state, exec, "alert", e.to_string())
-                        .await
+                        .await)
                 }
             }
         }
         let now = self.clock.now();
-        let expected = state.version;
-        state.execution = Some(exec.clone());
-        let state = complete_transition(&state, now);
-        self.write_owned(def, expected, &state, "complete").await?;
+        let state = self.complete(def, state, &exec, "complete").await?;
         self.emit(
             Some(&def.name),
             now,
@@ -780,7 +774,7 @@ where
     async fn block(
         &self,
         def: &ServiceDefinition,
-        mut state: ServiceState,
+        state: ServiceState,
         mut exec: Execution,
     ) -> Result<ServiceOutcome, EngineError> {
         if exec.alerted_at.is_none() {
@@ -803,17 +797,14 @@ where
                     exec.alert_message_id = Some(id);
                 }
                 Err(e) => {
-                    return self
+                    return Err(self
                         .fail_step(def, state, exec, "blocked alert", e.to_string())
-                        .await
+                        .await)
                 }
             }
         }
         let now = self.clock.now();
-        let expected = state.version;
-        state.execution = Some(exec.clone());
-        let state = complete_transition(&state, now);
-        self.write_owned(def, expected, &state, "block").await?;
+        let state = self.complete(def, state, &exec, "block").await?;
         self.emit(Some(&def.name), now, &[("Blocked", 1.0, Unit::Count)], &[]);
         warn!(service = %def.name, epoch = exec.epoch, reason = ?exec.blocked_reason, "automatic failover BLOCKED");
         Ok(self.outcome(
@@ -833,7 +824,7 @@ where
         mut exec: Execution,
         step: &'static str,
         cause: String,
-    ) -> Result<ServiceOutcome, EngineError> {
+    ) -> EngineError {
         error!(service = %def.name, epoch = exec.epoch, step, cause = %cause, "step failed; releasing the lease for a retry");
         let expected = state.version;
         exec.lease_until = 0;
@@ -848,35 +839,37 @@ where
             &[("StepFailures", 1.0, Unit::Count)],
             &[("step", step)],
         );
-        Err(EngineError::StepFailed {
+        EngineError::StepFailed {
             service: def.name.clone(),
             epoch: exec.epoch,
             step,
             cause,
-        })
+        }
     }
 
-    async fn write_owned(
+    /// The closing write of a transition. If it fails, the progress (the alert's record
+    /// included) is saved with the lease released, so a retry does not send the alert again.
+    async fn complete(
         &self,
         def: &ServiceDefinition,
-        expected: u64,
-        state: &ServiceState,
+        mut state: ServiceState,
+        exec: &Execution,
         step: &'static str,
-    ) -> Result<(), EngineError> {
-        match self.store.write_control(&def.name, expected, state).await {
-            Ok(ControlWrite::Written) => Ok(()),
+    ) -> Result<ServiceState, EngineError> {
+        let expected = state.version;
+        state.execution = Some(exec.clone());
+        let done = complete_transition(&state, self.clock.now());
+        match self.store.write_control(&def.name, expected, &done).await {
+            Ok(ControlWrite::Written) => Ok(done),
             Ok(ControlWrite::Conflict(_)) => Err(EngineError::StepFailed {
                 service: def.name.clone(),
                 epoch: state.epoch,
                 step,
                 cause: "the control state changed under this invocation (ownership lost)".into(),
             }),
-            Err(e) => Err(EngineError::StepFailed {
-                service: def.name.clone(),
-                epoch: state.epoch,
-                step,
-                cause: e.to_string(),
-            }),
+            Err(e) => Err(self
+                .fail_step(def, state, exec.clone(), step, e.to_string())
+                .await),
         }
     }
 

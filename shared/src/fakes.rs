@@ -108,6 +108,26 @@ impl ControlStore for MemStore {
         };
         Ok(ControlWrite::Written)
     }
+    async fn expire_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+    ) -> Result<bool, AwsError> {
+        self.call("expire_votes")?;
+        let mut states = lock(&self.states);
+        let state = states.entry(service.into()).or_default();
+        if !votes
+            .iter()
+            .all(|(o, at)| state.votes.get(o).is_some_and(|v| v.at == *at))
+        {
+            return Ok(false);
+        }
+        for (o, _) in votes {
+            state.votes.remove(o);
+        }
+        Ok(true)
+    }
+
     async fn recent_history(
         &self,
         service: &str,

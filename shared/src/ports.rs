@@ -83,6 +83,13 @@ pub trait ControlStore: Send + Sync {
         expected_version: u64,
         next: &ServiceState,
     ) -> impl Future<Output = Result<ControlWrite, AwsError>> + Send;
+    /// Removes the given votes (observer, the vote's `at`) if they are still those votes.
+    /// Returns whether they were removed (a newer vote in the meantime keeps them all).
+    fn expire_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// The newest `limit` audit records, newest first.
     fn recent_history(
         &self,

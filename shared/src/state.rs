@@ -173,6 +173,15 @@ pub struct Execution {
     pub completed_at: Option<Millis>,
 }
 
+/// The primary's check does not say what the phase says it should.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub detected_at: Millis,
+    pub phase: Phase,
+    pub expected: String,
+    pub found: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceState {
     pub phase: Phase,
@@ -186,5 +195,9 @@ pub struct ServiceState {
     pub auto_failovers: Vec<Millis>,
     /// When a human was last paged because the daily cap held back a quorum.
     pub cap_paged_at: Option<Millis>,
+    /// A difference between the decision and Route 53 that the reconciler reported.
+    pub drift: Option<Drift>,
+    /// When the reconciler last re-alerted about a blocked or stuck transition.
+    pub escalated_at: Option<Millis>,
     pub execution: Option<Execution>,
 }

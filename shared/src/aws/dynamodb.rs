@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::classify;
 use crate::history::HistoryRecord;
 use crate::ports::{AwsError, ControlStore, ControlWrite, ErrorKind, VoteWrite};
-use crate::state::{Execution, Pause, Phase, ServiceState, Vote};
+use crate::state::{Execution, Millis, Pause, Phase, ServiceState, Vote};
 
 pub const CATALOG_PK: &str = "catalog";
 pub const STATE_SK: &str = "state";
@@ -89,6 +89,8 @@ pub fn state_from_item(item: &HashMap<String, AttributeValue>) -> Result<Service
             "version" => state.version = number(name, value)?,
             "last_transition_at" => state.last_transition_at = Some(number(name, value)?),
             "cap_paged_at" => state.cap_paged_at = Some(number(name, value)?),
+            "escalated_at" => state.escalated_at = Some(number(name, value)?),
+            "drift" => state.drift = Some(from_av(name, value)?),
             "auto_failovers" => state.auto_failovers = from_av(name, value)?,
             "pause" => state.pause = Some(from_av::<Pause>(name, value)?),
             "exec" => state.execution = Some(from_av::<Execution>(name, value)?),
@@ -220,6 +222,8 @@ impl ControlStore for DynamoStore {
             .expression_attribute_names("#af", "auto_failovers")
             .expression_attribute_names("#lta", "last_transition_at")
             .expression_attribute_names("#cap", "cap_paged_at")
+            .expression_attribute_names("#esc", "escalated_at")
+            .expression_attribute_names("#drift", "drift")
             .expression_attribute_names("#pause", "pause")
             .expression_attribute_names("#exec", "exec")
             .expression_attribute_values(":phase", s(next.phase.as_str()))
@@ -240,6 +244,20 @@ impl ControlStore for DynamoStore {
                 req = req.expression_attribute_values(":cap", n(t));
             }
             None => removes.push("#cap"),
+        }
+        match next.escalated_at {
+            Some(t) => {
+                sets.push("#esc = :esc");
+                req = req.expression_attribute_values(":esc", n(t));
+            }
+            None => removes.push("#esc"),
+        }
+        match &next.drift {
+            Some(d) => {
+                sets.push("#drift = :drift");
+                req = req.expression_attribute_values(":drift", to_av("drift", d)?);
+            }
+            None => removes.push("#drift"),
         }
         match &next.pause {
             Some(p) => {
@@ -280,6 +298,46 @@ impl ControlStore for DynamoStore {
                 }
                 _ => Err(classify("dynamodb", "UpdateItem", &e)),
             },
+        }
+    }
+
+    async fn expire_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+    ) -> Result<bool, AwsError> {
+        if votes.is_empty() {
+            return Ok(true);
+        }
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(service)))
+            .expression_attribute_names("#at", "at");
+        let mut removes = Vec::new();
+        let mut conditions = Vec::new();
+        for (i, (observer, at)) in votes.iter().enumerate() {
+            req = req
+                .expression_attribute_names(format!("#v{i}"), format!("{VOTE_PREFIX}{observer}"))
+                .expression_attribute_values(format!(":at{i}"), n(at));
+            removes.push(format!("#v{i}"));
+            conditions.push(format!("#v{i}.#at = :at{i}"));
+        }
+        let result = req
+            .update_expression(format!("REMOVE {}", removes.join(", ")))
+            .condition_expression(conditions.join(" AND "))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
         }
     }
 
