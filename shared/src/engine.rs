@@ -140,7 +140,7 @@ where
         }
     }
 
-    fn emit(
+    pub(crate) fn emit(
         &self,
         service: Option<&str>,
         now: Millis,
@@ -395,7 +395,7 @@ where
         }
     }
 
-    async fn resume(
+    pub(crate) async fn resume(
         &self,
         def: &ServiceDefinition,
         state: ServiceState,

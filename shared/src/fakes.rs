@@ -47,9 +47,17 @@ pub struct MemStore {
     pub history: Mutex<Vec<(String, HistoryRecord)>>,
     pub calls: Mutex<Vec<&'static str>>,
     pub faults: Faults,
+    /// Fails the write_control call with this (1-based) number, counted over the store's life.
+    pub fail_write_control_at: Mutex<Option<usize>>,
 }
 
 impl MemStore {
+    pub fn control_writes(&self) -> usize {
+        lock(&self.calls)
+            .iter()
+            .filter(|c| **c == "write_control")
+            .count()
+    }
     pub fn state(&self, service: &str) -> ServiceState {
         lock(&self.states).get(service).cloned().unwrap_or_default()
     }
@@ -96,6 +104,9 @@ impl ControlStore for MemStore {
         next: &ServiceState,
     ) -> Result<ControlWrite, AwsError> {
         self.call("write_control")?;
+        if lock(&self.fail_write_control_at).is_some_and(|n| n == self.control_writes()) {
+            return Err(injected("write_control"));
+        }
         let mut states = lock(&self.states);
         let state = states.entry(service.into()).or_default();
         if state.version != expected_version {

@@ -13,6 +13,7 @@ mod manual;
 pub mod metrics;
 pub mod operator;
 pub mod ports;
+pub mod reconcile;
 pub mod state;
 pub mod telemetry;
 
