@@ -8,7 +8,7 @@ CARGO ?= cargo
 # Lambda architecture for `make package` (deploy default).
 ARCH ?= arm64
 # Function binaries packaged by `make package`.
-FUNCTIONS ?= alarm-trigger operator
+FUNCTIONS ?= alarm-trigger operator reconciler
 
 VENV := $(CURDIR)/.venv
 MOTO_VERSION := 5.2.5

@@ -1031,9 +1031,17 @@ impl From<EngineError> for lambda_runtime::Diagnostic {
 
 impl From<&lambda_runtime::Context> for Invocation {
     fn from(ctx: &lambda_runtime::Context) -> Invocation {
+        let raw = Millis::try_from(ctx.deadline).unwrap_or(Millis::MAX);
+        // Lambda sends an epoch-millis deadline; cargo lambda's emulator sends the timeout
+        // itself (e.g. 600000). Anything before 2001 is such a duration: count it from now.
+        let deadline = if raw < 1_000_000_000_000 {
+            chrono::Utc::now().timestamp_millis().saturating_add(raw)
+        } else {
+            raw
+        };
         Invocation {
             request_id: ctx.request_id.clone(),
-            deadline: Millis::try_from(ctx.deadline).unwrap_or(Millis::MAX),
+            deadline,
         }
     }
 }

@@ -56,4 +56,4 @@ pub use provision::{
     SnsAttribute, SnsEnvelope, CONTROL_TABLE_PK, CONTROL_TABLE_SK,
 };
 pub use support::{log_tail, venv_dir, workspace_root};
-pub use world::{hc, inv, observer_arn, World, ACCOUNT};
+pub use world::{hc, inv, observer_arn, ClockedEngine, TestClock, World, ACCOUNT};

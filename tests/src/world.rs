@@ -120,3 +120,69 @@ pub fn inv(id: &str) -> Invocation {
 pub async fn hc(w: &World, id: &str) -> (bool, bool, i64) {
     get_health_check(&w.sdk, id).await
 }
+
+/// A clock the test moves by hand (the adapters stay real), for cooldowns, leases and
+/// escalation schedules that would otherwise take minutes.
+#[derive(Debug, Clone)]
+pub struct TestClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl TestClock {
+    pub fn now_wall() -> Self {
+        TestClock(std::sync::Arc::new(
+            chrono::Utc::now().timestamp_millis().into(),
+        ))
+    }
+    pub fn advance_minutes(&self, minutes: i64) {
+        self.0
+            .fetch_add(minutes * 60_000, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn millis(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl failover::ports::Clock for TestClock {
+    fn now(&self) -> i64 {
+        self.millis()
+    }
+}
+
+/// The engine on the real SDK adapters with a hand-moved clock.
+pub type ClockedEngine = failover::Engine<
+    failover::aws::DynamoStore,
+    failover::aws::Route53HealthChecks,
+    failover::aws::CloudWatchAlarms,
+    failover::aws::SnsNotifier,
+    TestClock,
+>;
+
+impl World {
+    pub fn engine_with_clock(&self, clock: TestClock) -> ClockedEngine {
+        failover::Engine::new(
+            failover::aws::DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&self.sdk),
+                &self.config.table,
+            ),
+            failover::aws::Route53HealthChecks::new(failover::aws::route53_client(&self.sdk, None)),
+            failover::aws::CloudWatchAlarms::new(self.sdk.clone(), None),
+            failover::aws::SnsNotifier::new(
+                aws_sdk_sns::Client::new(&self.sdk),
+                &self.config.topic_arn,
+            ),
+            clock,
+            "test",
+        )
+    }
+
+    /// Sets the primary's flags by hand, as a person in the console would.
+    pub async fn set_primary_flags(&self, disabled: bool, inverted: bool) {
+        aws_sdk_route53::Client::new(&self.sdk)
+            .update_health_check()
+            .health_check_id(&self.primary)
+            .disabled(disabled)
+            .inverted(inverted)
+            .send()
+            .await
+            .expect("UpdateHealthCheck");
+    }
+}

@@ -52,22 +52,11 @@ async fn world_snapshot(
     )
 }
 
-async fn set_primary_flags(w: &World, disabled: bool, inverted: bool) {
-    aws_sdk_route53::Client::new(&w.sdk)
-        .update_health_check()
-        .health_check_id(&w.primary)
-        .disabled(disabled)
-        .inverted(inverted)
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn failover_status_failback_round_trip_restores_the_prior_flags_exactly() {
     let w = World::start(json!({})).await;
     // Someone had disabled the check (which reads as healthy): that is what must come back.
-    set_primary_flags(&w, true, false).await;
+    w.set_primary_flags(true, false).await;
     let engine = w.engine(None);
 
     let r = operate(&engine, req("failover", json!({}))).await;

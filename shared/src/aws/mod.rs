@@ -186,10 +186,13 @@ pub async fn engine_from_env(function: &'static str) -> Result<AwsEngine, InitEr
 pub async fn engine_or_exit(function: &'static str) -> AwsEngine {
     match engine_from_env(function).await {
         Ok(engine) => engine,
-        Err(e) => {
-            tracing::error!(error = %e, "{function} cannot start");
-            eprintln!("{function} cannot start: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => exit_at_start(function, &e),
     }
+}
+
+/// Logs why the function cannot start, naming the variable or field, and exits 1.
+pub fn exit_at_start(function: &str, e: &dyn std::fmt::Display) -> ! {
+    tracing::error!(error = %e, "{function} cannot start");
+    eprintln!("{function} cannot start: {e}");
+    std::process::exit(1);
 }

@@ -1,0 +1,16 @@
+use failover::reconcile::ReconcileSettings;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use reconciler::{handler, FUNCTION};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    failover::telemetry::init();
+    let settings = ReconcileSettings::from_env()
+        .unwrap_or_else(|e| failover::aws::exit_at_start(FUNCTION, &e));
+    let engine = failover::aws::engine_or_exit(FUNCTION).await;
+    run(service_fn(|event: LambdaEvent<Value>| {
+        handler(&engine, &settings, event)
+    }))
+    .await
+}

@@ -1,0 +1,356 @@
+//! The reconciler against moto: interrupted failovers finished, drift, escalation, expired
+//! pauses, and the built binary through the Lambda Runtime API.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use failover::engine::Invocation;
+use failover::history::HistoryRecord;
+use failover::ports::{
+    AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthChecks, UpdateError,
+    VoteWrite,
+};
+use failover::reconcile::ReconcileSettings;
+use failover::state::{HealthCheckSettings, Millis, ServiceState, Vote};
+use integration_tests::*;
+use serde_json::json;
+
+fn inv_at(clock: &TestClock) -> Invocation {
+    Invocation {
+        request_id: format!("inv-{}", clock.millis()),
+        deadline: clock.millis() + 60_000,
+    }
+}
+
+/// The real table, failing the n-th control write (1-based) once.
+struct FailNthControlWrite<S> {
+    inner: S,
+    n: usize,
+    seen: AtomicUsize,
+}
+
+impl<S: ControlStore> ControlStore for FailNthControlWrite<S> {
+    async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
+        self.inner.load_catalog().await
+    }
+    async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {
+        self.inner.load_state(service).await
+    }
+    async fn record_vote(
+        &self,
+        service: &str,
+        observer: &str,
+        vote: &Vote,
+    ) -> Result<VoteWrite, AwsError> {
+        self.inner.record_vote(service, observer, vote).await
+    }
+    async fn write_control(
+        &self,
+        service: &str,
+        expected: u64,
+        next: &ServiceState,
+    ) -> Result<ControlWrite, AwsError> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            return Err(AwsError::new(
+                "dynamodb",
+                "UpdateItem",
+                ErrorKind::Unavailable,
+                "injected",
+            ));
+        }
+        self.inner.write_control(service, expected, next).await
+    }
+    async fn expire_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+    ) -> Result<bool, AwsError> {
+        self.inner.expire_votes(service, votes).await
+    }
+    async fn recent_history(
+        &self,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<HistoryRecord>, AwsError> {
+        self.inner.recent_history(service, limit).await
+    }
+    async fn append_history(&self, service: &str, record: &HistoryRecord) -> Result<(), AwsError> {
+        self.inner.append_history(service, record).await
+    }
+}
+
+/// Route 53 failing the first UpdateHealthCheck.
+struct FailFirstUpdate<H>(H, std::sync::atomic::AtomicBool);
+
+impl<H: HealthChecks> HealthChecks for FailFirstUpdate<H> {
+    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        self.0.get(id).await
+    }
+    async fn update(
+        &self,
+        id: &str,
+        version: i64,
+        s: HealthCheckSettings,
+    ) -> Result<HealthCheckConfig, UpdateError> {
+        if self.1.swap(false, Ordering::SeqCst) {
+            return Err(UpdateError::Aws(AwsError::new(
+                "route53",
+                "UpdateHealthCheck",
+                ErrorKind::Unavailable,
+                "injected",
+            )));
+        }
+        self.0.update(id, version, s).await
+    }
+    async fn status(&self, id: &str) -> Result<failover::decision::HealthReading, AwsError> {
+        self.0.status(id).await
+    }
+}
+
+#[tokio::test]
+async fn one_run_finishes_a_failover_interrupted_after_the_claim_or_after_the_alert() {
+    for boundary in ["after the claim", "after the alert"] {
+        let w = World::start(json!({})).await;
+        let now = chrono::Utc::now();
+        let store =
+            failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table);
+        let route53 =
+            failover::aws::Route53HealthChecks::new(failover::aws::route53_client(&w.sdk, None));
+        // Control writes of the deciding invocation: 1 claim, 2 prior flags, 3 closing write.
+        let n = if boundary == "after the claim" {
+            usize::MAX
+        } else {
+            3
+        };
+        let interrupted = failover::Engine::new(
+            FailNthControlWrite {
+                inner: store,
+                n,
+                seen: AtomicUsize::new(0),
+            },
+            FailFirstUpdate(route53, (boundary == "after the claim").into()),
+            failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
+            failover::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&w.sdk), &w.config.topic_arn),
+            failover::ports::SystemClock,
+            "alarm-trigger",
+        );
+        interrupted
+            .handle_alarm_event(
+                &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+                &inv("a"),
+            )
+            .await
+            .unwrap();
+        let err = interrupted
+            .handle_alarm_event(&fresh_fixture("alarm-action-metric.json", now), &inv("b"))
+            .await;
+        assert!(err.is_err(), "{boundary}: interrupted");
+        assert_eq!(
+            w.state_item().await.unwrap()["phase"].as_s().unwrap(),
+            "FAILING_OVER",
+            "{boundary}"
+        );
+
+        let reconciler = w.engine(None);
+        let report = reconciler
+            .reconcile(&inv("reconciler"), &ReconcileSettings::default())
+            .await
+            .unwrap();
+        assert_eq!(report.resumed, 1, "{boundary}: {report:?}");
+        assert_eq!(
+            w.state_item().await.unwrap()["phase"].as_s().unwrap(),
+            "FAILED_OVER",
+            "{boundary}"
+        );
+        assert!(hc(&w, &w.primary).await.0, "{boundary}");
+        let alerts = w.alerts().await;
+        let failovers = alerts
+            .iter()
+            .filter(|a| a.attribute("event_type").as_deref() == Some("failover"))
+            .count();
+        assert_eq!(
+            (failovers, alerts.len()),
+            (1, 1),
+            "{boundary}: exactly one failover alert"
+        );
+        let again = reconciler
+            .reconcile(&inv("reconciler-2"), &ReconcileSettings::default())
+            .await
+            .unwrap();
+        assert_eq!((again.resumed, again.drifts), (0, 0));
+        assert!(w.alerts().await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn drift_both_ways_is_alerted_once_and_reapplied_only_with_enforce() {
+    for enforce in [false, true] {
+        let w = World::start(json!({"enforce": enforce})).await;
+        let engine = w.engine(None);
+        let now = chrono::Utc::now();
+        engine
+            .handle_alarm_event(
+                &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+                &inv("a"),
+            )
+            .await
+            .unwrap();
+        engine
+            .handle_alarm_event(&fresh_fixture("alarm-action-metric.json", now), &inv("b"))
+            .await
+            .unwrap();
+        w.alerts().await;
+        w.set_primary_flags(false, false).await; // a human un-forces it
+        let r = engine
+            .reconcile(&inv("r1"), &ReconcileSettings::default())
+            .await
+            .unwrap();
+        assert_eq!((r.drifts, r.reapplied), (1, usize::from(enforce)), "{r:?}");
+        let alerts = w.alerts().await;
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].attribute("event_type").as_deref(), Some("drift"));
+        assert!(
+            alerts[0]
+                .message
+                .contains("found:    Disabled=false Inverted=false"),
+            "{}",
+            alerts[0].message
+        );
+        assert_eq!(
+            hc(&w, &w.primary).await.0,
+            enforce,
+            "re-applied only with enforce"
+        );
+        let r = engine
+            .reconcile(&inv("r2"), &ReconcileSettings::default())
+            .await
+            .unwrap();
+        assert_eq!(r.drifts, 0);
+        assert!(w.alerts().await.is_empty(), "not repeated on the next run");
+    }
+    // Primary active, but forced unhealthy by hand.
+    let w = World::start(json!({})).await;
+    w.set_primary_flags(true, true).await;
+    let engine = w.engine(None);
+    assert_eq!(
+        engine
+            .reconcile(&inv("r"), &ReconcileSettings::default())
+            .await
+            .unwrap()
+            .drifts,
+        1
+    );
+    assert_eq!(w.alerts().await.len(), 1);
+    assert_eq!(
+        engine
+            .reconcile(&inv("r"), &ReconcileSettings::default())
+            .await
+            .unwrap()
+            .drifts,
+        0
+    );
+    assert!(w.alerts().await.is_empty());
+}
+
+#[tokio::test]
+async fn blocked_escalation_realerts_on_schedule_and_not_more_often() {
+    let w = World::start(json!({})).await;
+    let alarm = put_alarm(&w.sdk, "eu-west-1", "checkout-secondary").await;
+    set_alarm_state(&w.sdk, "eu-west-1", "checkout-secondary", "ALARM").await;
+    put_catalog_entry(
+        &w.sdk,
+        "failover-control",
+        "checkout",
+        &json!({"name": "checkout",
+            "primary": {"region": "us-east-1", "health_check_id": w.primary},
+            "secondary": {"region": "eu-west-1", "health_check_id": w.secondary},
+            "observers": w.observers, "quorum": 2,
+            "preflight": {"secondary_alarm_arn": alarm}})
+        .to_string(),
+    )
+    .await;
+    let clock = TestClock::now_wall();
+    let engine = w.engine_with_clock(clock.clone());
+    let now = chrono::DateTime::from_timestamp_millis(clock.millis()).unwrap();
+    engine
+        .handle_alarm_event(
+            &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+            &inv_at(&clock),
+        )
+        .await
+        .unwrap();
+    let out = engine
+        .handle_alarm_event(
+            &fresh_fixture("alarm-action-metric.json", now),
+            &inv_at(&clock),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.services[0].outcome, "blocked");
+    assert_eq!(w.alerts().await.len(), 1, "the blocked page");
+    let mut escalations = Vec::new();
+    for step in [5, 6, 1, 8, 6, 1] {
+        clock.advance_minutes(step);
+        engine
+            .reconcile(&inv_at(&clock), &ReconcileSettings::default())
+            .await
+            .unwrap();
+        escalations.push(
+            w.alerts()
+                .await
+                .iter()
+                .filter(|a| a.attribute("event_type").as_deref() == Some("escalation"))
+                .count(),
+        );
+    }
+    // Minutes 5, 11, 12, 20, 26, 27: escalate after 10 minutes blocked, then every 15.
+    assert_eq!(escalations, [0, 1, 0, 0, 1, 0]);
+}
+
+#[tokio::test]
+async fn an_expired_pause_is_resumed_with_an_alert() {
+    let w = World::start(json!({})).await;
+    let clock = TestClock::now_wall();
+    let engine = w.engine_with_clock(clock.clone());
+    let until = chrono::DateTime::from_timestamp_millis(clock.millis() + 120_000)
+        .unwrap()
+        .to_rfc3339();
+    let r = engine
+        .handle_operator_request(&json!({"action": "pause", "service": "checkout", "reason": "db upgrade", "requested_by": "bob", "until": until}), &inv_at(&clock))
+        .await
+        .unwrap();
+    assert!(r.ok);
+    assert_eq!(w.alerts().await.len(), 1);
+    clock.advance_minutes(3);
+    let report = engine
+        .reconcile(&inv_at(&clock), &ReconcileSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(report.pauses_expired, 1);
+    let alerts = w.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].attribute("event_type").as_deref(), Some("resume"));
+    assert!(!w.state_item().await.unwrap().contains_key("pause"));
+}
+
+#[tokio::test]
+async fn the_built_reconciler_runs_through_the_runtime_api() {
+    let w = World::start(json!({})).await;
+    w.set_primary_flags(true, true).await;
+    let mut env = w.emulator.function_env();
+    env.push(("FAILOVER_TABLE".into(), w.config.table.clone()));
+    env.push(("ALERT_TOPIC_ARN".into(), w.config.topic_arn.clone()));
+    let watch = LambdaWatch::start(&["reconciler"], &env);
+    let tick = json!({"version": "0", "id": "tick", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/failover-reconciler"], "detail": {}});
+    let out = watch
+        .invoke("reconciler", &tick)
+        .await
+        .expect("reconciler run");
+    assert_eq!(out["services"], 1, "{out}");
+    assert_eq!(out["checked"], 1, "{out}\n{}", watch.log());
+    assert_eq!(out["drifts"], 1, "{out}");
+    let out = watch.invoke("reconciler", &tick).await.expect("second run");
+    assert_eq!(out["drifts"], 0, "{out}");
+    assert_eq!(w.alerts().await.len(), 1);
+}
