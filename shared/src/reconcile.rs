@@ -104,7 +104,12 @@ where
         let catalog = self.catalog().await?;
         let defs: Vec<&ServiceDefinition> = catalog.services().collect();
         let stop_at = inv.deadline - settings.deadline_margin_ms;
-        info!(deadline = inv.deadline, now = started, services = defs.len(), "reconciler run starts");
+        info!(
+            deadline = inv.deadline,
+            now = started,
+            services = defs.len(),
+            "reconciler run starts"
+        );
         let results: Vec<(String, Option<Result<ServiceReport, EngineError>>)> =
             stream::iter(defs.iter())
                 .map(|def| async move {
