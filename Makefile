@@ -30,13 +30,14 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help tools build test demo fmt lint package clean-tools local-up local-down failover failback status pause resume
+.PHONY: help bench tools build test demo fmt lint package clean-tools local-up local-down failover failback status pause resume
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
 	@echo "make build        cargo build the workspace binaries (debug)"
 	@echo "make test         tools + build, then fmt check, clippy -D warnings, cargo test"
 	@echo "make demo         tools + build, then run the failover drill against moto"
+	@echo "make bench        the reconciler over 200 services against moto (target/bench/)"
 	@echo "make fmt          cargo fmt --all"
 	@echo "make lint         fmt check + clippy -D warnings"
 	@echo "make package      cargo lambda build --release zip for ARCH=$(ARCH)"
@@ -80,6 +81,9 @@ test: tools build
 
 demo: tools build
 	$(CARGO) run -q -p integration-tests --bin demo
+
+bench: tools build
+	$(CARGO) run -q -p integration-tests --bin bench-reconciler
 
 fmt:
 	$(CARGO) fmt --all
