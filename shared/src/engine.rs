@@ -564,8 +564,7 @@ where
             );
         }
 
-        if exec.alerted_at.is_none() {
-            let alert = failover_alert(def, &exec);
+        let pending = exec.alerted_at.is_none().then(|| {
             let record = self.step_record(
                 &exec,
                 "switch",
@@ -576,28 +575,12 @@ where
                     HealthCheckSettings::FORCED_UNHEALTHY
                 ),
             );
-            let (published, audited) = tokio::join!(
-                self.notifier.publish(&alert),
-                self.store.append_history(&def.name, &record)
-            );
-            if let Err(e) = audited {
-                warn!(error = %e, "audit record for the switch not written; the state item keeps the step");
-            }
-            match published {
-                Ok(id) => {
-                    exec.alerted_at = Some(self.clock.now());
-                    exec.alert_message_id = Some(id);
-                }
-                Err(e) => {
-                    return Err(self
-                        .fail_step(def, state, exec, "alert", e.to_string())
-                        .await)
-                }
-            }
-        }
-
+            (failover_alert(def, &exec), record)
+        });
         let now = self.clock.now();
-        let state = self.complete(def, state, &exec, "complete").await?;
+        let (state, exec) = self
+            .close_with_alert(def, state, exec, pending, "alert")
+            .await?;
         self.emit(
             Some(&def.name),
             now,
@@ -724,8 +707,7 @@ where
                 return Err(self.fail_step(def, state, exec, "restore", cause).await);
             }
         }
-        if exec.alerted_at.is_none() {
-            let alert = crate::alert::failback_alert(def, &exec);
+        let pending = exec.alerted_at.is_none().then(|| {
             let what = match exec.prior {
                 Some(p) => format!(
                     "primary health check {} restored to {p}",
@@ -734,27 +716,12 @@ where
                 None => "nothing to restore (the check was never changed)".to_string(),
             };
             let record = self.step_record(&exec, "failback", what);
-            let (published, audited) = tokio::join!(
-                self.notifier.publish(&alert),
-                self.store.append_history(&def.name, &record)
-            );
-            if let Err(e) = audited {
-                warn!(error = %e, "audit record for the failback not written; the state item keeps the step");
-            }
-            match published {
-                Ok(id) => {
-                    exec.alerted_at = Some(self.clock.now());
-                    exec.alert_message_id = Some(id);
-                }
-                Err(e) => {
-                    return Err(self
-                        .fail_step(def, state, exec, "alert", e.to_string())
-                        .await)
-                }
-            }
-        }
+            (crate::alert::failback_alert(def, &exec), record)
+        });
         let now = self.clock.now();
-        let state = self.complete(def, state, &exec, "complete").await?;
+        let (state, exec) = self
+            .close_with_alert(def, state, exec, pending, "alert")
+            .await?;
         self.emit(
             Some(&def.name),
             now,
@@ -775,36 +742,20 @@ where
         &self,
         def: &ServiceDefinition,
         state: ServiceState,
-        mut exec: Execution,
+        exec: Execution,
     ) -> Result<ServiceOutcome, EngineError> {
-        if exec.alerted_at.is_none() {
-            let alert = blocked_alert(def, &exec);
+        let pending = exec.alerted_at.is_none().then(|| {
             let record = self.step_record(
                 &exec,
                 "blocked",
                 exec.blocked_reason.clone().unwrap_or_default(),
             );
-            let (published, audited) = tokio::join!(
-                self.notifier.publish(&alert),
-                self.store.append_history(&def.name, &record)
-            );
-            if let Err(e) = audited {
-                warn!(error = %e, "audit record for the block not written");
-            }
-            match published {
-                Ok(id) => {
-                    exec.alerted_at = Some(self.clock.now());
-                    exec.alert_message_id = Some(id);
-                }
-                Err(e) => {
-                    return Err(self
-                        .fail_step(def, state, exec, "blocked alert", e.to_string())
-                        .await)
-                }
-            }
-        }
+            (blocked_alert(def, &exec), record)
+        });
         let now = self.clock.now();
-        let state = self.complete(def, state, &exec, "block").await?;
+        let (state, exec) = self
+            .close_with_alert(def, state, exec, pending, "blocked alert")
+            .await?;
         self.emit(Some(&def.name), now, &[("Blocked", 1.0, Unit::Count)], &[]);
         warn!(service = %def.name, epoch = exec.epoch, reason = ?exec.blocked_reason, "automatic failover BLOCKED");
         Ok(self.outcome(
@@ -820,19 +771,44 @@ where
     async fn fail_step(
         &self,
         def: &ServiceDefinition,
-        mut state: ServiceState,
-        mut exec: Execution,
+        state: ServiceState,
+        exec: Execution,
         step: &'static str,
         cause: String,
     ) -> EngineError {
         error!(service = %def.name, epoch = exec.epoch, step, cause = %cause, "step failed; releasing the lease for a retry");
-        let expected = state.version;
-        exec.lease_until = 0;
-        state.version += 1;
-        state.execution = Some(exec.clone());
-        if let Err(e) = self.store.write_control(&def.name, expected, &state).await {
+        if let Err(e) = self.release(def, state, &exec).await {
             warn!(error = %e, "could not release the lease; it expires at the invocation deadline");
         }
+        self.step_failed(def, exec.epoch, step, cause)
+    }
+
+    /// Saves `exec` over `state` (guarded by its version) with the lease released.
+    async fn release(
+        &self,
+        def: &ServiceDefinition,
+        mut state: ServiceState,
+        exec: &Execution,
+    ) -> Result<(), String> {
+        let expected = state.version;
+        let mut exec = exec.clone();
+        exec.lease_until = 0;
+        state.version += 1;
+        state.execution = Some(exec);
+        match self.store.write_control(&def.name, expected, &state).await {
+            Ok(ControlWrite::Written) => Ok(()),
+            Ok(ControlWrite::Conflict(_)) => Err("the control state changed meanwhile".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn step_failed(
+        &self,
+        def: &ServiceDefinition,
+        epoch: u64,
+        step: &'static str,
+        cause: String,
+    ) -> EngineError {
         self.emit(
             Some(&def.name),
             self.clock.now(),
@@ -841,36 +817,123 @@ where
         );
         EngineError::StepFailed {
             service: def.name.clone(),
-            epoch: exec.epoch,
+            epoch,
             step,
             cause,
         }
     }
 
-    /// The closing write of a transition. If it fails, the progress (the alert's record
-    /// included) is saved with the lease released, so a retry does not send the alert again.
-    async fn complete(
+    /// The last round trip of a transition: the alert, the closing state write and the
+    /// audit record go out together. The closing write already marks the alert sent, so no
+    /// redelivery can send it twice; if SNS refuses it, the write is taken back (the
+    /// transition reopens with the lease released) and the retry sends it. Only a crash
+    /// inside this one round trip can lose the alert. Returns the closed state and the
+    /// execution with the SNS message id, which only this invocation knows.
+    async fn close_with_alert(
         &self,
         def: &ServiceDefinition,
-        mut state: ServiceState,
-        exec: &Execution,
+        state: ServiceState,
+        exec: Execution,
+        pending: Option<(Alert, HistoryRecord)>,
         step: &'static str,
-    ) -> Result<ServiceState, EngineError> {
-        let expected = state.version;
-        state.execution = Some(exec.clone());
-        let done = complete_transition(&state, self.clock.now());
-        match self.store.write_control(&def.name, expected, &done).await {
-            Ok(ControlWrite::Written) => Ok(done),
-            Ok(ControlWrite::Conflict(_)) => Err(EngineError::StepFailed {
-                service: def.name.clone(),
-                epoch: state.epoch,
-                step,
-                cause: "the control state changed under this invocation (ownership lost)".into(),
-            }),
-            Err(e) => Err(self
-                .fail_step(def, state, exec.clone(), step, e.to_string())
+    ) -> Result<(ServiceState, Execution), EngineError> {
+        let now = self.clock.now();
+        let mut closing = state.clone();
+        let mut marked = exec.clone();
+        marked.alerted_at.get_or_insert(now);
+        closing.execution = Some(marked.clone());
+        let done = complete_transition(&closing, now);
+        let write = self.store.write_control(&def.name, state.version, &done);
+        let Some((alert, record)) = pending else {
+            return match write.await {
+                Ok(ControlWrite::Written) => Ok((done, marked)),
+                Ok(ControlWrite::Conflict(_)) => {
+                    Err(self.ownership_lost(def, exec.epoch, "closing write"))
+                }
+                Err(e) => Err(self
+                    .fail_step(def, state, exec, "closing write", e.to_string())
+                    .await),
+            };
+        };
+        let (published, saved, audited) = tokio::join!(
+            self.notifier.publish(&alert),
+            write,
+            self.store.append_history(&def.name, &record)
+        );
+        if let Err(e) = audited {
+            warn!(error = %e, "audit record for the step not written; the state item keeps it");
+        }
+        match (published, saved) {
+            (Ok(id), Ok(ControlWrite::Written)) => {
+                info!(service = %def.name, epoch = exec.epoch, message_id = %id, subject = %alert.subject, "alert published");
+                marked.alert_message_id = Some(id);
+                let mut done = done;
+                done.execution = Some(marked.clone());
+                Ok((done, marked))
+            }
+            (Ok(id), Ok(ControlWrite::Conflict(_))) => {
+                warn!(service = %def.name, epoch = exec.epoch, message_id = %id, "alert published, but the control state changed under this invocation");
+                Err(self.ownership_lost(def, exec.epoch, step))
+            }
+            (Ok(id), Err(e)) => {
+                // Sent but not recorded: record it now so the retry only closes.
+                marked.alert_message_id = Some(id);
+                Err(self
+                    .fail_step(
+                        def,
+                        state,
+                        marked,
+                        "closing write",
+                        format!("the alert was sent but the closing write failed: {e}"),
+                    )
+                    .await)
+            }
+            (Err(e), Ok(ControlWrite::Written)) => {
+                let mut reopened = state;
+                reopened.version = done.version;
+                if let Err(undo) = self.release(def, reopened, &exec).await {
+                    error!(
+                        service = %def.name, epoch = exec.epoch, subject = %alert.subject,
+                        message = %alert.message, publish_error = %e, undo_error = %undo,
+                        "ALERT NOT DELIVERED and the control table records it as sent: page the on-call by hand"
+                    );
+                    self.emit(
+                        Some(&def.name),
+                        self.clock.now(),
+                        &[("AlertsLost", 1.0, Unit::Count)],
+                        &[],
+                    );
+                }
+                Err(self.step_failed(def, exec.epoch, step, e.to_string()))
+            }
+            (Err(e), Ok(ControlWrite::Conflict(_))) => {
+                warn!(service = %def.name, epoch = exec.epoch, error = %e, "alert not published and the control state changed under this invocation");
+                Err(self.ownership_lost(def, exec.epoch, step))
+            }
+            (Err(e), Err(we)) => Err(self
+                .fail_step(
+                    def,
+                    state,
+                    exec,
+                    step,
+                    format!("{e}; the closing write failed too: {we}"),
+                )
                 .await),
         }
+    }
+
+    fn ownership_lost(
+        &self,
+        def: &ServiceDefinition,
+        epoch: u64,
+        step: &'static str,
+    ) -> EngineError {
+        self.step_failed(
+            def,
+            epoch,
+            step,
+            "the control state changed under this invocation (ownership lost)".into(),
+        )
     }
 
     /// A held-back quorum is audited once per vote; the daily cap also pages, once a day.

@@ -461,6 +461,62 @@ async fn failure_between_switch_and_alert_resumes_without_a_second_switch() {
 }
 
 #[tokio::test]
+async fn a_lost_closing_write_after_the_alert_never_sends_it_twice() {
+    let e = engine();
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
+    // The deciding vote writes the claim, the switch's progress, then the closing write.
+    *e.store.fail_write_control_at.lock().unwrap() = Some(e.store.control_writes() + 3);
+    let err = send(&e, &event(1, "ALARM", T0, "b"), "r2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::StepFailed {
+                step: "closing write",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(e.notifier.sent().len(), 1);
+    let exec = e.store.state("checkout").execution.unwrap();
+    assert!(exec.alerted_at.is_some() && exec.alert_message_id.is_some());
+    assert_eq!(exec.lease_until, 0, "the lease is released for the retry");
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(),
+        ["failed_over"]
+    );
+    assert_eq!(e.notifier.sent().len(), 1, "no second alert");
+    assert_eq!(e.store.state("checkout").phase, Phase::FailedOver);
+}
+
+#[tokio::test]
+async fn a_refused_alert_reopens_the_closed_transition_for_the_retry() {
+    let e = engine();
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
+    e.notifier.faults.fail_next("publish");
+    send(&e, &event(1, "ALARM", T0, "b"), "r2")
+        .await
+        .unwrap_err();
+    // The closing write went out with the alert; SNS refused, so it was taken back.
+    let state = e.store.state("checkout");
+    assert_eq!(state.phase, Phase::FailingOver);
+    let exec = state.execution.unwrap();
+    assert_eq!(exec.alerted_at, None);
+    assert!(exec.switched_at.is_some());
+    assert_eq!(exec.lease_until, 0);
+    assert!(
+        state.auto_failovers.is_empty(),
+        "the cap counts completed failovers only"
+    );
+}
+
+#[tokio::test]
 async fn an_owner_that_died_is_taken_over_only_after_its_lease() {
     let e = engine();
     send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")

@@ -623,10 +623,18 @@ where
                         .unwrap_or_else(|| "no change needed".into()),
                 ),
             });
-            r.steps.push(match &exec.alert_message_id {
-                Some(id) => StepReport::new("alert", Done, format!("message {id}")),
-                None => StepReport::new("alert", Skipped, "not sent"),
-            });
+            r.steps
+                .push(match (exec.alerted_at, &exec.alert_message_id) {
+                    (Some(t), Some(id)) => StepReport::new(
+                        "alert",
+                        Done,
+                        format!("sent at {} (message {id})", fmt_time(t)),
+                    ),
+                    (Some(t), None) => {
+                        StepReport::new("alert", Done, format!("sent at {}", fmt_time(t)))
+                    }
+                    (None, _) => StepReport::new("alert", Skipped, "not sent"),
+                });
         }
         r.ok = matches!(outcome, "failed_over" | "failed_back");
         r.message = format!(

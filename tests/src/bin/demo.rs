@@ -170,10 +170,11 @@ async fn run() -> Result<(), String> {
     }
     if let Some(exec) = &state.execution {
         println!(
-            "  epoch {}: primary check before the switch: {}; alert message {}",
+            "  epoch {}: primary check before the switch: {}; alert sent at {}",
             exec.epoch,
             exec.prior.map_or("unknown".into(), |p| p.to_string()),
-            exec.alert_message_id.as_deref().unwrap_or("none")
+            exec.alerted_at
+                .map_or("never".into(), failover::decision::fmt_time)
         );
     }
     println!("\nDrill held: one failover, one alert, no automatic failback.");
