@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use failover::engine::Invocation;
 use failover::history::HistoryRecord;
 use failover::ports::{
-    AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthChecks, UpdateError,
-    VoteWrite,
+    Alert, AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthChecks,
+    Notifier, UpdateError, VoteWrite,
 };
 use failover::reconcile::ReconcileSettings;
 use failover::state::{HealthCheckSettings, Millis, ServiceState, Vote};
@@ -106,9 +106,34 @@ impl<H: HealthChecks> HealthChecks for FailFirstUpdate<H> {
     }
 }
 
+/// SNS refusing the first Publish.
+struct FailFirstPublish<N>(N, std::sync::atomic::AtomicBool);
+
+impl<N: Notifier> Notifier for FailFirstPublish<N> {
+    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        if self.1.swap(false, Ordering::SeqCst) {
+            return Err(AwsError::new(
+                "sns",
+                "Publish",
+                ErrorKind::Unavailable,
+                "injected",
+            ));
+        }
+        self.0.publish(alert).await
+    }
+}
+
 #[tokio::test]
-async fn one_run_finishes_a_failover_interrupted_after_the_claim_or_after_the_alert() {
-    for boundary in ["after the claim", "after the alert"] {
+async fn one_run_finishes_a_failover_interrupted_at_each_step_boundary() {
+    // after the claim: UpdateHealthCheck fails. After the switch: Route 53 applies it but the
+    // progress write beside it fails. After the verify (the read-back in UpdateHealthCheck's
+    // answer): SNS refuses the alert. After the alert: the closing write beside it fails.
+    for boundary in [
+        "after the claim",
+        "after the switch",
+        "after the verify",
+        "after the alert",
+    ] {
         let w = World::start(json!({})).await;
         let now = chrono::Utc::now();
         let store =
@@ -116,10 +141,10 @@ async fn one_run_finishes_a_failover_interrupted_after_the_claim_or_after_the_al
         let route53 =
             failover::aws::Route53HealthChecks::new(failover::aws::route53_client(&w.sdk, None));
         // Control writes of the deciding invocation: 1 claim, 2 prior flags, 3 closing write.
-        let n = if boundary == "after the claim" {
-            usize::MAX
-        } else {
-            3
+        let n = match boundary {
+            "after the switch" => 2,
+            "after the alert" => 3,
+            _ => usize::MAX,
         };
         let interrupted = failover::Engine::new(
             FailNthControlWrite {
@@ -129,7 +154,13 @@ async fn one_run_finishes_a_failover_interrupted_after_the_claim_or_after_the_al
             },
             FailFirstUpdate(route53, (boundary == "after the claim").into()),
             failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
-            failover::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&w.sdk), &w.config.topic_arn),
+            FailFirstPublish(
+                failover::aws::SnsNotifier::new(
+                    aws_sdk_sns::Client::new(&w.sdk),
+                    &w.config.topic_arn,
+                ),
+                (boundary == "after the verify").into(),
+            ),
             failover::ports::SystemClock,
             "alarm-trigger",
         );
@@ -144,6 +175,22 @@ async fn one_run_finishes_a_failover_interrupted_after_the_claim_or_after_the_al
             .handle_alarm_event(&fresh_fixture("alarm-action-metric.json", now), &inv("b"))
             .await;
         assert!(err.is_err(), "{boundary}: interrupted");
+        let switched = hc(&w, &w.primary).await;
+        assert_eq!(
+            (switched.0, switched.1),
+            if boundary == "after the claim" {
+                (false, false)
+            } else {
+                (true, true)
+            },
+            "{boundary}: the primary check (Disabled, Inverted) when interrupted"
+        );
+        let sent_before = w.alerts().await.len();
+        assert_eq!(
+            sent_before,
+            usize::from(boundary == "after the alert"),
+            "{boundary}: alerts sent before the reconciler"
+        );
         assert_eq!(
             w.state_item().await.unwrap()["phase"].as_s().unwrap(),
             "FAILING_OVER",
@@ -168,7 +215,7 @@ async fn one_run_finishes_a_failover_interrupted_after_the_claim_or_after_the_al
             .filter(|a| a.attribute("event_type").as_deref() == Some("failover"))
             .count();
         assert_eq!(
-            (failovers, alerts.len()),
+            (sent_before + failovers, sent_before + alerts.len()),
             (1, 1),
             "{boundary}: exactly one failover alert"
         );
