@@ -28,8 +28,8 @@
 //! let (topic_arn, queue_url) = create_topic_with_queue(&config, "failover-events").await;
 //!
 //! let mut env = moto.function_env();
-//! env.push(("CONTROL_TABLE".into(), table));
-//! env.push(("EVENTS_TOPIC_ARN".into(), topic_arn));
+//! env.push(("FAILOVER_TABLE".into(), table));
+//! env.push(("ALERT_TOPIC_ARN".into(), topic_arn));
 //! let lambda = LambdaWatch::start(&["alarm-trigger"], &env);
 //! let response = lambda.invoke("alarm-trigger", &json!({})).await;
 //! let notifications =
@@ -39,6 +39,7 @@
 //! ```
 
 mod emulator;
+pub mod faults;
 pub mod fixtures;
 mod lambda;
 mod provision;

@@ -3,10 +3,7 @@
 use std::sync::Arc;
 
 use failover::aws::{critical_path_depth, CallLog};
-use failover::ports::{
-    Alert, AwsError, ErrorKind, HealthCheckConfig, HealthChecks, Notifier, UpdateError,
-};
-use failover::state::HealthCheckSettings;
+use integration_tests::faults::{FailFirstPublish, FailFirstUpdate};
 use integration_tests::*;
 use serde_json::json;
 
@@ -295,58 +292,13 @@ fn report(kind: &str, calls: &[failover::aws::Call]) {
     );
 }
 
-/// Fails the first UpdateHealthCheck, then behaves.
-struct FailingSwitch<H>(H, std::sync::atomic::AtomicBool);
-
-impl<H: HealthChecks> HealthChecks for FailingSwitch<H> {
-    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
-        self.0.get(id).await
-    }
-    async fn update(
-        &self,
-        id: &str,
-        version: i64,
-        s: HealthCheckSettings,
-    ) -> Result<HealthCheckConfig, UpdateError> {
-        if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Err(UpdateError::Aws(AwsError::new(
-                "route53",
-                "UpdateHealthCheck",
-                ErrorKind::Unavailable,
-                "injected: control plane down",
-            )));
-        }
-        self.0.update(id, version, s).await
-    }
-    async fn status(&self, id: &str) -> Result<failover::decision::HealthReading, AwsError> {
-        self.0.status(id).await
-    }
-}
-
-/// Fails the first Publish, then behaves.
-struct FailingAlert<N>(N, std::sync::atomic::AtomicBool);
-
-impl<N: Notifier> Notifier for FailingAlert<N> {
-    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
-        if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Err(AwsError::new(
-                "sns",
-                "Publish",
-                ErrorKind::Unavailable,
-                "injected: SNS down",
-            ));
-        }
-        self.0.publish(alert).await
-    }
-}
-
 #[tokio::test]
 async fn failure_between_claim_and_switch_is_finished_by_a_redelivery() {
     let w = World::start(json!({})).await;
     let aws = w.engine(None);
     let engine = failover::Engine::new(
         failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table),
-        FailingSwitch(
+        FailFirstUpdate(
             failover::aws::Route53HealthChecks::new(failover::aws::route53_client(&w.sdk, None)),
             true.into(),
         ),
@@ -408,7 +360,7 @@ async fn failure_between_switch_and_alert_is_finished_without_a_second_switch_or
             Some(log.clone()),
         )),
         failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
-        FailingAlert(
+        FailFirstPublish(
             failover::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&w.sdk), &w.config.topic_arn),
             true.into(),
         ),

@@ -1,16 +1,9 @@
 //! The reconciler against moto: interrupted failovers finished, drift, escalation, expired
 //! pauses, and the built binary through the Lambda Runtime API.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use failover::engine::Invocation;
-use failover::history::HistoryRecord;
-use failover::ports::{
-    Alert, AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthChecks,
-    Notifier, UpdateError, VoteWrite,
-};
 use failover::reconcile::ReconcileSettings;
-use failover::state::{HealthCheckSettings, Millis, ServiceState, Vote};
+use integration_tests::faults::{FailFirstPublish, FailFirstUpdate, FailNthControlWrite};
 use integration_tests::*;
 use serde_json::json;
 
@@ -18,108 +11,6 @@ fn inv_at(clock: &TestClock) -> Invocation {
     Invocation {
         request_id: format!("inv-{}", clock.millis()),
         deadline: clock.millis() + 60_000,
-    }
-}
-
-/// The real table, failing the n-th control write (1-based) once.
-struct FailNthControlWrite<S> {
-    inner: S,
-    n: usize,
-    seen: AtomicUsize,
-}
-
-impl<S: ControlStore> ControlStore for FailNthControlWrite<S> {
-    async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
-        self.inner.load_catalog().await
-    }
-    async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {
-        self.inner.load_state(service).await
-    }
-    async fn record_vote(
-        &self,
-        service: &str,
-        observer: &str,
-        vote: &Vote,
-    ) -> Result<VoteWrite, AwsError> {
-        self.inner.record_vote(service, observer, vote).await
-    }
-    async fn write_control(
-        &self,
-        service: &str,
-        expected: u64,
-        next: &ServiceState,
-    ) -> Result<ControlWrite, AwsError> {
-        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            return Err(AwsError::new(
-                "dynamodb",
-                "UpdateItem",
-                ErrorKind::Unavailable,
-                "injected",
-            ));
-        }
-        self.inner.write_control(service, expected, next).await
-    }
-    async fn expire_votes(
-        &self,
-        service: &str,
-        votes: &[(String, Millis)],
-    ) -> Result<bool, AwsError> {
-        self.inner.expire_votes(service, votes).await
-    }
-    async fn recent_history(
-        &self,
-        service: &str,
-        limit: usize,
-    ) -> Result<Vec<HistoryRecord>, AwsError> {
-        self.inner.recent_history(service, limit).await
-    }
-    async fn append_history(&self, service: &str, record: &HistoryRecord) -> Result<(), AwsError> {
-        self.inner.append_history(service, record).await
-    }
-}
-
-/// Route 53 failing the first UpdateHealthCheck.
-struct FailFirstUpdate<H>(H, std::sync::atomic::AtomicBool);
-
-impl<H: HealthChecks> HealthChecks for FailFirstUpdate<H> {
-    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
-        self.0.get(id).await
-    }
-    async fn update(
-        &self,
-        id: &str,
-        version: i64,
-        s: HealthCheckSettings,
-    ) -> Result<HealthCheckConfig, UpdateError> {
-        if self.1.swap(false, Ordering::SeqCst) {
-            return Err(UpdateError::Aws(AwsError::new(
-                "route53",
-                "UpdateHealthCheck",
-                ErrorKind::Unavailable,
-                "injected",
-            )));
-        }
-        self.0.update(id, version, s).await
-    }
-    async fn status(&self, id: &str) -> Result<failover::decision::HealthReading, AwsError> {
-        self.0.status(id).await
-    }
-}
-
-/// SNS refusing the first Publish.
-struct FailFirstPublish<N>(N, std::sync::atomic::AtomicBool);
-
-impl<N: Notifier> Notifier for FailFirstPublish<N> {
-    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
-        if self.1.swap(false, Ordering::SeqCst) {
-            return Err(AwsError::new(
-                "sns",
-                "Publish",
-                ErrorKind::Unavailable,
-                "injected",
-            ));
-        }
-        self.0.publish(alert).await
     }
 }
 
@@ -147,11 +38,7 @@ async fn one_run_finishes_a_failover_interrupted_at_each_step_boundary() {
             _ => usize::MAX,
         };
         let interrupted = failover::Engine::new(
-            FailNthControlWrite {
-                inner: store,
-                n,
-                seen: AtomicUsize::new(0),
-            },
+            FailNthControlWrite::new(store, n),
             FailFirstUpdate(route53, (boundary == "after the claim").into()),
             failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
             FailFirstPublish(

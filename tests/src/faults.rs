@@ -1,0 +1,115 @@
+//! Fault injection around the real SDK adapters: the call fails as the service would,
+//! before it is sent, so the rest of the run is real.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use failover::history::HistoryRecord;
+use failover::ports::{
+    Alert, AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthChecks,
+    Notifier, UpdateError, VoteWrite,
+};
+use failover::state::{HealthCheckSettings, Millis, ServiceState, Vote};
+
+fn unavailable(service: &'static str, operation: &'static str) -> AwsError {
+    AwsError::new(service, operation, ErrorKind::Unavailable, "injected")
+}
+
+/// Route 53 refusing the first UpdateHealthCheck while armed.
+pub struct FailFirstUpdate<H>(pub H, pub AtomicBool);
+
+impl<H: HealthChecks> HealthChecks for FailFirstUpdate<H> {
+    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        self.0.get(id).await
+    }
+    async fn update(
+        &self,
+        id: &str,
+        version: i64,
+        s: HealthCheckSettings,
+    ) -> Result<HealthCheckConfig, UpdateError> {
+        if self.1.swap(false, Ordering::SeqCst) {
+            return Err(UpdateError::Aws(unavailable(
+                "route53",
+                "UpdateHealthCheck",
+            )));
+        }
+        self.0.update(id, version, s).await
+    }
+    async fn status(&self, id: &str) -> Result<failover::decision::HealthReading, AwsError> {
+        self.0.status(id).await
+    }
+}
+
+/// SNS refusing the first Publish while armed.
+pub struct FailFirstPublish<N>(pub N, pub AtomicBool);
+
+impl<N: Notifier> Notifier for FailFirstPublish<N> {
+    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        if self.1.swap(false, Ordering::SeqCst) {
+            return Err(unavailable("sns", "Publish"));
+        }
+        self.0.publish(alert).await
+    }
+}
+
+/// The control table failing the n-th control write (1-based), once.
+pub struct FailNthControlWrite<S> {
+    inner: S,
+    n: usize,
+    seen: AtomicUsize,
+}
+
+impl<S> FailNthControlWrite<S> {
+    pub fn new(inner: S, n: usize) -> Self {
+        FailNthControlWrite {
+            inner,
+            n,
+            seen: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<S: ControlStore> ControlStore for FailNthControlWrite<S> {
+    async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
+        self.inner.load_catalog().await
+    }
+    async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {
+        self.inner.load_state(service).await
+    }
+    async fn record_vote(
+        &self,
+        service: &str,
+        observer: &str,
+        vote: &Vote,
+    ) -> Result<VoteWrite, AwsError> {
+        self.inner.record_vote(service, observer, vote).await
+    }
+    async fn write_control(
+        &self,
+        service: &str,
+        expected: u64,
+        next: &ServiceState,
+    ) -> Result<ControlWrite, AwsError> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            return Err(unavailable("dynamodb", "UpdateItem"));
+        }
+        self.inner.write_control(service, expected, next).await
+    }
+    async fn expire_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+    ) -> Result<bool, AwsError> {
+        self.inner.expire_votes(service, votes).await
+    }
+    async fn recent_history(
+        &self,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<HistoryRecord>, AwsError> {
+        self.inner.recent_history(service, limit).await
+    }
+    async fn append_history(&self, service: &str, record: &HistoryRecord) -> Result<(), AwsError> {
+        self.inner.append_history(service, record).await
+    }
+}
