@@ -20,6 +20,8 @@ pub struct Config {
 
 pub const FAILOVER_TABLE: &str = "FAILOVER_TABLE";
 pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
+/// What every function reads at start-up; Terraform sets each (checked by tests/tests/infra.rs).
+pub const ENV_VARS: &[&str] = &[FAILOVER_TABLE, ALERT_TOPIC_ARN];
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {

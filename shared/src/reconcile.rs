@@ -38,18 +38,22 @@ impl Default for ReconcileSettings {
     }
 }
 
+pub const ESCALATION_INTERVAL_SECONDS: &str = "ESCALATION_INTERVAL_SECONDS";
+/// What the reconciler reads besides `config::ENV_VARS`.
+pub const ENV_VARS: &[&str] = &[ESCALATION_INTERVAL_SECONDS];
+
 impl ReconcileSettings {
     /// `ESCALATION_INTERVAL_SECONDS` (optional, 60 to 86400) overrides the default 15 minutes.
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
         let mut s = ReconcileSettings::default();
-        if let Ok(v) = std::env::var("ESCALATION_INTERVAL_SECONDS") {
+        if let Ok(v) = std::env::var(ESCALATION_INTERVAL_SECONDS) {
             let secs_value: u64 = v
                 .trim()
                 .parse()
                 .ok()
                 .filter(|n| (60..=86_400).contains(n))
                 .ok_or(crate::config::ConfigError::Invalid {
-                    name: "ESCALATION_INTERVAL_SECONDS",
+                    name: ESCALATION_INTERVAL_SECONDS,
                     message: format!("'{v}' is not a number of seconds between 60 and 86400"),
                 })?;
             s.escalation_interval_ms = secs(secs_value);
