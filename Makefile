@@ -16,6 +16,9 @@ CARGO_LAMBDA_VERSION := 1.9.2
 PINS := moto[server]==$(MOTO_VERSION) cargo-lambda==$(CARGO_LAMBDA_VERSION)
 # Holds the pins the venv was last installed with.
 TOOLS_STAMP := $(VENV)/.tools-pins
+# checkov has its own venv: its dependencies conflict with moto's.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(CURDIR)/.tools/checkov
 
 # Read by the test harness (tests/src) to find moto_server and cargo-lambda.
 export FAILOVER_VENV := $(VENV)
@@ -30,7 +33,7 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help bench tools build test demo fmt lint package clean-tools local-up local-down failover failback status pause resume
+.PHONY: help bench tools build test demo fmt lint lint-infra package clean-tools local-up local-down failover failback status pause resume
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
@@ -40,6 +43,7 @@ help:
 	@echo "make bench        the reconciler over 200 services against moto (target/bench/)"
 	@echo "make fmt          cargo fmt --all"
 	@echo "make lint         fmt check + clippy -D warnings"
+	@echo "make lint-infra   checkov $(CHECKOV_VERSION) over infra/ (zero failed checks)"
 	@echo "make package      cargo lambda build --release zip for ARCH=$(ARCH)"
 	@echo "make clean-tools  remove .venv"
 	@echo "make local-up     start a local stack (moto + functions) in the background; make local-down stops it"
@@ -74,7 +78,7 @@ tools:
 build:
 	$(CARGO) build --workspace --bins
 
-test: tools build
+test: tools build lint-infra
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
@@ -91,6 +95,19 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint-infra:
+	@set -euo pipefail; \
+	if [ "$$(cat "$(CHECKOV_VENV)/.pin" 2>/dev/null)" != "$(CHECKOV_VERSION)" ]; then \
+	  echo "tools: installing checkov==$(CHECKOV_VERSION) into $(CHECKOV_VENV)"; \
+	  rm -rf "$(CHECKOV_VENV)"; mkdir -p "$(dir $(CHECKOV_VENV))"; \
+	  $(PYTHON) -m venv "$(CHECKOV_VENV)"; \
+	  "$(CHECKOV_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION); \
+	  printf '%s' "$(CHECKOV_VERSION)" > "$(CHECKOV_VENV)/.pin"; \
+	fi; \
+	HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
+	"$(CHECKOV_VENV)/bin/checkov" --directory infra --framework terraform --quiet --compact \
+	  --skip-download --download-external-modules false
 
 # Release zips for deployment (target/lambda/<function>/bootstrap.zip).
 # Cross-compiling for arm64 uses zig, which the venv's cargo-lambda pulls in.

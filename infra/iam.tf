@@ -1,0 +1,112 @@
+# Least privilege per function. The documents live here, at the root, because only the
+# root knows every protected service's health checks; the control-plane module attaches
+# them to the roles it creates. All three functions run the same engine (automatic path,
+# operator requests, reconciler runs), so they need the same calls; only the functions
+# invoked asynchronously may write to the on-failure queue.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  health_check_arns         = distinct(flatten([for s in local.services : s.health_check_arns]))
+  primary_health_check_arns = [for s in local.services : s.primary_health_check_arn]
+
+  # Pre-flight alarms may live in any region (the secondary's); DescribeAlarms is read-only.
+  alarm_arns = "arn:${local.partition}:cloudwatch:*:${local.account_id}:alarm:*"
+}
+
+# What the engine calls, whichever entry point runs it.
+data "aws_iam_policy_document" "engine" {
+  statement {
+    sid       = "ControlTable"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"]
+    resources = [module.control_plane.table_arn]
+  }
+
+  statement {
+    sid       = "ReadHealthChecks"
+    actions   = ["route53:GetHealthCheck", "route53:GetHealthCheckStatus"]
+    resources = local.health_check_arns
+  }
+
+  # Only the primary checks are ever flipped (restored on failback, re-applied by the
+  # reconciler with enforce).
+  statement {
+    sid       = "SwitchPrimaryHealthChecks"
+    actions   = ["route53:UpdateHealthCheck"]
+    resources = local.primary_health_check_arns
+  }
+
+  statement {
+    sid       = "ReadPreflightAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = [local.alarm_arns]
+  }
+
+  # GetMetricData has no resource-level permissions: AWS requires "*". Read-only
+  # (the replica lag pre-flight).
+  statement {
+    sid       = "ReadReplicaLag"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PublishAlerts"
+    actions   = ["sns:Publish"]
+    resources = [module.control_plane.topic_arn]
+  }
+
+  # The key of the topic, the table, the queue and this function's environment.
+  statement {
+    sid       = "UseKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [module.control_plane.kms_key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "alarm_trigger" {
+  source_policy_documents = [data.aws_iam_policy_document.engine.json]
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${module.control_plane.log_group_arns.alarm_trigger}:*"]
+  }
+
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.control_plane.failure_queue_arn]
+  }
+}
+
+data "aws_iam_policy_document" "operator" {
+  source_policy_documents = [data.aws_iam_policy_document.engine.json]
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${module.control_plane.log_group_arns.operator}:*"]
+  }
+}
+
+data "aws_iam_policy_document" "reconciler" {
+  source_policy_documents = [data.aws_iam_policy_document.engine.json]
+
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${module.control_plane.log_group_arns.reconciler}:*"]
+  }
+
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.control_plane.failure_queue_arn]
+  }
+}

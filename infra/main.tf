@@ -1,0 +1,133 @@
+# Providers: the default one is the control region. The protected-service module takes
+# exactly three observer providers plus us-east-1 (Route 53 metrics) and the replica's
+# region; they are generic aliases whose regions come from variables.
+
+provider "aws" {
+  region = var.control_region
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+provider "aws" {
+  alias  = "observer_a"
+  region = var.observer_regions[0]
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+provider "aws" {
+  alias  = "observer_b"
+  region = var.observer_regions[1]
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+provider "aws" {
+  alias  = "observer_c"
+  region = var.observer_regions[2]
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+# Route 53 publishes health check metrics in us-east-1 only.
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+# Where checkout's replica lag metric lives (its secondary region when none is set).
+provider "aws" {
+  alias  = "checkout_replica"
+  region = coalesce(try(var.checkout.replica_lag.region, null), var.checkout.secondary_region)
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+locals {
+  # Every protected-service module block. A new service: add its module block (and a
+  # replica provider), then list it here; IAM, EventBridge and alarms follow.
+  services = [module.checkout]
+}
+
+module "control_plane" {
+  source = "./modules/control-plane"
+
+  name_prefix                 = var.name_prefix
+  region                      = var.control_region
+  artifacts_dir               = "${path.root}/../target/lambda"
+  architecture                = var.architecture
+  alert_emails                = var.alert_emails
+  escalation_interval_seconds = var.escalation_interval_seconds
+  log_retention_days          = var.log_retention_days
+
+  observer_alarm_arns = flatten([for s in local.services : s.observer_alarm_arns])
+  warning_alarm_arns  = flatten([for s in local.services : s.warning_alarm_arns])
+
+  # Rendered in iam.tf from this module's own outputs and every service's health checks.
+  policies = {
+    alarm_trigger = data.aws_iam_policy_document.alarm_trigger.json
+    operator      = data.aws_iam_policy_document.operator.json
+    reconciler    = data.aws_iam_policy_document.reconciler.json
+  }
+}
+
+module "checkout" {
+  source = "./modules/protected-service"
+
+  providers = {
+    aws            = aws
+    aws.observer_a = aws.observer_a
+    aws.observer_b = aws.observer_b
+    aws.observer_c = aws.observer_c
+    aws.us_east_1  = aws.us_east_1
+    aws.replica    = aws.checkout_replica
+  }
+
+  name             = var.checkout.name
+  control_region   = var.control_region
+  observer_regions = var.observer_regions
+  table_name       = module.control_plane.table_name
+
+  zone_id          = var.checkout.zone_id
+  record_name      = var.checkout.record_name
+  primary_region   = var.checkout.primary_region
+  primary_fqdn     = var.checkout.primary_fqdn
+  secondary_region = var.checkout.secondary_region
+  secondary_fqdn   = var.checkout.secondary_fqdn
+  primary_alias    = var.checkout.primary_alias
+  secondary_alias  = var.checkout.secondary_alias
+  ttl              = var.checkout.ttl
+  secondary_ttl    = var.checkout.secondary_ttl
+
+  health_path           = var.checkout.health_path
+  health_check_interval = var.checkout.health_check_interval
+  failure_threshold     = var.checkout.failure_threshold
+  primary_child_fqdns   = var.checkout.primary_child_fqdns
+  primary_child_quorum  = var.checkout.primary_child_quorum
+
+  quorum                     = var.checkout.quorum
+  vote_window_seconds        = var.checkout.vote_window_seconds
+  max_event_age_seconds      = var.checkout.max_event_age_seconds
+  cooldown_seconds           = var.checkout.cooldown_seconds
+  max_auto_failovers_per_day = var.checkout.max_auto_failovers_per_day
+  enforce                    = var.checkout.enforce
+  secondary_health_check     = var.checkout.secondary_health_check
+  secondary_alarm_arn        = var.checkout.secondary_alarm_arn
+  replica_lag                = var.checkout.replica_lag
+
+  canary_schedule = var.checkout.canary_schedule
+}

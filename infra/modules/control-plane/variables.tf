@@ -1,0 +1,249 @@
+variable "name_prefix" {
+  description = "Prefix of every name this module creates (table, topic, functions, roles, alarms)."
+  type        = string
+  default     = "failover"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-32 characters of a-z, 0-9 and '-', starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "The control region: the region of this module's default aws provider. Checked against the table's ARN."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.region))
+    error_message = "region must be an AWS region name such as us-west-2."
+  }
+}
+
+variable "artifacts_dir" {
+  description = "Directory holding <function>/bootstrap.zip as built by `make package`. The default is relative to the working directory infra/."
+  type        = string
+  default     = "../target/lambda"
+
+  validation {
+    condition     = length(trimspace(var.artifacts_dir)) > 0
+    error_message = "artifacts_dir must not be empty."
+  }
+}
+
+variable "architecture" {
+  description = "Lambda instruction set; must match `make package ARCH=...`."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "policies" {
+  description = "Rendered IAM policy JSON per function (the root builds them, since only it knows every service's health checks)."
+  type = object({
+    alarm_trigger = string
+    operator      = string
+    reconciler    = string
+  })
+}
+
+variable "observer_alarm_arns" {
+  description = "Every catalogued observer alarm ARN (all services): their state changes go to alarm-trigger."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.observer_alarm_arns) > 0
+    error_message = "observer_alarm_arns must list at least one alarm ARN."
+  }
+}
+
+variable "warning_alarm_arns" {
+  description = "Early-warning alarm ARNs (any region; forwarded to this region's default bus) whose state changes go to the alert topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_emails" {
+  description = "E-mail addresses subscribed to the alert topic (each must confirm). Other protocols can subscribe outside this module."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alert_emails must be e-mail addresses."
+  }
+}
+
+variable "escalation_interval_seconds" {
+  description = "How often the reconciler re-alerts a stuck service (ESCALATION_INTERVAL_SECONDS)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.escalation_interval_seconds >= 60 && var.escalation_interval_seconds <= 86400 && floor(var.escalation_interval_seconds) == var.escalation_interval_seconds
+    error_message = "escalation_interval_seconds must be a whole number between 60 and 86400."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (e.g. 30, 90, 365)."
+  }
+}
+
+variable "alarm_trigger_memory_mb" {
+  description = "Memory of alarm-trigger."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.alarm_trigger_memory_mb >= 128 && var.alarm_trigger_memory_mb <= 10240
+    error_message = "alarm_trigger_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "alarm_trigger_timeout_seconds" {
+  description = "Timeout of alarm-trigger; also the lease of a transition it owns."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.alarm_trigger_timeout_seconds >= 5 && var.alarm_trigger_timeout_seconds <= 900
+    error_message = "alarm_trigger_timeout_seconds must be between 5 and 900."
+  }
+}
+
+variable "alarm_trigger_reserved_concurrency" {
+  description = "Reserved concurrency of alarm-trigger: bounds the burst of one incident (observers x services) and guarantees capacity. -1 for none."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.alarm_trigger_reserved_concurrency >= -1
+    error_message = "alarm_trigger_reserved_concurrency must be -1 (unreserved) or more."
+  }
+}
+
+variable "operator_memory_mb" {
+  description = "Memory of operator."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.operator_memory_mb >= 128 && var.operator_memory_mb <= 10240
+    error_message = "operator_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "operator_timeout_seconds" {
+  description = "Timeout of operator."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.operator_timeout_seconds >= 5 && var.operator_timeout_seconds <= 900
+    error_message = "operator_timeout_seconds must be between 5 and 900."
+  }
+}
+
+variable "operator_reserved_concurrency" {
+  description = "Reserved concurrency of operator (invoked by hand). -1 for none."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.operator_reserved_concurrency >= -1
+    error_message = "operator_reserved_concurrency must be -1 (unreserved) or more."
+  }
+}
+
+variable "reconciler_memory_mb" {
+  description = "Memory of reconciler."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.reconciler_memory_mb >= 128 && var.reconciler_memory_mb <= 10240
+    error_message = "reconciler_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "reconciler_timeout_seconds" {
+  description = "Timeout of reconciler; at most its one-minute schedule so runs do not pile up."
+  type        = number
+  default     = 55
+
+  validation {
+    condition     = var.reconciler_timeout_seconds >= 10 && var.reconciler_timeout_seconds <= 60
+    error_message = "reconciler_timeout_seconds must be between 10 and 60."
+  }
+}
+
+variable "reconciler_reserved_concurrency" {
+  description = "Reserved concurrency of reconciler: 1 keeps runs from overlapping. -1 for none."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.reconciler_reserved_concurrency >= -1
+    error_message = "reconciler_reserved_concurrency must be -1 (unreserved) or more."
+  }
+}
+
+variable "alarm_trigger_retry_attempts" {
+  description = "Lambda retries of a failed asynchronous alarm-trigger invocation (a retry resumes the transition)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = contains([0, 1, 2], var.alarm_trigger_retry_attempts)
+    error_message = "alarm_trigger_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+variable "alarm_trigger_max_event_age_seconds" {
+  description = "Oldest event Lambda still delivers to alarm-trigger; keep it a little above the catalog's max_event_age_seconds."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.alarm_trigger_max_event_age_seconds >= 60 && var.alarm_trigger_max_event_age_seconds <= 21600
+    error_message = "alarm_trigger_max_event_age_seconds must be between 60 and 21600."
+  }
+}
+
+variable "reconciler_max_event_age_seconds" {
+  description = "Oldest scheduled event Lambda still delivers to reconciler; the next run comes a minute later anyway."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.reconciler_max_event_age_seconds >= 60 && var.reconciler_max_event_age_seconds <= 21600
+    error_message = "reconciler_max_event_age_seconds must be between 60 and 21600."
+  }
+}
+
+variable "table_deletion_protection" {
+  description = "Protect the control table (catalog, state, audit history) from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before the KMS key is deleted after a destroy."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
+}

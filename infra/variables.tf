@@ -1,0 +1,147 @@
+variable "control_region" {
+  description = "Region of the control plane (table, topic, functions). Prefer a region that is neither the primary nor the secondary of any service, so a primary outage does not take the control plane with it."
+  type        = string
+  default     = "us-west-2"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.control_region))
+    error_message = "control_region must be an AWS region name such as us-west-2."
+  }
+}
+
+variable "observer_regions" {
+  description = "The three canary regions, for the aws.observer_a, aws.observer_b and aws.observer_c providers in that order."
+  type        = list(string)
+  default     = ["us-east-1", "us-west-2", "eu-west-1"]
+
+  validation {
+    condition     = length(var.observer_regions) == 3 && length(distinct(var.observer_regions)) == 3
+    error_message = "observer_regions must list exactly three distinct regions."
+  }
+
+  validation {
+    condition     = alltrue([for r in var.observer_regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", r))])
+    error_message = "observer_regions must be AWS region names such as eu-west-1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of the control plane's names (table <prefix>-control, topic <prefix>-alerts, functions <prefix>-<function>)."
+  type        = string
+  default     = "failover"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-32 characters of a-z, 0-9 and '-', starting with a letter."
+  }
+}
+
+variable "architecture" {
+  description = "Lambda instruction set; must match `make package ARCH=...`."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "alert_emails" {
+  description = "E-mail addresses subscribed to the alert topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alert_emails must be e-mail addresses."
+  }
+}
+
+variable "escalation_interval_seconds" {
+  description = "How often the reconciler re-alerts a stuck service."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.escalation_interval_seconds >= 60 && var.escalation_interval_seconds <= 86400
+    error_message = "escalation_interval_seconds must be between 60 and 86400."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.log_retention_days >= 1
+    error_message = "log_retention_days must be positive."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource through the providers' default_tags."
+  type        = map(string)
+  default = {
+    Project = "regional-failover"
+  }
+}
+
+variable "checkout" {
+  description = "The example protected service. Each field maps to the protected-service module variable of the same name (see modules/protected-service/variables.tf)."
+  type = object({
+    name             = string
+    zone_id          = string
+    record_name      = string
+    primary_region   = string
+    primary_fqdn     = string
+    secondary_region = string
+    secondary_fqdn   = string
+
+    health_path           = optional(string, "/health/deep")
+    health_check_interval = optional(number, 30)
+    failure_threshold     = optional(number, 3)
+    primary_child_fqdns   = optional(list(string), [])
+    primary_child_quorum  = optional(number, 2)
+    ttl                   = optional(number, 60)
+    secondary_ttl         = optional(number, 300)
+    primary_alias = optional(object({
+      name    = string
+      zone_id = string
+    }))
+    secondary_alias = optional(object({
+      name    = string
+      zone_id = string
+    }))
+
+    quorum                     = optional(number, 2)
+    vote_window_seconds        = optional(number, 300)
+    max_event_age_seconds      = optional(number, 300)
+    cooldown_seconds           = optional(number, 3600)
+    max_auto_failovers_per_day = optional(number, 1)
+    enforce                    = optional(bool, false)
+    secondary_health_check     = optional(bool, true)
+    secondary_alarm_arn        = optional(string)
+    replica_lag = optional(object({
+      region      = string
+      namespace   = string
+      metric_name = string
+      dimensions  = optional(map(string), {})
+      statistic   = optional(string, "Maximum")
+      max_seconds = optional(number, 30)
+    }))
+
+    canary_schedule = optional(string, "rate(1 minute)")
+  })
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,32}$", var.checkout.name))
+    error_message = "checkout.name must be 1-32 characters of A-Z, a-z, 0-9, '_', '.' and '-'."
+  }
+
+  validation {
+    condition     = var.checkout.primary_region != var.checkout.secondary_region
+    error_message = "checkout.primary_region and checkout.secondary_region must differ."
+  }
+}
