@@ -3,7 +3,7 @@
 //! (`make lint-infra`) covers the security rules.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use hcl::{Block, Body, Expression, ObjectKey};
 use integration_tests::workspace_root;
@@ -173,7 +173,7 @@ fn the_layout_is_there_and_every_file_parses() {
     ] {
         assert!(names.contains(required), "{required} missing: {names:?}");
     }
-    for module in ["control-plane", "protected-service"] {
+    for module in ["control-plane", "protected-service", "observer"] {
         assert!(
             names
                 .iter()
@@ -617,13 +617,17 @@ mod render {
             .collect()
     }
 
+    /// The placeholder ARN of an alarm: named by its resource label, or by the label of
+    /// the module block whose output it is.
+    pub fn alarm_arn(name: &str) -> String {
+        format!("arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{name}")
+    }
+
     /// Placeholder attributes for a resource the module creates.
     fn resource_value(kind: &str, name: &str) -> Value {
         let id = format!("{kind}.{name}");
         let arn = match kind {
-            "aws_cloudwatch_metric_alarm" => {
-                format!("arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{name}")
-            }
+            "aws_cloudwatch_metric_alarm" => alarm_arn(name),
             _ => format!("arn:aws:placeholder:us-east-1:{ACCOUNT}:{id}"),
         };
         let mut m = Map::new();
@@ -631,6 +635,113 @@ mod render {
         m.insert("arn".into(), Value::from(arn));
         m.insert("name".into(), Value::from(name));
         Value::Object(m)
+    }
+
+    /// `path` with `.` and `..` resolved lexically (module sources are relative paths).
+    fn normalize(path: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for c in path.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    fn in_dir<'a>(files: &'a [TfFile], dir: &Path) -> Vec<&'a TfFile> {
+        files
+            .iter()
+            .filter(|f| f.path.parent() == Some(dir))
+            .collect()
+    }
+
+    /// `(label, directory of the called module)` of every `module` block in `dir` whose
+    /// `source` is a local path.
+    pub fn module_calls(files: &[TfFile], dir: &Path) -> Vec<(String, PathBuf)> {
+        in_dir(files, dir)
+            .into_iter()
+            .flat_map(|f| f.body.blocks())
+            .filter(|b| b.identifier() == "module")
+            .filter_map(|b| match attr(b.body(), "source") {
+                Some(Expression::String(s)) if s.starts_with("./") || s.starts_with("../") => {
+                    Some((label(b, 0).to_string(), normalize(&dir.join(s))))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether `expr` reads the `.arn` of one of `alarms` (aws_cloudwatch_metric_alarm
+    /// labels), directly or through an index or splat.
+    fn reads_alarm_arn(expr: &Expression, alarms: &BTreeSet<String>) -> bool {
+        let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        let src = text(expr);
+        src.match_indices("aws_cloudwatch_metric_alarm.")
+            .filter(|(i, _)| !src[..*i].ends_with(|c: char| ident(c) || c == '.'))
+            .any(|(i, m)| {
+                let rest = &src[i + m.len()..];
+                let name = &rest[..rest.find(|c: char| !ident(c)).unwrap_or(rest.len())];
+                let mut rest = &rest[name.len()..];
+                while let Some(r) = rest.strip_prefix('[') {
+                    rest = r.find(']').map_or("", |j| &r[j + 1..]);
+                }
+                alarms.contains(name)
+                    && rest
+                        .strip_prefix(".arn")
+                        .is_some_and(|r| !r.starts_with(ident))
+            })
+    }
+
+    /// The outputs of the module in `dir` whose value reads the ARN of an
+    /// aws_cloudwatch_metric_alarm that module declares.
+    pub fn alarm_arn_outputs(files: &[TfFile], dir: &Path) -> BTreeSet<String> {
+        let files = in_dir(files, dir);
+        let alarms: BTreeSet<String> = files
+            .iter()
+            .flat_map(|f| f.body.blocks())
+            .filter(|b| {
+                b.identifier() == "resource" && label(b, 0) == "aws_cloudwatch_metric_alarm"
+            })
+            .map(|b| label(b, 1).to_string())
+            .collect();
+        files
+            .iter()
+            .flat_map(|f| f.body.blocks())
+            .filter(|b| b.identifier() == "output")
+            .filter(|b| attr(b.body(), "value").is_some_and(|v| reads_alarm_arn(v, &alarms)))
+            .map(|b| label(b, 0).to_string())
+            .collect()
+    }
+
+    /// `module.<label>` for every module the module in `dir` calls: each output of the
+    /// called module is a placeholder, the alarm ARN named after `<label>` for an output
+    /// that reads an alarm's ARN, else the string `module.<label>.<output>`.
+    fn module_values(files: &[TfFile], dir: &Path) -> Map<String, Value> {
+        module_calls(files, dir)
+            .into_iter()
+            .map(|(call, called)| {
+                let alarm_outputs = alarm_arn_outputs(files, &called);
+                let outputs: Map<String, Value> = in_dir(files, &called)
+                    .into_iter()
+                    .flat_map(|f| f.body.blocks())
+                    .filter(|b| b.identifier() == "output")
+                    .map(|b| {
+                        let output = label(b, 0);
+                        let value = if alarm_outputs.contains(output) {
+                            alarm_arn(&call)
+                        } else {
+                            format!("module.{call}.{output}")
+                        };
+                        (output.to_string(), Value::from(value))
+                    })
+                    .collect();
+                (call, Value::Object(outputs))
+            })
+            .collect()
     }
 
     /// `(var, evaluated locals, context)` for the module in `dir`, fed by the example's
@@ -641,10 +752,8 @@ mod render {
         service_key: &str,
     ) -> (Map<String, Value>, Context<'static>) {
         let dir = workspace_root().join(dir);
-        let files: Vec<&TfFile> = files
-            .iter()
-            .filter(|f| f.path.parent() == Some(&dir))
-            .collect();
+        let modules = module_values(files, &dir);
+        let files = in_dir(files, &dir);
         let example = tfvars();
         let service = example
             .get(service_key)
@@ -695,6 +804,7 @@ mod render {
         let mut ctx = context();
         ctx.declare_var("var", Value::Object(vars));
         ctx.declare_var("data", Value::Object(data));
+        ctx.declare_var("module", Value::Object(modules));
         for (kind, v) in resources {
             ctx.declare_var(kind, v);
         }
@@ -752,24 +862,20 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
         def.secondary.health_check_id,
         "aws_route53_health_check.secondary"
     );
-    let alarms: BTreeSet<String> = blocks(&files, "resource", &["aws_cloudwatch_metric_alarm"])
-        .filter(|(f, _)| {
-            f.path
-                .starts_with(workspace_root().join("infra/modules/protected-service"))
-        })
-        .map(|(_, b)| {
-            format!(
-                "arn:aws:cloudwatch:us-east-1:{}:alarm:{}",
-                render::ACCOUNT,
-                label(b, 1)
-            )
-        })
-        .collect();
+    // Each observer is the alarm of an observer module it calls (one per observer region).
+    let votes: BTreeSet<String> = render::module_calls(
+        &files,
+        &workspace_root().join("infra/modules/protected-service"),
+    )
+    .into_iter()
+    .filter(|(_, called)| !render::alarm_arn_outputs(&files, called).is_empty())
+    .map(|(call, _)| render::alarm_arn(&call))
+    .collect();
     assert!(def.observers.len() >= 2, "{:?}", def.observers);
     for o in &def.observers {
         assert!(
-            alarms.contains(o),
-            "observer {o} is not an alarm this module creates"
+            votes.contains(o),
+            "observer {o} is not the alarm of an observer module this module calls: {votes:?}"
         );
     }
 

@@ -1,7 +1,8 @@
 # Alarm state changes are emitted on the default bus of the alarm's own region. Each
 # region other than the control region forwards this service's alarm events to the
 # control region's default bus; there the control plane routes observer votes to
-# alarm-trigger and early warnings to the alert topic.
+# alarm-trigger and early warnings to the alert topic. The observers' rules are in
+# modules/observer; the early warnings' are here.
 
 data "aws_iam_policy_document" "forwarder_trust" {
   statement {
@@ -41,84 +42,11 @@ resource "aws_iam_role_policy" "forwarder" {
   policy = data.aws_iam_policy_document.forwarder.json
 }
 
-# ---- observer votes -------------------------------------------------------------------
-
-resource "aws_cloudwatch_event_rule" "forward_a" {
-  provider = aws.observer_a
-  count    = var.observer_regions[0] == var.control_region ? 0 : 1
-
-  name        = "${var.name}-observer-to-control"
-  description = "${var.name}'s observer alarm in this region, to the control region's bus"
-
-  event_pattern = jsonencode({
-    source        = ["aws.cloudwatch"]
-    "detail-type" = ["CloudWatch Alarm State Change"]
-    resources     = [aws_cloudwatch_metric_alarm.canary_a.arn]
-  })
-}
-
-resource "aws_cloudwatch_event_target" "forward_a" {
-  provider = aws.observer_a
-  count    = length(aws_cloudwatch_event_rule.forward_a)
-
-  rule      = aws_cloudwatch_event_rule.forward_a[0].name
-  target_id = "control-bus"
-  arn       = local.control_bus_arn
-  role_arn  = aws_iam_role.forwarder.arn
-
-  depends_on = [aws_iam_role_policy.forwarder]
-}
-
-resource "aws_cloudwatch_event_rule" "forward_b" {
-  provider = aws.observer_b
-  count    = var.observer_regions[1] == var.control_region ? 0 : 1
-
-  name        = "${var.name}-observer-to-control"
-  description = "${var.name}'s observer alarm in this region, to the control region's bus"
-
-  event_pattern = jsonencode({
-    source        = ["aws.cloudwatch"]
-    "detail-type" = ["CloudWatch Alarm State Change"]
-    resources     = [aws_cloudwatch_metric_alarm.canary_b.arn]
-  })
-}
-
-resource "aws_cloudwatch_event_target" "forward_b" {
-  provider = aws.observer_b
-  count    = length(aws_cloudwatch_event_rule.forward_b)
-
-  rule      = aws_cloudwatch_event_rule.forward_b[0].name
-  target_id = "control-bus"
-  arn       = local.control_bus_arn
-  role_arn  = aws_iam_role.forwarder.arn
-
-  depends_on = [aws_iam_role_policy.forwarder]
-}
-
-resource "aws_cloudwatch_event_rule" "forward_c" {
-  provider = aws.observer_c
-  count    = var.observer_regions[2] == var.control_region ? 0 : 1
-
-  name        = "${var.name}-observer-to-control"
-  description = "${var.name}'s observer alarm in this region, to the control region's bus"
-
-  event_pattern = jsonencode({
-    source        = ["aws.cloudwatch"]
-    "detail-type" = ["CloudWatch Alarm State Change"]
-    resources     = [aws_cloudwatch_metric_alarm.canary_c.arn]
-  })
-}
-
-resource "aws_cloudwatch_event_target" "forward_c" {
-  provider = aws.observer_c
-  count    = length(aws_cloudwatch_event_rule.forward_c)
-
-  rule      = aws_cloudwatch_event_rule.forward_c[0].name
-  target_id = "control-bus"
-  arn       = local.control_bus_arn
-  role_arn  = aws_iam_role.forwarder.arn
-
-  depends_on = [aws_iam_role_policy.forwarder]
+locals {
+  # The role's ARN read through its policy, for the observer modules' targets: a
+  # depends_on cannot reach into a module, and this makes each of them wait until the
+  # role may put events on the control bus, as depends_on does for the targets below.
+  forwarder_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${aws_iam_role_policy.forwarder.role}"
 }
 
 # ---- early warnings -------------------------------------------------------------------

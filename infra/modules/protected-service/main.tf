@@ -18,11 +18,11 @@ locals {
   # bus needs no policy; the forwarding role carries the permission).
   control_bus_arn = "arn:${local.partition}:events:${var.control_region}:${local.account_id}:event-bus/default"
 
-  # The canary alarms this module creates, in observer order: the catalog's observers.
+  # The observers' canary alarms, in observer order: the catalog's observers.
   observer_alarm_arns = [
-    aws_cloudwatch_metric_alarm.canary_a.arn,
-    aws_cloudwatch_metric_alarm.canary_b.arn,
-    aws_cloudwatch_metric_alarm.canary_c.arn,
+    module.observer_a.alarm_arn,
+    module.observer_b.alarm_arn,
+    module.observer_c.alarm_arn,
   ]
 
   # The catalog entry, exactly the README's schema, built from the resources it names so
