@@ -826,9 +826,9 @@ where
     /// The last round trip of a transition: the alert, the closing state write and the
     /// audit record go out together. The closing write already marks the alert sent, so no
     /// redelivery can send it twice; if SNS refuses it, the write is taken back (the
-    /// transition reopens with the lease released) and the retry sends it. Only a crash
-    /// inside this one round trip can lose the alert. Returns the closed state and the
-    /// execution with the SNS message id, which only this invocation knows.
+    /// transition reopens with the lease released) and the retry sends it. Without the time
+    /// for that round trip left, nothing is sent and the retry closes. Returns the closed
+    /// state and the execution with the SNS message id, which only this invocation knows.
     async fn close_with_alert(
         &self,
         def: &ServiceDefinition,
@@ -838,15 +838,28 @@ where
         step: &'static str,
     ) -> Result<(ServiceState, Execution), EngineError> {
         let now = self.clock.now();
-        let mut closing = state.clone();
+        if pending.is_some() && exec.lease_until - now < CLOSE_BUDGET_MS {
+            return Err(self
+                .fail_step(
+                    def,
+                    state,
+                    exec,
+                    step,
+                    "too little time left to publish and record the alert; the retry sends it"
+                        .into(),
+                )
+                .await);
+        }
         let mut marked = exec.clone();
         marked.alerted_at.get_or_insert(now);
-        closing.execution = Some(marked.clone());
-        let done = complete_transition(&closing, now);
+        let mut done = closing_state(&state, &marked, now);
         let write = self.store.write_control(&def.name, state.version, &done);
         let Some((alert, record)) = pending else {
             return match write.await {
                 Ok(ControlWrite::Written) => Ok((done, marked)),
+                Ok(ControlWrite::Conflict(cur)) if is_landed(cur.as_deref(), &done) => {
+                    Ok((done, marked))
+                }
                 Ok(ControlWrite::Conflict(_)) => {
                     Err(self.ownership_lost(def, exec.epoch, "closing write"))
                 }
@@ -863,16 +876,33 @@ where
         if let Err(e) = audited {
             warn!(error = %e, "audit record for the step not written; the state item keeps it");
         }
+        // An SDK retry of a write that had landed reads as a conflict with our own write.
+        let mut saved = match saved {
+            Ok(ControlWrite::Conflict(cur)) if is_landed(cur.as_deref(), &done) => {
+                Ok(ControlWrite::Written)
+            }
+            other => other,
+        };
+        // Someone else wrote the item meanwhile (a pause, a vote expiry, drift bookkeeping)
+        // while the transition is still ours: close on top of their write, once.
+        if let Ok(ControlWrite::Conflict(Some(cur))) = &saved {
+            if published.is_ok() && is_open(cur, &exec) {
+                done = closing_state(cur, &marked, now);
+                saved = self
+                    .store
+                    .write_control(&def.name, cur.version, &done)
+                    .await;
+            }
+        }
         match (published, saved) {
             (Ok(id), Ok(ControlWrite::Written)) => {
                 info!(service = %def.name, epoch = exec.epoch, message_id = %id, subject = %alert.subject, "alert published");
                 marked.alert_message_id = Some(id);
-                let mut done = done;
                 done.execution = Some(marked.clone());
                 Ok((done, marked))
             }
             (Ok(id), Ok(ControlWrite::Conflict(_))) => {
-                warn!(service = %def.name, epoch = exec.epoch, message_id = %id, "alert published, but the control state changed under this invocation");
+                warn!(service = %def.name, epoch = exec.epoch, message_id = %id, "alert published, but the transition is no longer this invocation's");
                 Err(self.ownership_lost(def, exec.epoch, step))
             }
             (Ok(id), Err(e)) => {
@@ -889,36 +919,61 @@ where
                     .await)
             }
             (Err(e), Ok(ControlWrite::Written)) => {
-                let mut reopened = state;
-                reopened.version = done.version;
-                if let Err(undo) = self.release(def, reopened, &exec).await {
-                    error!(
-                        service = %def.name, epoch = exec.epoch, subject = %alert.subject,
-                        message = %alert.message, publish_error = %e, undo_error = %undo,
-                        "ALERT NOT DELIVERED and the control table records it as sent: page the on-call by hand"
-                    );
-                    self.emit(
-                        Some(&def.name),
-                        self.clock.now(),
-                        &[("AlertsLost", 1.0, Unit::Count)],
-                        &[],
-                    );
-                }
+                self.take_back(def, state, done.version, &exec, &alert, &e.to_string())
+                    .await;
                 Err(self.step_failed(def, exec.epoch, step, e.to_string()))
             }
-            (Err(e), Ok(ControlWrite::Conflict(_))) => {
-                warn!(service = %def.name, epoch = exec.epoch, error = %e, "alert not published and the control state changed under this invocation");
-                Err(self.ownership_lost(def, exec.epoch, step))
-            }
-            (Err(e), Err(we)) => Err(self
-                .fail_step(
+            (Err(e), Ok(ControlWrite::Conflict(cur))) => match cur {
+                // Our write did not land and the transition is still ours: free it now.
+                Some(cur) if is_open(&cur, &exec) => {
+                    Err(self.fail_step(def, *cur, exec, step, e.to_string()).await)
+                }
+                _ => {
+                    warn!(service = %def.name, epoch = exec.epoch, error = %e, "alert not published and the transition is no longer this invocation's");
+                    Err(self.ownership_lost(def, exec.epoch, step))
+                }
+            },
+            (Err(e), Err(we)) => {
+                // The write may have landed all the same: release the lease over the state
+                // before it, or else take the closing write back.
+                if self.release(def, state.clone(), &exec).await.is_err() {
+                    self.take_back(def, state, done.version, &exec, &alert, &e.to_string())
+                        .await;
+                }
+                Err(self.step_failed(
                     def,
-                    state,
-                    exec,
+                    exec.epoch,
                     step,
                     format!("{e}; the closing write failed too: {we}"),
-                )
-                .await),
+                ))
+            }
+        }
+    }
+
+    /// Reopens a transition whose closing write landed but whose alert SNS refused.
+    async fn take_back(
+        &self,
+        def: &ServiceDefinition,
+        before: ServiceState,
+        closed_version: u64,
+        exec: &Execution,
+        alert: &Alert,
+        publish_error: &str,
+    ) {
+        let mut reopened = before;
+        reopened.version = closed_version;
+        if let Err(undo) = self.release(def, reopened, exec).await {
+            error!(
+                service = %def.name, epoch = exec.epoch, subject = %alert.subject,
+                message = %alert.message, publish_error, undo_error = %undo,
+                "ALERT NOT DELIVERED and the control table records it as sent: page the on-call by hand"
+            );
+            self.emit(
+                Some(&def.name),
+                self.clock.now(),
+                &[("AlertsLost", 1.0, Unit::Count)],
+                &[],
+            );
         }
     }
 
@@ -1075,6 +1130,29 @@ where
     pub async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
         self.notifier.publish(alert).await
     }
+}
+
+/// What the alert's round trip needs at most (the SDK's operation timeout is 8 s), so a
+/// closing write never lands with its alert cut off by the invocation's deadline.
+const CLOSE_BUDGET_MS: Millis = 9_000;
+
+fn closing_state(base: &ServiceState, exec: &Execution, now: Millis) -> ServiceState {
+    let mut closing = base.clone();
+    closing.execution = Some(exec.clone());
+    complete_transition(&closing, now)
+}
+
+/// The conflicting item is our own closing write (landed by an earlier attempt).
+fn is_landed(current: Option<&ServiceState>, done: &ServiceState) -> bool {
+    current.is_some_and(|c| c.version == done.version && c.execution == done.execution)
+}
+
+/// The item still holds this invocation's unfinished transition.
+fn is_open(current: &ServiceState, exec: &Execution) -> bool {
+    current
+        .execution
+        .as_ref()
+        .is_some_and(|e| e.epoch == exec.epoch && e.owner == exec.owner && e.completed_at.is_none())
 }
 
 fn def_has_preflight(def: &ServiceDefinition) -> bool {

@@ -493,6 +493,97 @@ async fn a_lost_closing_write_after_the_alert_never_sends_it_twice() {
     assert_eq!(e.store.state("checkout").phase, Phase::FailedOver);
 }
 
+/// The deciding vote's control writes: 1 claim, 2 the switch's progress, 3 the closing write.
+const CLOSING_WRITE: usize = 3;
+
+async fn deciding_vote_with(
+    e: &TestEngine,
+    fault: WriteFault,
+) -> Result<Vec<&'static str>, EngineError> {
+    send(e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
+    *e.store.write_fault_at.lock().unwrap() =
+        Some((e.store.control_writes() + CLOSING_WRITE, fault));
+    send(e, &event(1, "ALARM", T0, "b"), "r2").await
+}
+
+#[tokio::test]
+async fn a_closing_write_whose_answer_was_lost_is_not_taken_for_a_conflict() {
+    let e = engine();
+    assert_eq!(
+        deciding_vote_with(&e, WriteFault::LandedButConflict)
+            .await
+            .unwrap(),
+        ["failed_over"]
+    );
+    assert_eq!(e.notifier.sent().len(), 1);
+    assert_eq!(e.store.state("checkout").phase, Phase::FailedOver);
+}
+
+#[tokio::test]
+async fn a_write_by_someone_else_during_the_alert_is_kept_and_the_alert_recorded() {
+    let e = engine();
+    assert_eq!(
+        deciding_vote_with(&e, WriteFault::Interleaved)
+            .await
+            .unwrap(),
+        ["failed_over"]
+    );
+    let state = e.store.state("checkout");
+    assert_eq!(state.phase, Phase::FailedOver);
+    assert!(state.pause.is_some(), "the other writer's change survives");
+    assert!(state.execution.unwrap().alerted_at.is_some());
+    // Nothing is left for a redelivery or the reconciler to send again.
+    send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap();
+    assert_eq!(e.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_alert_whose_closing_write_errored_after_landing_is_still_reopened() {
+    let e = engine();
+    e.notifier.faults.fail_next("publish");
+    deciding_vote_with(&e, WriteFault::LandedButError)
+        .await
+        .unwrap_err();
+    let state = e.store.state("checkout");
+    assert_eq!(
+        state.phase,
+        Phase::FailingOver,
+        "the closing write was taken back"
+    );
+    assert_eq!(state.execution.as_ref().unwrap().alerted_at, None);
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(),
+        ["failed_over"]
+    );
+    assert_eq!(e.notifier.sent().len(), 1, "the retry sent the alert, once");
+}
+
+#[tokio::test]
+async fn without_time_for_the_alert_round_trip_nothing_is_sent_and_the_retry_closes() {
+    let e = engine();
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
+    let tight = Invocation {
+        request_id: "r2".into(),
+        deadline: e.clock.now() + 5_000,
+    };
+    e.handle_alarm_event(&event(1, "ALARM", T0, "b"), &tight)
+        .await
+        .unwrap_err();
+    assert!(e.notifier.sent().is_empty());
+    let state = e.store.state("checkout");
+    assert_eq!(state.phase, Phase::FailingOver);
+    assert_eq!(state.execution.unwrap().lease_until, 0);
+    assert_eq!(
+        send(&e, &event(1, "ALARM", T0, "b"), "r3").await.unwrap(),
+        ["failed_over"]
+    );
+    assert_eq!(e.notifier.sent().len(), 1);
+}
+
 #[tokio::test]
 async fn a_refused_alert_reopens_the_closed_transition_for_the_retry() {
     let e = engine();

@@ -49,6 +49,19 @@ pub struct MemStore {
     pub faults: Faults,
     /// Fails the write_control call with this (1-based) number, counted over the store's life.
     pub fail_write_control_at: Mutex<Option<usize>>,
+    /// Gives the write_control call with this number a subtler fault.
+    pub write_fault_at: Mutex<Option<(usize, WriteFault)>>,
+}
+
+/// How a control write can go wrong besides failing outright.
+#[derive(Debug, Clone, Copy)]
+pub enum WriteFault {
+    /// Applied, but the answer was lost: the caller sees an error.
+    LandedButError,
+    /// Applied, but the answer was lost and the SDK's retry failed its condition.
+    LandedButConflict,
+    /// Another writer (an operator's pause) got in just before.
+    Interleaved,
 }
 
 impl MemStore {
@@ -107,8 +120,20 @@ impl ControlStore for MemStore {
         if lock(&self.fail_write_control_at).is_some_and(|n| n == self.control_writes()) {
             return Err(injected("write_control"));
         }
+        let fault = lock(&self.write_fault_at)
+            .filter(|(n, _)| *n == self.control_writes())
+            .map(|(_, f)| f);
         let mut states = lock(&self.states);
         let state = states.entry(service.into()).or_default();
+        if matches!(fault, Some(WriteFault::Interleaved)) {
+            state.version += 1;
+            state.pause = Some(crate::state::Pause {
+                reason: "interleaved".into(),
+                requested_by: "another writer".into(),
+                since: 0,
+                until: None,
+            });
+        }
         if state.version != expected_version {
             return Ok(ControlWrite::Conflict(Some(Box::new(state.clone()))));
         }
@@ -117,7 +142,13 @@ impl ControlStore for MemStore {
             votes,
             ..next.clone()
         };
-        Ok(ControlWrite::Written)
+        match fault {
+            Some(WriteFault::LandedButError) => Err(injected("write_control")),
+            Some(WriteFault::LandedButConflict) => {
+                Ok(ControlWrite::Conflict(Some(Box::new(state.clone()))))
+            }
+            _ => Ok(ControlWrite::Written),
+        }
     }
     async fn expire_votes(
         &self,

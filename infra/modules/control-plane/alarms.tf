@@ -92,7 +92,8 @@ resource "aws_cloudwatch_metric_alarm" "alerts_lost" {
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alerts.arn]
+  # The alert topic is what just failed: also notify an independent path when one is given.
+  alarm_actions = concat([aws_sns_topic.alerts.arn], var.fallback_alarm_actions)
 
   depends_on = [aws_cloudwatch_log_metric_filter.alerts_lost]
 }

@@ -45,6 +45,13 @@ data "aws_iam_policy_document" "key" {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
     }
+
+    # Only on behalf of this account's alarms and rules (no confused deputy).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
 
   statement {

@@ -111,13 +111,13 @@ variable "alarm_trigger_memory_mb" {
 }
 
 variable "alarm_trigger_timeout_seconds" {
-  description = "Timeout of alarm-trigger; also the lease of a transition it owns."
+  description = "Timeout of alarm-trigger; also the lease of a transition it owns. Route 53's control plane gets up to 20 s per call, twice on the deciding path, and the alert's round trip needs 9 s: keep it at 60 or more."
   type        = number
-  default     = 30
+  default     = 60
 
   validation {
-    condition     = var.alarm_trigger_timeout_seconds >= 5 && var.alarm_trigger_timeout_seconds <= 900
-    error_message = "alarm_trigger_timeout_seconds must be between 5 and 900."
+    condition     = var.alarm_trigger_timeout_seconds >= 30 && var.alarm_trigger_timeout_seconds <= 900
+    error_message = "alarm_trigger_timeout_seconds must be between 30 and 900."
   }
 }
 
@@ -245,5 +245,16 @@ variable "kms_deletion_window_days" {
   validation {
     condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
     error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
+}
+
+variable "fallback_alarm_actions" {
+  description = "Extra actions (e.g. an SNS topic in another region wired to the pager) for the ALERT NOT DELIVERED alarm, whose usual path is the alert topic that failed."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.fallback_alarm_actions : can(regex("^arn:", a))])
+    error_message = "fallback_alarm_actions must be ARNs."
   }
 }
