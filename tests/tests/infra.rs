@@ -94,17 +94,18 @@ fn strings(e: &Expression) -> Vec<String> {
     }
 }
 
+fn key_text(k: &ObjectKey) -> String {
+    match k {
+        ObjectKey::Identifier(i) => i.to_string(),
+        ObjectKey::Expression(Expression::String(s)) => s.clone(),
+        ObjectKey::Expression(other) => text(other),
+        other => panic!("unsupported object key {other:?}"),
+    }
+}
+
 fn object_keys(e: &Expression) -> BTreeSet<String> {
     match e {
-        Expression::Object(o) => o
-            .keys()
-            .map(|k| match k {
-                ObjectKey::Identifier(i) => i.to_string(),
-                ObjectKey::Expression(Expression::String(s)) => s.clone(),
-                ObjectKey::Expression(other) => text(other),
-                other => panic!("unsupported object key {other:?}"),
-            })
-            .collect(),
+        Expression::Object(o) => o.keys().map(key_text).collect(),
         other => panic!("expected an object literal, found {}", text(other)),
     }
 }
@@ -255,8 +256,10 @@ fn every_environment_variable_a_function_reads_is_set_on_it() {
     }
 }
 
-/// Every literal the code passes to an environment lookup is one the lists above (or the
-/// Lambda runtime) account for, so a new variable cannot skip the check above.
+/// Every name the code passes to an environment lookup (a literal, or a `&str` constant) is
+/// one the lists above, or the Lambda runtime, account for, so a new variable cannot skip
+/// the check above. `Config::from_lookup` reads through a closure: its names are the
+/// constants of config.rs.
 #[test]
 fn the_code_reads_no_environment_variable_the_lists_miss() {
     let known: BTreeSet<&str> = failover::config::ENV_VARS
@@ -265,30 +268,78 @@ fn the_code_reads_no_environment_variable_the_lists_miss() {
         .copied()
         .chain(["RUST_LOG", "AWS_LAMBDA_FUNCTION_NAME"])
         .collect();
-    let root = workspace_root();
-    let mut sources = vec![root.join("shared/src")];
-    sources.extend(
-        function_crates()
-            .iter()
-            .map(|c| root.join("functions").join(c).join("src")),
-    );
-    let mut found = BTreeSet::new();
-    for dir in sources {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let p = entry.path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if p.extension().is_none_or(|e| e != "rs") || name.ends_with("_tests.rs") {
-                continue;
+            if p.is_dir() {
+                walk(&p, out);
+            } else if name.ends_with(".rs") && !name.ends_with("_tests.rs") && name != "fakes.rs" {
+                out.push(p);
             }
+        }
+    }
+    let root = workspace_root();
+    let mut files = Vec::new();
+    walk(&root.join("shared/src"), &mut files);
+    for c in function_crates() {
+        walk(&root.join("functions").join(c).join("src"), &mut files);
+    }
+    let sources: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .map(|p| {
             let src = std::fs::read_to_string(&p).unwrap();
-            for call in ["env::var(\"", "env::var_os(\"", "from_env(\""] {
-                for (i, _) in src.match_indices(call) {
-                    let rest = &src[i + call.len()..];
-                    found.insert(rest[..rest.find('"').unwrap()].to_string());
+            (p, src)
+        })
+        .collect();
+    // `const NAME: &str = "VALUE";` anywhere in the sources.
+    let mut consts = BTreeMap::new();
+    for (_, src) in &sources {
+        for (i, _) in src.match_indices("const ") {
+            let rest = &src[i + 6..];
+            let Some((ident, rest)) = rest.split_once(": &str = \"") else {
+                continue;
+            };
+            if ident
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                consts.insert(
+                    ident.to_string(),
+                    rest[..rest.find('"').unwrap()].to_string(),
+                );
+            }
+        }
+    }
+    let mut found = BTreeSet::new();
+    for (path, src) in &sources {
+        for call in ["env::var(", "env::var_os(", "try_from_env("] {
+            for (i, _) in src.match_indices(call) {
+                let arg = src[i + call.len()..].split(')').next().unwrap().trim();
+                if let Some(lit) = arg.strip_prefix('"') {
+                    found.insert(lit.trim_end_matches('"').to_string());
+                } else if let Some(v) = consts.get(arg.rsplit("::").next().unwrap()) {
+                    found.insert(v.clone());
+                } else if arg == "name" && path.ends_with("shared/src/config.rs") {
+                    let config_consts = src
+                        .lines()
+                        .filter_map(|l| l.trim().strip_prefix("pub const "))
+                        .filter_map(|l| l.split(':').next())
+                        .filter_map(|ident| consts.get(ident).cloned());
+                    found.extend(config_consts);
+                } else if !arg.is_empty() {
+                    panic!(
+                        "{}: environment lookup of `{arg}`, which this test cannot resolve",
+                        rel(path)
+                    );
                 }
             }
         }
     }
+    assert!(
+        found.contains("FAILOVER_TABLE") && found.contains("ESCALATION_INTERVAL_SECONDS"),
+        "{found:?}"
+    );
     let unknown: Vec<_> = found
         .iter()
         .filter(|v| !known.contains(v.as_str()))
@@ -370,6 +421,27 @@ fn policy_statements(files: &[TfFile]) -> BTreeMap<String, Vec<Statement>> {
                 .or_default()
                 .push(other.to_string());
         }
+        assert!(
+            attr(b.body(), "override_policy_documents").is_none(),
+            "{}: data.aws_iam_policy_document.{doc} uses override_policy_documents, which these checks do not follow",
+            rel(&f.path)
+        );
+        for inner in b.body().blocks() {
+            assert_eq!(
+                inner.identifier(),
+                "statement",
+                "{}: data.aws_iam_policy_document.{doc} has a `{}` block (dynamic statements hide their grants)",
+                rel(&f.path),
+                inner.identifier()
+            );
+            for hidden in ["not_actions", "not_resources"] {
+                assert!(
+                    attr(inner.body(), hidden).is_none(),
+                    "{}: data.aws_iam_policy_document.{doc} uses {hidden}",
+                    rel(&f.path)
+                );
+            }
+        }
         let mut list = Vec::new();
         for s in b.body().blocks().filter(|s| s.identifier() == "statement") {
             let effect = attr(s.body(), "effect").map(text);
@@ -440,39 +512,105 @@ fn each_function_may_call_every_action_its_code_calls() {
     }
 }
 
-fn read_only(action: &str) -> bool {
-    let op = action.split(':').nth(1).unwrap_or(action);
-    ["Get", "Describe", "List", "Query", "Scan", "BatchGet"]
-        .iter()
-        .any(|p| op.starts_with(p))
-}
+/// Actions AWS offers no resource-level permissions for, each read-only or (the
+/// Synthetics metric write) allowed only under a condition: the only grants on `*`.
+const ALLOWED_ON_STAR: &[(&str, bool)] = &[
+    ("cloudwatch:GetMetricData", false),
+    ("s3:ListAllMyBuckets", false),
+    ("cloudwatch:PutMetricData", true),
+];
 
-/// Mutating actions are scoped to ARNs. The one exception AWS forces is an action without
-/// resource-level permissions (cloudwatch:PutMetricData), allowed on `*` only under a condition.
+/// Nothing is granted on `*` but the few actions AWS leaves no choice for; every policy
+/// comes from a policy document (no inline JSON, no managed-policy attachments).
 #[test]
-fn nothing_mutating_is_granted_on_star() {
+fn nothing_but_unscopable_actions_is_granted_on_star() {
     let files = tf_files();
     let docs = policy_statements(&files);
     assert!(!docs.is_empty());
     for s in docs.values().flatten() {
+        for r in &s.resources {
+            assert!(
+                r == "*" || !r.trim_matches('"').ends_with(":*:*:*"),
+                "{}: wildcard ARN {r}",
+                s.where_
+            );
+        }
         if !s.resources.iter().any(|r| r == "*") {
             continue;
         }
         for a in &s.actions {
-            assert!(
-                read_only(a) || (a == "cloudwatch:PutMetricData" && s.conditioned),
-                "{}: {a} on *",
-                s.where_
-            );
+            let allowed = ALLOWED_ON_STAR
+                .iter()
+                .any(|(name, needs_condition)| a == name && (!needs_condition || s.conditioned));
+            assert!(allowed, "{}: {a} on *", s.where_);
         }
     }
-    // No inline JSON policy may sidestep the documents above.
     for f in &files {
-        let src = hcl::format::to_string(&f.body).unwrap();
-        assert!(
-            !src.contains("\"Resource\" = \"*\"") && !src.contains("Resource = \"*\""),
-            "{}: an inline policy grants on *",
-            rel(&f.path)
+        for b in f.body.blocks().filter(|b| b.identifier() == "resource") {
+            let kind = label(b, 0);
+            assert!(
+                !kind.contains("policy_attachment")
+                    && attr(b.body(), "managed_policy_arns").is_none(),
+                "{}: {kind}.{} attaches a managed policy",
+                rel(&f.path),
+                label(b, 1)
+            );
+            for key in ["policy", "assume_role_policy", "inline_policy"] {
+                if let Some(e) = attr(b.body(), key) {
+                    let t = text(e);
+                    assert!(
+                        (t.starts_with("data.aws_iam_policy_document.") && t.ends_with(".json"))
+                            || t.starts_with("var.policies"),
+                        "{}: {kind}.{}.{key} = {t}: policies come from policy documents",
+                        rel(&f.path),
+                        label(b, 1)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Each function's role carries its own document: root `policies = { f = data...f.json }`,
+/// and in the control plane `aws_iam_role_policy.f` = `var.policies.f` on `aws_iam_role.f`,
+/// the role `aws_lambda_function.f` runs as.
+#[test]
+fn each_function_runs_with_its_own_policy() {
+    let files = tf_files();
+    let passed: BTreeMap<String, String> = blocks(&files, "module", &[])
+        .filter_map(|(_, b)| attr(b.body(), "policies"))
+        .flat_map(|e| match e {
+            Expression::Object(o) => o
+                .iter()
+                .map(|(k, v)| (key_text(k), text(v)))
+                .collect::<Vec<_>>(),
+            other => panic!("policies must be an object literal, found {}", text(other)),
+        })
+        .collect();
+    for name in function_crates() {
+        let f = tf_label(&name);
+        let key = passed
+            .iter()
+            .find(|(k, _)| **k == f)
+            .unwrap_or_else(|| panic!("no policies.{f} passed to the control plane: {passed:?}"));
+        assert_eq!(*key.1, format!("data.aws_iam_policy_document.{f}.json"));
+        let policy_labels = ["aws_iam_role_policy", f.as_str()];
+        let (_, policy) = blocks(&files, "resource", &policy_labels)
+            .next()
+            .unwrap_or_else(|| panic!("no aws_iam_role_policy.{f}"));
+        assert_eq!(
+            attr(policy.body(), "policy").map(text),
+            Some(format!("var.policies.{f}"))
+        );
+        assert_eq!(
+            attr(policy.body(), "role").map(text),
+            Some(format!("aws_iam_role.{f}.id"))
+        );
+        let lambda_labels = ["aws_lambda_function", f.as_str()];
+        let (_, lambda) = blocks(&files, "resource", &lambda_labels).next().unwrap();
+        assert_eq!(
+            attr(lambda.body(), "role").map(text),
+            Some(format!("aws_iam_role.{f}.arn"))
         );
     }
 }
