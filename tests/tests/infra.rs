@@ -888,6 +888,7 @@ mod render {
         files: &[TfFile],
         dir: &str,
         service_key: &str,
+        unset: &[&str],
     ) -> (Map<String, Value>, Context<'static>) {
         let dir = workspace_root().join(dir);
         let modules = module_values(files, &dir);
@@ -898,6 +899,10 @@ mod render {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_else(|| panic!("the example tfvars have no '{service_key}' object"));
+        let service: Map<String, Value> = service
+            .into_iter()
+            .filter(|(k, _)| !unset.contains(&k.as_str()))
+            .collect();
         let empty = context();
         let mut vars = Map::new();
         for b in files.iter().flat_map(|f| f.body.blocks()) {
@@ -979,7 +984,7 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
     use hcl::eval::Evaluate;
     let files = tf_files();
     let (locals, ctx) =
-        render::module_context(&files, "infra/modules/protected-service", "checkout");
+        render::module_context(&files, "infra/modules/protected-service", "checkout", &[]);
     let definition = locals
         .get("definition")
         .expect("local.definition evaluates from the example tfvars");
@@ -1035,4 +1040,26 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
     let stored = item["definition"]["S"].as_str().expect("definition.S");
     failover::catalog::ServiceDefinition::parse(&name, stored)
         .expect("the stored definition parses");
+}
+
+/// Without the optional pre-flight inputs the module writes nulls; the functions read them
+/// as absent.
+#[test]
+fn a_catalog_item_without_the_optional_preflight_is_accepted_too() {
+    let files = tf_files();
+    let unset = ["secondary_alarm_arn", "replica_lag"];
+    let (locals, _) = render::module_context(
+        &files,
+        "infra/modules/protected-service",
+        "checkout",
+        &unset,
+    );
+    let json = serde_json::to_string(locals.get("definition").expect("local.definition")).unwrap();
+    let def = failover::catalog::ServiceDefinition::parse("checkout", &json)
+        .unwrap_or_else(|e| panic!("rejected {json}: {e}"));
+    assert!(json.contains("\"secondary_alarm_arn\":null"), "{json}");
+    assert!(
+        def.preflight.secondary_alarm_arn.is_none() && def.preflight.replica_lag.is_none(),
+        "{json}"
+    );
 }
