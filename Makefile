@@ -33,13 +33,14 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help bench tools build test demo fmt lint lint-infra package clean-tools local-up local-down failover failback status pause resume
+.PHONY: help bench tools build test demo report-check fmt lint lint-infra package clean-tools local-up local-down failover failback status pause resume
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
 	@echo "make build        cargo build the workspace binaries (debug)"
 	@echo "make test         tools + build, then fmt check, clippy -D warnings, cargo test"
-	@echo "make demo         tools + build, then run the failover drill against moto"
+	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split]"
+	@echo "make report-check render the drill's HTML report in headless Chromium (screenshot + DOM check)"
 	@echo "make bench        the reconciler over 200 services against moto (target/bench/)"
 	@echo "make fmt          cargo fmt --all"
 	@echo "make lint         fmt check + clippy -D warnings"
@@ -83,8 +84,12 @@ test: tools build lint-infra
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
 
+# The failover drill: a whole incident through the real Lambda runtime against moto, a
+# timeline and an RTO report (target/drill/report.{json,html}). Exit 0: the drill held.
+# SCENARIO=quorum (default) | blocked | flapping | split
+SCENARIO ?= quorum
 demo: tools build
-	$(CARGO) run -q -p integration-tests --bin demo
+	$(CARGO) run -q -p integration-tests --bin demo -- --scenario $(SCENARIO)
 
 bench: tools build
 	$(CARGO) run -q -p integration-tests --bin bench-reconciler
@@ -151,3 +156,46 @@ failover failback pause resume: tools
 
 status: tools
 	@ACTION=status $(OPERATOR)
+
+# Renders the drill's HTML report in headless Chromium: a screenshot (target/drill/report.png)
+# and a check that the timeline is in the rendered DOM (target/drill/report.dom.html).
+# Installs Debian's chromium when /usr/bin/chromium is missing (apt-get, as root) and runs
+# the demo first when there is no report yet.
+CHROMIUM ?= /usr/bin/chromium
+DRILL_DIR := $(CURDIR)/target/drill
+CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	--disable-background-networking --disable-component-update --disable-sync
+
+report-check:
+	@set -euo pipefail; \
+	if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "report-check: $(CHROMIUM) is missing; as root: apt-get install -y chromium" >&2; exit 1; \
+	  fi; \
+	  echo "report-check: installing chromium (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "report-check: chromium present ($$("$(CHROMIUM)" --version 2>/dev/null))"; fi; \
+	if [ ! -f "$(DRILL_DIR)/report.html" ]; then \
+	  echo "report-check: no report yet, running the demo"; $(MAKE) --no-print-directory demo; \
+	fi; \
+	profile=$$(mktemp -d); trap 'rm -rf "$$profile"' EXIT; \
+	rm -f "$(DRILL_DIR)/report.png"; \
+	echo "report-check: screenshot of file://$(DRILL_DIR)/report.html"; \
+	timeout 120 "$(CHROMIUM)" $(CHROMIUM_FLAGS) --user-data-dir="$$profile" \
+	  --screenshot="$(DRILL_DIR)/report.png" --window-size=1280,1600 \
+	  "file://$(DRILL_DIR)/report.html" > "$(DRILL_DIR)/chromium.log" 2>&1 || true; \
+	timeout 120 "$(CHROMIUM)" $(CHROMIUM_FLAGS) --user-data-dir="$$profile" --dump-dom \
+	  "file://$(DRILL_DIR)/report.html" > "$(DRILL_DIR)/report.dom.html" 2>> "$(DRILL_DIR)/chromium.log"; \
+	dom="$(DRILL_DIR)/report.dom.html"; \
+	rows=$$(grep -o 'class="tl-event ' "$$dom" | wc -l); \
+	marks=$$(grep -o 'class="tl-mark"' "$$dom" | wc -l); \
+	fail=0; \
+	grep -q 'id="timeline-chart"' "$$dom" || { echo "report-check: FAIL: no timeline chart (svg#timeline-chart) in the rendered DOM" >&2; fail=1; }; \
+	grep -q 'id="summary"' "$$dom" || { echo "report-check: FAIL: no summary in the rendered DOM" >&2; fail=1; }; \
+	[ "$$rows" -ge 10 ] || { echo "report-check: FAIL: $$rows timeline rows (tr.tl-event) in the rendered DOM" >&2; fail=1; }; \
+	[ "$$marks" -ge 5 ] || { echo "report-check: FAIL: $$marks chart marks (g.tl-mark) in the rendered DOM" >&2; fail=1; }; \
+	[ -s "$(DRILL_DIR)/report.png" ] || { echo "report-check: FAIL: no screenshot; see $(DRILL_DIR)/chromium.log" >&2; fail=1; }; \
+	[ "$$fail" = 0 ] || exit 1; \
+	echo "report-check: ok: the rendered DOM has the timeline chart ($$marks marks) and $$rows timeline rows"; \
+	echo "report-check: screenshot $(DRILL_DIR)/report.png ($$(stat -c %s "$(DRILL_DIR)/report.png") bytes), DOM $$dom"

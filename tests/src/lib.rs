@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+pub mod drill;
 mod emulator;
 pub mod faults;
 pub mod fixtures;

@@ -1,182 +1,121 @@
-//! `make demo`: a failover drill against a local moto server, through the real SDK clients.
-//! One observer's ALARM (no action), a second one (failover: one alert), an OK (no failback).
+//! `make demo [SCENARIO=quorum|blocked|flapping|split]`: a failover drill. A whole
+//! incident through the real Lambda runtime (`cargo lambda watch` + `cargo lambda
+//! invoke`) against a local moto server, with a timeline, a summary and an RTO budget;
+//! JSON and HTML reports under `target/drill/`. See `integration_tests::drill`.
+//!
+//! Exit status: 0 the drill held, 1 a check failed (the product misbehaved), 2 bad
+//! usage, 130 interrupted (Ctrl-C) or 143 terminated. Whatever happens, the emulator and
+//! the functions are stopped before the process exits.
 
-use std::time::Instant;
+use std::process::ExitCode;
 
-use failover::aws::{engine_with_log, CallLog};
-use failover::engine::Invocation;
-use failover::ports::ControlStore;
-use failover::Config;
-use integration_tests::*;
-use serde_json::json;
+use integration_tests::drill::{self, DrillOptions, Scenario};
+use tokio::signal::unix::{signal, SignalKind};
 
-struct Timeline(Instant);
+const USAGE: &str = "usage: demo [--scenario quorum|blocked|flapping|split] [--out DIR] [--list]
+  (the SCENARIO environment variable works too; default: quorum)";
 
-impl Timeline {
-    fn say(&self, what: impl AsRef<str>) {
-        println!(
-            "[{:>6.2}s] {}",
-            self.0.elapsed().as_secs_f64(),
-            what.as_ref()
-        );
-    }
-}
-
-fn check(ok: bool, what: &str) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("drill expectation failed: {what}"))
-    }
-}
-
-#[tokio::main]
-async fn main() {
-    if let Err(e) = run().await {
-        eprintln!("\nDRILL FAILED: {e}");
-        std::process::exit(1);
-    }
-}
-
-async fn run() -> Result<(), String> {
-    let t = Timeline(Instant::now());
-    let emulator = Emulator::start();
-    t.say(format!("emulator: moto server on {}", emulator.endpoint()));
-    let sdk = emulator.sdk_config().await;
-    create_control_table(&sdk, "failover-control").await;
-    let (topic_arn, queue_url) = create_topic_with_queue(&sdk, "failover-alerts").await;
-    let primary = create_health_check(&sdk, "checkout.us-east-1.example.com").await;
-    let secondary = create_health_check(&sdk, "checkout.eu-west-1.example.com").await;
-    let secondary_alarm = put_alarm(&sdk, "eu-west-1", "checkout-secondary-health").await;
-    set_alarm_state(&sdk, "eu-west-1", "checkout-secondary-health", "OK").await;
-    t.say(format!(
-        "provisioned: table failover-control, topic failover-alerts -> SQS, health checks primary={primary} secondary={secondary}"
-    ));
-
-    let now = chrono::Utc::now();
-    let events = [
-        (
-            "us-east-1 canary ALARM (EventBridge)",
-            fresh_fixture("eventbridge-with-alarm-tags.json", now),
-        ),
-        (
-            "us-west-2 canary ALARM (alarm action)",
-            fresh_fixture("alarm-action-metric.json", now),
-        ),
-        (
-            "eu-west-1 canary OK (EventBridge)",
-            fresh_fixture("eventbridge-metric-alarm-to-ok.json", now),
-        ),
-    ];
-    let observers: Vec<String> = [
-        events[0].1.clone(),
-        events[1].1.clone(),
-        fresh_fixture("eventbridge-metric-alarm-to-alarm.json", now),
-    ]
-    .iter()
-    .map(observer_of)
-    .collect();
-    let definition = json!({
-        "name": "checkout",
-        "primary": {"region": "us-east-1", "health_check_id": primary},
-        "secondary": {"region": "eu-west-1", "health_check_id": secondary},
-        "observers": observers,
-        "quorum": 2,
-        "preflight": {"secondary_health_check": true, "secondary_alarm_arn": secondary_alarm}
-    });
-    put_catalog_entry(
-        &sdk,
-        "failover-control",
-        "checkout",
-        &definition.to_string(),
-    )
-    .await;
-    t.say("catalog: checkout, 3 observers, quorum 2, pre-flight: secondary health check healthy and its alarm OK");
-
-    let config = Config {
-        table: "failover-control".into(),
-        topic_arn,
-    };
-    let log = CallLog::default();
-    let mut engine = engine_with_log(&sdk, &config, "alarm-trigger", Some(log.clone()));
-    engine.metrics = false;
-    engine.catalog().await.map_err(|e| e.to_string())?;
-    log.take();
-
-    let mut alerts_seen = 0;
-    for (step, (label, event)) in events.iter().enumerate() {
-        let inv = Invocation {
-            request_id: format!("demo-{}", step + 1),
-            deadline: chrono::Utc::now().timestamp_millis() + 30_000,
-        };
-        let out = engine
-            .handle_alarm_event(event, &inv)
-            .await
-            .map_err(|e| e.to_string())?;
-        let calls = log.take();
-        let s = &out.services[0];
-        t.say(format!(
-            "event {}: {label} -> {} ({}); {} AWS calls, {} sequential",
-            step + 1,
-            s.outcome,
-            s.detail,
-            calls.len(),
-            failover::aws::critical_path_depth(&calls)
-        ));
-        let (disabled, inverted, version) = get_health_check(&sdk, &primary).await;
-        t.say(format!("         primary health check: Disabled={disabled} Inverted={inverted} (version {version})"));
-        let alerts =
-            receive_sns_messages(&sdk, &queue_url, std::time::Duration::from_millis(300)).await;
-        for a in &alerts {
-            t.say(format!("         ALERT {}", a.subject));
-            for line in a.message.lines() {
-                println!("           | {line}");
+fn main() -> ExitCode {
+    let mut scenario = std::env::var("SCENARIO")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let mut out_dir = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--scenario" | "-s" => scenario = args.next(),
+            "--out" => out_dir = args.next().map(std::path::PathBuf::from),
+            "--list" => {
+                for s in Scenario::ALL {
+                    println!("{:<10} {}", s.name(), s.description());
+                }
+                return ExitCode::SUCCESS;
             }
-        }
-        alerts_seen += alerts.len();
-        match step {
-            0 => check(
-                !disabled && alerts.is_empty() && s.outcome == "vote_recorded",
-                "one vote changes nothing",
-            )?,
-            1 => check(
-                disabled && inverted && alerts.len() == 1 && s.outcome == "failed_over",
-                "quorum fails over with one alert",
-            )?,
-            _ => check(
-                disabled && inverted && alerts.is_empty(),
-                "an OK never fails back",
-            )?,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => match other.strip_prefix("--scenario=") {
+                Some(s) => scenario = Some(s.to_string()),
+                None => {
+                    eprintln!("unknown argument '{other}'\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
         }
     }
-    check(alerts_seen == 1, "exactly one alert in the drill")?;
+    let scenario = match scenario.as_deref().map(Scenario::parse) {
+        None => Scenario::Quorum,
+        Some(Some(s)) => s,
+        Some(None) => {
+            eprintln!(
+                "unknown scenario '{}': choose one of {}",
+                scenario.unwrap_or_default(),
+                Scenario::ALL.map(Scenario::name).join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let mut options = DrillOptions::demo(scenario);
+    if let Some(dir) = out_dir {
+        options.out_dir = Some(dir);
+    }
 
-    let store = failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
-    let state = store
-        .load_state("checkout")
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("\nFinal state of checkout");
-    println!(
-        "  phase: {}  epoch: {}  version: {}",
-        state.phase, state.epoch, state.version
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(drive(options));
+    // Waits for blocking work still running (e.g. an emulator that was starting when
+    // Ctrl-C came): what it returns is dropped, which stops it.
+    drop(runtime);
+    code
+}
+
+async fn drive(options: DrillOptions) -> ExitCode {
+    // Installed before anything is started, so a signal never kills the process with
+    // children left behind.
+    let (mut interrupt, mut terminate) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(i), Ok(t)) => (i, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("cannot install the signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut run = Box::pin(drill::run(options));
+    let stopped_by = tokio::select! {
+        report = &mut run => {
+            return if report.held {
+                println!("\nDRILL HELD: scenario '{}' did what it must.", report.scenario);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "\nDRILL FAILED: scenario '{}': {} check(s) failed (listed above); the product misbehaved.",
+                    report.scenario,
+                    report.failures().len()
+                );
+                ExitCode::FAILURE
+            };
+        }
+        _ = interrupt.recv() => ("interrupted", 130),
+        _ = terminate.recv() => ("terminated", 143),
+    };
+    eprintln!(
+        "\ndrill {}: stopping the functions and the emulator...",
+        stopped_by.0
     );
-    for (observer, v) in &state.votes {
-        println!(
-            "  vote {observer}: {} at {}",
-            v.state,
-            failover::decision::fmt_time(v.at)
-        );
-    }
-    if let Some(exec) = &state.execution {
-        println!(
-            "  epoch {}: primary check before the switch: {}; alert sent at {}",
-            exec.epoch,
-            exec.prior.map_or("unknown".into(), |p| p.to_string()),
-            exec.alerted_at
-                .map_or("never".into(), failover::decision::fmt_time)
-        );
-    }
-    println!("\nDrill held: one failover, one alert, no automatic failback.");
-    Ok(())
+    // Dropping the drill drops the emulator, the tap and cargo lambda watch: each stops
+    // its processes.
+    drop(run);
+    eprintln!("cleaned up; no report written");
+    ExitCode::from(stopped_by.1)
 }

@@ -1,0 +1,412 @@
+//! The scripted incidents and what the product must do in each, step by step.
+
+/// Which incident the drill rehearses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    /// Two of three observers alarm: one failover, one alert, no automatic failback, the
+    /// operator fails back.
+    Quorum,
+    /// A quorum, but the secondary is not ready (its readiness alarm is in ALARM): BLOCKED,
+    /// one page, no switch; the operator's planned failover is refused too.
+    Blocked,
+    /// Alarms that come and go: failover, failback by the operator, then a new quorum
+    /// inside the cooldown is held.
+    Flapping,
+    /// Only one observer ever alarms: nothing happens.
+    Split,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Quorum,
+        Scenario::Blocked,
+        Scenario::Flapping,
+        Scenario::Split,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Quorum => "quorum",
+            Scenario::Blocked => "blocked",
+            Scenario::Flapping => "flapping",
+            Scenario::Split => "split",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Scenario> {
+        Scenario::ALL
+            .into_iter()
+            .find(|s| s.name() == name.trim().to_ascii_lowercase())
+    }
+
+    /// One line: the incident and the expected outcome.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scenario::Quorum => {
+                "two of three observers alarm: exactly one failover and one failover alert, \
+                 no automatic failback when they recover, one failback by the operator"
+            }
+            Scenario::Blocked => {
+                "a quorum while the secondary is not ready (its readiness alarm in ALARM): \
+                 BLOCKED, one page, no switch; the operator's planned failover is refused too"
+            }
+            Scenario::Flapping => {
+                "alarms that come and go: failover, failback by the operator, then a new \
+                 quorum inside the cooldown is held (no second failover, no alert)"
+            }
+            Scenario::Split => {
+                "only one observer ever alarms (a local problem near one canary): \
+                 no decision, no switch, no alert"
+            }
+        }
+    }
+
+    /// Whether the secondary's readiness alarm is in ALARM from the start.
+    pub fn secondary_not_ready(self) -> bool {
+        self == Scenario::Blocked
+    }
+
+    /// The script.
+    pub fn steps(self) -> Vec<Step> {
+        use Act::*;
+        const ACTIVE: &str = "PRIMARY_ACTIVE";
+        const FAILED_OVER: &str = "FAILED_OVER";
+        const BLOCKED: &str = "BLOCKED";
+        let status = |phase: &'static str, forced: bool| {
+            Step::new(Status, "operator status").expect("ok", &[], forced, phase)
+        };
+        match self {
+            Scenario::Quorum => vec![
+                status(ACTIVE, false).titled("operator status before the incident"),
+                Step::new(Alarm(1, "ALARM"), "observer 1 goes to ALARM").expect(
+                    "vote_recorded",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(
+                    Duplicate(1),
+                    "observer 1's event delivered again (duplicate)",
+                )
+                .expect("duplicate", &[], false, ACTIVE),
+                Step::new(
+                    Stale(1),
+                    "a stale redelivery of observer 1's event (11 minutes old)",
+                )
+                .expect("ignored", &[], false, ACTIVE)
+                .calls(0),
+                Step::new(Alarm(2, "ALARM"), "observer 2 goes to ALARM: quorum").expect(
+                    "failed_over",
+                    &["failover"],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Alarm(3, "ALARM"), "observer 3 goes to ALARM").expect(
+                    "held",
+                    &[],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Alarm(1, "OK"), "observer 1 recovers").expect(
+                    "held",
+                    &[],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Alarm(2, "OK"), "observer 2 recovers").expect(
+                    "held",
+                    &[],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Alarm(3, "OK"), "observer 3 recovers: no automatic failback").expect(
+                    "held",
+                    &[],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Reconcile, "reconciler run (the one-minute schedule)").expect(
+                    "in_sync",
+                    &[],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Failback, "planned failback by the operator").expect(
+                    "ok",
+                    &["failback"],
+                    false,
+                    ACTIVE,
+                ),
+                status(ACTIVE, false).titled("operator status after the incident"),
+            ],
+            Scenario::Blocked => vec![
+                status(ACTIVE, false).titled("operator status: the secondary is not ready"),
+                Step::new(Alarm(1, "ALARM"), "observer 1 goes to ALARM").expect(
+                    "vote_recorded",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(
+                    Alarm(2, "ALARM"),
+                    "observer 2 goes to ALARM: quorum, but the secondary is not ready",
+                )
+                .expect("blocked", &["blocked"], false, BLOCKED),
+                Step::new(Alarm(3, "ALARM"), "observer 3 goes to ALARM").expect(
+                    "held",
+                    &[],
+                    false,
+                    BLOCKED,
+                ),
+                Step::new(
+                    Failover,
+                    "the operator tries a planned failover (not forced)",
+                )
+                .expect("refused", &[], false, BLOCKED),
+                Step::new(Reconcile, "reconciler run (the one-minute schedule)").expect(
+                    "in_sync",
+                    &[],
+                    false,
+                    BLOCKED,
+                ),
+                status(BLOCKED, false).titled("operator status after the incident"),
+            ],
+            Scenario::Flapping => vec![
+                status(ACTIVE, false).titled("operator status before the incident"),
+                Step::new(Alarm(1, "ALARM"), "observer 1 goes to ALARM").expect(
+                    "vote_recorded",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(Alarm(2, "ALARM"), "observer 2 goes to ALARM: quorum").expect(
+                    "failed_over",
+                    &["failover"],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Alarm(1, "OK"), "observer 1 recovers").expect(
+                    "held",
+                    &[],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Alarm(2, "OK"), "observer 2 recovers").expect(
+                    "held",
+                    &[],
+                    true,
+                    FAILED_OVER,
+                ),
+                Step::new(Failback, "planned failback by the operator").expect(
+                    "ok",
+                    &["failback"],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(Alarm(1, "ALARM"), "observer 1 alarms again").expect(
+                    "vote_recorded",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(
+                    Alarm(2, "ALARM"),
+                    "observer 2 alarms again: a new quorum inside the cooldown",
+                )
+                .expect("held", &[], false, ACTIVE)
+                .detail_contains("cooldown")
+                .audited("refusal"),
+                Step::new(Alarm(1, "OK"), "observer 1 recovers").expect(
+                    "vote_recorded",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(Alarm(2, "OK"), "observer 2 recovers").expect(
+                    "vote_recorded",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(Reconcile, "reconciler run (the one-minute schedule)").expect(
+                    "in_sync",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                status(ACTIVE, false).titled("operator status after the incident"),
+            ],
+            Scenario::Split => vec![
+                status(ACTIVE, false).titled("operator status before the incident"),
+                Step::new(Alarm(1, "ALARM"), "observer 1 goes to ALARM").expect(
+                    "vote_recorded",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(
+                    Duplicate(1),
+                    "observer 1's event delivered again (duplicate)",
+                )
+                .expect("duplicate", &[], false, ACTIVE),
+                Step::new(Alarm(1, "OK"), "observer 1 recovers").expect(
+                    "vote_recorded",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                Step::new(
+                    Alarm(1, "ALARM"),
+                    "observer 1 alarms again; observers 2 and 3 stay OK",
+                )
+                .expect("vote_recorded", &[], false, ACTIVE),
+                Step::new(Reconcile, "reconciler run (the one-minute schedule)").expect(
+                    "in_sync",
+                    &[],
+                    false,
+                    ACTIVE,
+                ),
+                status(ACTIVE, false).titled("operator status after the incident"),
+            ],
+        }
+    }
+
+    /// Scenario-wide totals: automatic failovers, operator failbacks, alerts by type.
+    pub fn totals(self) -> Totals {
+        match self {
+            Scenario::Quorum => Totals {
+                failovers: 1,
+                failbacks: 1,
+                alerts: &["failover", "failback"],
+                final_phase: "PRIMARY_ACTIVE",
+            },
+            Scenario::Blocked => Totals {
+                failovers: 0,
+                failbacks: 0,
+                alerts: &["blocked"],
+                final_phase: "BLOCKED",
+            },
+            Scenario::Flapping => Totals {
+                failovers: 1,
+                failbacks: 1,
+                alerts: &["failover", "failback"],
+                final_phase: "PRIMARY_ACTIVE",
+            },
+            Scenario::Split => Totals {
+                failovers: 0,
+                failbacks: 0,
+                alerts: &[],
+                final_phase: "PRIMARY_ACTIVE",
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the scenario must add up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Switches of the primary's check to forced-unhealthy (all by alarm-trigger).
+    pub failovers: usize,
+    /// Restores of the primary's check (all by the operator).
+    pub failbacks: usize,
+    /// The alerts, by `event_type`, in order.
+    pub alerts: &'static [&'static str],
+    pub final_phase: &'static str,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// `operator` `{"action": "status"}`.
+    Status,
+    /// Observer `n` (1-based) enters `state` in the emulator and its event is delivered.
+    Alarm(usize, &'static str),
+    /// Observer `n`'s last event is delivered again, unchanged.
+    Duplicate(usize),
+    /// Observer `n`'s last event is delivered again, dated older than the maximum event age.
+    Stale(usize),
+    /// One reconciler run.
+    Reconcile,
+    /// The operator's planned failback.
+    Failback,
+    /// The operator's planned failover (not forced).
+    Failover,
+}
+
+/// One step of the script and what must come of it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub act: Act,
+    pub title: String,
+    pub expect: Expect,
+}
+
+/// The expected result of a step.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    /// alarm-trigger: the service's `outcome`; operator: `ok` or `refused`; reconciler:
+    /// `in_sync` (checked every service, no drift, nothing resumed or escalated, no errors).
+    pub outcome: &'static str,
+    /// The alerts this step sends, by `event_type`.
+    pub alerts: &'static [&'static str],
+    /// The primary's health check is forced unhealthy after the step.
+    pub primary_forced: bool,
+    /// The service's phase after the step.
+    pub phase: &'static str,
+    /// The exact number of AWS calls the function makes, when it matters.
+    pub calls: Option<usize>,
+    /// Text the outcome's detail must contain.
+    pub detail_contains: Option<&'static str>,
+    /// A kind of audit record the step must write (e.g. `refusal`).
+    pub audit: Option<&'static str>,
+}
+
+impl Step {
+    fn new(act: Act, title: &str) -> Step {
+        Step {
+            act,
+            title: title.to_string(),
+            expect: Expect::default(),
+        }
+    }
+
+    fn expect(
+        mut self,
+        outcome: &'static str,
+        alerts: &'static [&'static str],
+        primary_forced: bool,
+        phase: &'static str,
+    ) -> Step {
+        self.expect.outcome = outcome;
+        self.expect.alerts = alerts;
+        self.expect.primary_forced = primary_forced;
+        self.expect.phase = phase;
+        self
+    }
+
+    fn titled(mut self, title: &str) -> Step {
+        self.title = title.to_string();
+        self
+    }
+
+    fn calls(mut self, n: usize) -> Step {
+        self.expect.calls = Some(n);
+        self
+    }
+
+    fn detail_contains(mut self, text: &'static str) -> Step {
+        self.expect.detail_contains = Some(text);
+        self
+    }
+
+    fn audited(mut self, kind: &'static str) -> Step {
+        self.expect.audit = Some(kind);
+        self
+    }
+}

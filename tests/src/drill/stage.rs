@@ -1,0 +1,520 @@
+//! What a deployment would have, on a fresh moto server: the control table, the alert
+//! topic with an SQS subscriber, primary and secondary health checks, the Route 53
+//! failover record pair, three observer alarms and the secondary's readiness alarm, and
+//! the catalog entry of the example service `checkout`. Also the drill's read-only view
+//! of it ([`Snapshot`]), taken straight from moto (not through the tap).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_config::SdkConfig;
+use aws_sdk_route53::types::{
+    Change as RecordChange, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
+    ResourceRecordSetFailover, RrType,
+};
+use chrono::{DateTime, Utc};
+use failover::history::HistoryRecord;
+use failover::ports::ControlStore;
+use serde_json::{json, Value};
+
+use crate::{
+    create_control_table, create_health_check, create_topic_with_queue, fixture, in_region,
+    put_alarm, put_catalog_entry, set_alarm_state, set_times, unique_suffix, Emulator, ACCOUNT_ID,
+};
+
+pub const TABLE: &str = "failover-control";
+pub const TOPIC: &str = "failover-alerts";
+pub const SERVICE: &str = "checkout";
+pub const ZONE: &str = "example.com.";
+pub const RECORD: &str = "checkout.example.com.";
+pub const RECORD_TTL: i64 = 60;
+pub const PRIMARY_REGION: &str = "us-east-1";
+pub const SECONDARY_REGION: &str = "eu-west-1";
+pub const PRIMARY_IP: &str = "192.0.2.10";
+pub const SECONDARY_IP: &str = "198.51.100.10";
+pub const SECONDARY_ALARM: &str = "checkout-secondary-ready";
+/// The catalog's `max_event_age_seconds` (the default, written out).
+pub const MAX_EVENT_AGE_SECONDS: i64 = 300;
+pub const COOLDOWN_SECONDS: i64 = 3600;
+
+/// How an observer's alarm reaches alarm-trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A cross-region EventBridge rule: "CloudWatch Alarm State Change".
+    EventBridge,
+    /// The alarm's direct Lambda action.
+    AlarmAction,
+}
+
+impl Shape {
+    pub fn label(self) -> &'static str {
+        match self {
+            Shape::EventBridge => "EventBridge \"CloudWatch Alarm State Change\"",
+            Shape::AlarmAction => "CloudWatch alarm action",
+        }
+    }
+}
+
+/// One canary alarm that votes.
+#[derive(Debug, Clone)]
+pub struct Observer {
+    /// 1, 2, 3.
+    pub n: usize,
+    pub region: &'static str,
+    pub name: String,
+    pub arn: String,
+    pub shape: Shape,
+}
+
+impl Observer {
+    pub fn label(&self) -> String {
+        format!("observer {} ({}, {})", self.n, self.region, self.name)
+    }
+}
+
+/// The provisioned world.
+pub struct Stage {
+    pub emulator: Emulator,
+    pub sdk: SdkConfig,
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub primary_hc: String,
+    pub secondary_hc: String,
+    pub zone_id: String,
+    pub observers: Vec<Observer>,
+    pub secondary_alarm_arn: String,
+    pub definition: Value,
+    /// Health-check request interval and failure threshold (seconds, count), as configured.
+    pub hc_interval: i64,
+    pub hc_threshold: i64,
+    store: failover::aws::DynamoStore,
+}
+
+/// Where provisioning tells what it did (one line per call).
+pub type Say<'a> = &'a mut (dyn FnMut(String) + Send);
+
+impl Stage {
+    /// Provisions everything on `emulator`, telling `say` what it did.
+    pub async fn provision(emulator: Emulator, say: Say<'_>) -> Stage {
+        let sdk = emulator.sdk_config().await;
+        create_control_table(&sdk, TABLE).await;
+        let (topic_arn, queue_url) = create_topic_with_queue(&sdk, TOPIC).await;
+        say(format!(
+            "DynamoDB control table {TABLE}; SNS topic {TOPIC} with SQS queue {TOPIC}-sink subscribed (it shows the alerts)"
+        ));
+
+        let primary_hc = create_health_check(&sdk, "checkout.us-east-1.example.com").await;
+        let secondary_hc = create_health_check(&sdk, "checkout.eu-west-1.example.com").await;
+        let route53 = aws_sdk_route53::Client::new(&sdk);
+        let hc = route53
+            .get_health_check()
+            .health_check_id(&primary_hc)
+            .send()
+            .await
+            .expect("GetHealthCheck primary");
+        let config = hc
+            .health_check()
+            .and_then(|h| h.health_check_config())
+            .expect("health check config");
+        let hc_interval = i64::from(config.request_interval().unwrap_or(30));
+        let hc_threshold = i64::from(config.failure_threshold().unwrap_or(3));
+        say(format!(
+            "Route 53 health checks: primary {primary_hc} (checkout.us-east-1.example.com), secondary {secondary_hc} (checkout.eu-west-1.example.com), HTTPS /health every {hc_interval} s, {hc_threshold} failures"
+        ));
+
+        let zone = route53
+            .create_hosted_zone()
+            .name(ZONE)
+            .caller_reference(format!("drill-{}", unique_suffix()))
+            .send()
+            .await
+            .expect("CreateHostedZone");
+        let zone_id = zone
+            .hosted_zone()
+            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+            .expect("hosted zone id");
+        let record = |id: &str, failover: ResourceRecordSetFailover, ip: &str, hc: &str| {
+            RecordChange::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(
+                    ResourceRecordSet::builder()
+                        .name(RECORD)
+                        .r#type(RrType::A)
+                        .set_identifier(id)
+                        .failover(failover)
+                        .ttl(RECORD_TTL)
+                        .health_check_id(hc)
+                        .resource_records(
+                            ResourceRecord::builder()
+                                .value(ip)
+                                .build()
+                                .expect("resource record"),
+                        )
+                        .build()
+                        .expect("record set"),
+                )
+                .build()
+                .expect("change")
+        };
+        route53
+            .change_resource_record_sets()
+            .hosted_zone_id(&zone_id)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(record(
+                        "primary",
+                        ResourceRecordSetFailover::Primary,
+                        PRIMARY_IP,
+                        &primary_hc,
+                    ))
+                    .changes(record(
+                        "secondary",
+                        ResourceRecordSetFailover::Secondary,
+                        SECONDARY_IP,
+                        &secondary_hc,
+                    ))
+                    .build()
+                    .expect("change batch"),
+            )
+            .send()
+            .await
+            .expect("ChangeResourceRecordSets");
+        say(format!(
+            "Route 53 zone {ZONE} ({zone_id}): {RECORD} A PRIMARY {PRIMARY_IP} (health check {primary_hc}) / SECONDARY {SECONDARY_IP} (health check {secondary_hc}), TTL {RECORD_TTL} s"
+        ));
+
+        let mut observers = Vec::new();
+        for (n, region, name, shape) in [
+            (1, "us-east-1", "checkout-canary-use1", Shape::EventBridge),
+            (2, "us-west-2", "checkout-canary-usw2", Shape::AlarmAction),
+            (3, "eu-west-1", "checkout-canary-euw1", Shape::EventBridge),
+        ] {
+            let arn = put_alarm(&sdk, region, name).await;
+            set_alarm_state(&sdk, region, name, "OK").await;
+            observers.push(Observer {
+                n,
+                region,
+                name: name.to_string(),
+                arn,
+                shape,
+            });
+        }
+        let secondary_alarm_arn = put_alarm(&sdk, SECONDARY_REGION, SECONDARY_ALARM).await;
+        set_alarm_state(&sdk, SECONDARY_REGION, SECONDARY_ALARM, "OK").await;
+        say(format!(
+            "CloudWatch alarms, all OK: {}; secondary readiness alarm {SECONDARY_REGION}/{SECONDARY_ALARM}",
+            observers
+                .iter()
+                .map(|o| format!("{}/{}", o.region, o.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+
+        let definition = json!({
+            "name": SERVICE,
+            "primary": {"region": PRIMARY_REGION, "health_check_id": primary_hc},
+            "secondary": {"region": SECONDARY_REGION, "health_check_id": secondary_hc},
+            "observers": observers.iter().map(|o| o.arn.clone()).collect::<Vec<_>>(),
+            "quorum": 2,
+            "vote_window_seconds": 300,
+            "max_event_age_seconds": MAX_EVENT_AGE_SECONDS,
+            "cooldown_seconds": COOLDOWN_SECONDS,
+            "max_auto_failovers_per_day": 1,
+            "preflight": {"secondary_health_check": true, "secondary_alarm_arn": secondary_alarm_arn}
+        });
+        put_catalog_entry(&sdk, TABLE, SERVICE, &definition.to_string()).await;
+        say(format!(
+            "catalog entry {SERVICE}: 3 observers, quorum 2, cooldown {COOLDOWN_SECONDS} s, max event age {MAX_EVENT_AGE_SECONDS} s, pre-flight: secondary health check healthy and {SECONDARY_ALARM} OK"
+        ));
+
+        let store = failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
+        Stage {
+            emulator,
+            sdk,
+            topic_arn,
+            queue_url,
+            primary_hc,
+            secondary_hc,
+            zone_id,
+            observers,
+            secondary_alarm_arn,
+            definition,
+            hc_interval,
+            hc_threshold,
+            store,
+        }
+    }
+
+    /// Sets an alarm's state in the emulator and reads back when CloudWatch says it
+    /// changed (the event's state timestamp) and the state it now reports.
+    pub async fn set_alarm(
+        &self,
+        region: &str,
+        name: &str,
+        state: &str,
+    ) -> (DateTime<Utc>, String) {
+        set_alarm_state(&self.sdk, region, name, state).await;
+        let out = aws_sdk_cloudwatch::Client::new(&in_region(&self.sdk, region))
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .expect("DescribeAlarms");
+        let alarm = out.metric_alarms().first().expect("the alarm exists");
+        let at = alarm
+            .state_updated_timestamp()
+            .and_then(|t| DateTime::from_timestamp_millis(t.to_millis().ok()?))
+            .unwrap_or_else(Utc::now);
+        let now_state = alarm
+            .state_value()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        (at, now_state)
+    }
+
+    /// The state of the service and the Route 53 health checks, read from moto.
+    pub async fn snapshot(&self) -> Snapshot {
+        let (primary, secondary, state, history) = tokio::join!(
+            crate::get_health_check(&self.sdk, &self.primary_hc),
+            crate::get_health_check(&self.sdk, &self.secondary_hc),
+            self.store.load_state(SERVICE),
+            self.store.recent_history(SERVICE, 500)
+        );
+        let state = state.expect("reading the state item");
+        let history = history.expect("reading the audit history");
+        let votes = state
+            .votes
+            .iter()
+            .map(|(arn, v)| {
+                (
+                    failover::decision::alarm_name(arn).to_string(),
+                    v.state.as_str().to_string(),
+                )
+            })
+            .collect();
+        Snapshot {
+            primary: HealthCheckFlags::from(primary),
+            secondary: HealthCheckFlags::from(secondary),
+            phase: state.phase.to_string(),
+            epoch: state.epoch,
+            votes,
+            execution: state.execution.clone(),
+            history,
+        }
+    }
+
+    /// The failover record pair as Route 53 lists it: `(set id, failover, value, health check)`.
+    pub async fn records(&self) -> Vec<RecordView> {
+        let out = aws_sdk_route53::Client::new(&self.sdk)
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.zone_id)
+            .send()
+            .await
+            .expect("ListResourceRecordSets");
+        out.resource_record_sets()
+            .iter()
+            .filter(|r| r.failover().is_some())
+            .map(|r| RecordView {
+                name: r.name().to_string(),
+                set_identifier: r.set_identifier().unwrap_or_default().to_string(),
+                failover: r
+                    .failover()
+                    .map(|f| f.as_str().to_string())
+                    .unwrap_or_default(),
+                value: r
+                    .resource_records()
+                    .iter()
+                    .map(|v| v.value().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                ttl: r.ttl().unwrap_or_default(),
+                health_check_id: r.health_check_id().unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
+    /// An alarm event for `observer` entering `state` at `at`, in the observer's shape.
+    pub fn event(
+        &self,
+        observer: &Observer,
+        state: &str,
+        previous: &str,
+        at: DateTime<Utc>,
+        id: &str,
+    ) -> Value {
+        let reason = if state == "ALARM" {
+            format!(
+                "Threshold Crossed: 2 out of the last 2 datapoints were less than the threshold (90.0): canary {} failing (drill)",
+                observer.name
+            )
+        } else {
+            format!(
+                "Threshold Crossed: 2 out of the last 2 datapoints were not less than the threshold (90.0): canary {} passing (drill)",
+                observer.name
+            )
+        };
+        let plus = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+        let mut event = match observer.shape {
+            Shape::EventBridge => {
+                let mut e = fixture("eventbridge-metric-alarm-to-alarm.json");
+                e["id"] = json!(id);
+                e["account"] = json!(ACCOUNT_ID);
+                e["region"] = json!(observer.region);
+                e["resources"] = json!([observer.arn]);
+                e["detail"]["alarmName"] = json!(observer.name);
+                e["detail"]["state"]["value"] = json!(state);
+                e["detail"]["state"]["reason"] = json!(reason);
+                e["detail"]["previousState"]["value"] = json!(previous);
+                e["detail"]["previousState"]["timestamp"] =
+                    json!(plus(at - chrono::Duration::minutes(30)));
+                e
+            }
+            Shape::AlarmAction => {
+                let mut e = fixture("alarm-action-metric.json");
+                e["alarmArn"] = json!(observer.arn);
+                e["accountId"] = json!(ACCOUNT_ID);
+                e["region"] = json!(observer.region);
+                e["alarmData"]["alarmName"] = json!(observer.name);
+                e["alarmData"]["state"]["value"] = json!(state);
+                e["alarmData"]["state"]["reason"] = json!(reason);
+                e["alarmData"]["previousState"]["value"] = json!(previous);
+                e["alarmData"]["previousState"]["timestamp"] =
+                    json!(plus(at - chrono::Duration::minutes(30)));
+                e
+            }
+        };
+        set_times(&mut event, at);
+        event
+    }
+}
+
+/// A health check's flags and version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCheckFlags {
+    pub disabled: bool,
+    pub inverted: bool,
+    pub version: i64,
+}
+
+impl From<(bool, bool, i64)> for HealthCheckFlags {
+    fn from((disabled, inverted, version): (bool, bool, i64)) -> Self {
+        HealthCheckFlags {
+            disabled,
+            inverted,
+            version,
+        }
+    }
+}
+
+impl HealthCheckFlags {
+    /// Disabled and Inverted together: Route 53 treats the check as unhealthy.
+    pub fn forced_unhealthy(&self) -> bool {
+        self.disabled && self.inverted
+    }
+}
+
+impl std::fmt::Display for HealthCheckFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Disabled={} Inverted={} (version {})",
+            self.disabled, self.inverted, self.version
+        )
+    }
+}
+
+/// One record of the failover pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordView {
+    pub name: String,
+    pub set_identifier: String,
+    pub failover: String,
+    pub value: String,
+    pub ttl: i64,
+    pub health_check_id: String,
+}
+
+/// The drill's view of the world between steps.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub primary: HealthCheckFlags,
+    pub secondary: HealthCheckFlags,
+    pub phase: String,
+    pub epoch: u64,
+    /// Alarm name -> the state of its latest vote.
+    pub votes: BTreeMap<String, String>,
+    pub execution: Option<failover::state::Execution>,
+    pub history: Vec<HistoryRecord>,
+}
+
+/// One AWS resource that changed during a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub resource: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl Snapshot {
+    /// What changed from `self` to `after`, resource by resource.
+    pub fn changes(&self, after: &Snapshot, stage: &Stage) -> Vec<Change> {
+        let mut out = Vec::new();
+        let mut push = |resource: String, before: String, after: String| {
+            if before != after {
+                out.push(Change {
+                    resource,
+                    before,
+                    after,
+                });
+            }
+        };
+        push(
+            format!(
+                "Route 53 health check {} (primary, {PRIMARY_REGION})",
+                stage.primary_hc
+            ),
+            self.primary.to_string(),
+            after.primary.to_string(),
+        );
+        push(
+            format!(
+                "Route 53 health check {} (secondary, {SECONDARY_REGION})",
+                stage.secondary_hc
+            ),
+            self.secondary.to_string(),
+            after.secondary.to_string(),
+        );
+        push(
+            format!("DynamoDB {TABLE} service#{SERVICE}: phase"),
+            format!("{} epoch {}", self.phase, self.epoch),
+            format!("{} epoch {}", after.phase, after.epoch),
+        );
+        let names: BTreeSet<&String> = self.votes.keys().chain(after.votes.keys()).collect();
+        for name in names {
+            push(
+                format!("DynamoDB {TABLE} service#{SERVICE}: vote of {name}"),
+                self.votes
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "none".into()),
+                after
+                    .votes
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "none".into()),
+            );
+        }
+        out
+    }
+
+    /// Audit records in `after` that are not in `self`, oldest first.
+    pub fn new_history<'a>(&self, after: &'a Snapshot) -> Vec<&'a HistoryRecord> {
+        let seen: BTreeSet<String> = self.history.iter().map(|h| h.sort_key()).collect();
+        let mut fresh: Vec<&HistoryRecord> = after
+            .history
+            .iter()
+            .filter(|h| !seen.contains(&h.sort_key()))
+            .collect();
+        fresh.sort_by_key(|h| h.sort_key());
+        fresh
+    }
+}

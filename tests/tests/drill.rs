@@ -1,0 +1,188 @@
+//! The failover drill's scenarios (the code behind `make demo`), each through the real
+//! Lambda runtime: its own moto server, recording tap and `cargo lambda watch` with the
+//! three built functions, driven by `cargo lambda invoke`. The drill checks every step's
+//! expected outcome itself (`report.held`); these tests also assert each scenario's
+//! headline outcome directly, and that the JSON and HTML reports are written.
+
+use integration_tests::drill::{self, DrillOptions, DrillReport, Scenario};
+
+/// Runs `scenario` quietly, reports into this test's own directory, and fails with the
+/// whole timeline when the drill did not hold.
+async fn drill(scenario: Scenario) -> DrillReport {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("drill-{scenario}"));
+    let _ = std::fs::remove_dir_all(&out);
+    let report = drill::run(DrillOptions {
+        scenario,
+        out_dir: Some(out),
+        echo: false,
+    })
+    .await;
+    assert!(
+        report.held,
+        "the drill '{scenario}' did not hold:\n{}",
+        report.text()
+    );
+    check_reports(&report);
+    report
+}
+
+/// The JSON says the same as the report; the HTML is one self-contained page with the
+/// timeline chart and the timeline rows.
+fn check_reports(report: &DrillReport) {
+    let json_path = report.json_path.as_ref().expect("report.json written");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).expect("read report.json"))
+            .expect("report.json is JSON");
+    assert_eq!(json["drill"]["scenario"], report.scenario.name());
+    assert_eq!(json["drill"]["held"], true);
+    assert_eq!(
+        json["steps"].as_array().map(Vec::len),
+        Some(report.steps.len())
+    );
+    assert_eq!(json["summary"]["aws_calls"]["total"], report.calls.len());
+    assert_eq!(
+        json["summary"]["alerts"].as_array().map(Vec::len),
+        Some(report.alerts.len())
+    );
+
+    let html = std::fs::read_to_string(report.html_path.as_ref().expect("report.html written"))
+        .expect("read report.html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains(r#"<svg id="timeline-chart""#), "no chart");
+    assert!(html.contains(r#"data-held="true""#));
+    assert_eq!(
+        html.matches(r#"class="tl-event "#).count(),
+        report.lines.len(),
+        "one timeline row per line"
+    );
+    assert!(html.matches(r#"class="tl-mark""#).count() >= report.steps.len());
+    for external in ["<script", "<link", "src=", "@import", "url("] {
+        assert!(
+            !html.contains(external),
+            "the report must be self-contained, found {external}"
+        );
+    }
+}
+
+fn outcome<'a>(report: &'a DrillReport, title_start: &str) -> &'a str {
+    report
+        .steps
+        .iter()
+        .find(|s| s.title.starts_with(title_start))
+        .unwrap_or_else(|| panic!("no step '{title_start}' in {:?}", report.outcomes()))
+        .outcome
+        .as_str()
+}
+
+fn switches(report: &DrillReport) -> Vec<(&'static str, bool)> {
+    report
+        .switches
+        .iter()
+        .map(|s| (s.function, s.forced))
+        .collect()
+}
+
+#[tokio::test]
+async fn quorum_fails_over_once_and_only_the_operator_fails_back() {
+    let r = drill(Scenario::Quorum).await;
+    assert_eq!(r.alert_types(), ["failover", "failback"]);
+    assert_eq!(
+        r.alerts[0].subject,
+        "[FAILOVER] checkout: us-east-1 -> eu-west-1 (epoch 1)"
+    );
+    // One failover by alarm-trigger, no automatic failback, one failback by the operator.
+    assert_eq!(switches(&r), [("alarm-trigger", true), ("operator", false)]);
+    assert_eq!(outcome(&r, "observer 1 goes to ALARM"), "vote_recorded");
+    assert_eq!(
+        outcome(&r, "observer 1's event delivered again"),
+        "duplicate"
+    );
+    let stale = r
+        .steps
+        .iter()
+        .find(|s| s.title.starts_with("a stale redelivery"))
+        .expect("stale step");
+    assert_eq!(stale.outcome, "ignored");
+    assert!(stale.calls.is_empty(), "a stale event costs no AWS call");
+    assert_eq!(
+        outcome(&r, "observer 2 goes to ALARM: quorum"),
+        "failed_over"
+    );
+    assert_eq!(outcome(&r, "observer 3 recovers"), "held");
+    assert_eq!(outcome(&r, "reconciler run"), "in_sync");
+    assert_eq!(outcome(&r, "planned failback"), "ok");
+    assert_eq!(
+        (r.final_phase.as_str(), r.final_epoch),
+        ("PRIMARY_ACTIVE", 2)
+    );
+    assert!(!r.final_primary.forced_unhealthy());
+    // Counted on the wire: exactly two Route 53 changes and two alerts published.
+    let ops = r.calls_by_operation();
+    assert_eq!(ops.get("UpdateHealthCheck"), Some(&2), "{ops:?}");
+    assert_eq!(ops.get("Publish"), Some(&2), "{ops:?}");
+    // The measured decision and the RTO budget.
+    let l = r.latency.as_ref().expect("latency of the failover");
+    let switched = l.switched_at.expect("switched");
+    assert!(l.quorum_alarm_at <= l.decided_at && l.decided_at <= switched);
+    let rto = r.rto.as_ref().expect("RTO budget");
+    assert_eq!((rto.detection_s, rto.ttl_s), (90.0, 60));
+    assert!((rto.total_s - (150.0 + rto.measured_s)).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn blocked_pages_once_and_switches_nothing() {
+    let r = drill(Scenario::Blocked).await;
+    assert_eq!(r.alert_types(), ["blocked"]);
+    assert!(r.switches.is_empty(), "{:?}", r.switches);
+    assert_eq!(
+        outcome(&r, "observer 2 goes to ALARM: quorum, but"),
+        "blocked"
+    );
+    assert_eq!(
+        outcome(&r, "the operator tries a planned failover"),
+        "refused"
+    );
+    assert_eq!(r.final_phase, "BLOCKED");
+    assert!(!r.final_primary.forced_unhealthy());
+    assert_eq!(r.calls_by_operation().get("UpdateHealthCheck"), None);
+    assert!(r.rto.is_none(), "nothing switched: no RTO budget");
+}
+
+#[tokio::test]
+async fn flapping_is_held_by_the_cooldown() {
+    let r = drill(Scenario::Flapping).await;
+    assert_eq!(r.alert_types(), ["failover", "failback"]);
+    assert_eq!(switches(&r), [("alarm-trigger", true), ("operator", false)]);
+    let held = r
+        .steps
+        .iter()
+        .find(|s| s.title.starts_with("observer 2 alarms again"))
+        .expect("the second quorum");
+    assert_eq!(held.outcome, "held");
+    assert!(held.detail.contains("cooldown"), "{}", held.detail);
+    assert!(held.audit.iter().any(|h| h.kind == "refusal"));
+    assert!(held.alerts.is_empty());
+    assert_eq!(r.final_phase, "PRIMARY_ACTIVE");
+    assert_eq!(r.calls_by_operation().get("UpdateHealthCheck"), Some(&2));
+}
+
+#[tokio::test]
+async fn a_single_observer_changes_nothing() {
+    let r = drill(Scenario::Split).await;
+    assert!(r.alerts.is_empty(), "{:?}", r.alert_types());
+    assert!(r.switches.is_empty());
+    assert_eq!(
+        (r.final_phase.as_str(), r.final_epoch),
+        ("PRIMARY_ACTIVE", 0)
+    );
+    assert!(r.latency.is_none());
+    let ops = r.calls_by_operation();
+    for op in ["UpdateHealthCheck", "Publish"] {
+        assert_eq!(ops.get(op), None, "{ops:?}");
+    }
+    assert!(r
+        .steps
+        .iter()
+        .filter(|s| s.function == "alarm-trigger")
+        .all(|s| s.outcome == "vote_recorded" || s.outcome == "duplicate"));
+}
