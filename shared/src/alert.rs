@@ -493,15 +493,23 @@ fn subject(tag: &str, service: &str, tail: &str) -> String {
     let fixed = tag.chars().count() + 1 + tail.chars().count();
     let room = MAX_SUBJECT_CHARS.saturating_sub(fixed);
     let s = format!("{tag} {}{tail}", clip(service, room));
-    // SNS subjects must be printable ASCII-ish single lines; strip control characters.
+    // SNS subjects must be printable single lines; strip control characters.
     let s: String = s.chars().filter(|c| !c.is_control()).collect();
     s.chars().take(MAX_SUBJECT_CHARS).collect()
 }
 
-/// Cuts untrusted text to `max` characters and flattens it to one line.
+/// Characters that reorder or hide text (bidi controls, zero-width ones): in an alert they
+/// could make a reason read as something else.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Cuts untrusted text to `max` characters and flattens it to one line, without characters
+/// that reorder or hide text.
 pub fn clip(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
+        .filter(|c| !is_invisible_format(*c))
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     if flat.chars().count() <= max {

@@ -11,11 +11,11 @@ use crate::ports::Clock;
 use crate::ports::ErrorKind;
 use crate::state::{HealthCheckSettings, Pause, Phase};
 
-const T0: i64 = 1_795_000_000_000;
+pub(crate) const T0: i64 = 1_795_000_000_000;
 const PRIMARY: &str = "hc-primary";
 const SECONDARY: &str = "hc-secondary";
 
-fn observer(i: usize) -> String {
+pub(crate) fn observer(i: usize) -> String {
     let region = ["us-east-1", "us-west-2", "eu-west-1"][i];
     format!("arn:aws:cloudwatch:{region}:123456789012:alarm:checkout-canary-{i}")
 }
@@ -36,7 +36,7 @@ fn definition(extra: Value) -> String {
     def.to_string()
 }
 
-type TestEngine = Engine<MemStore, MemHealthChecks, MemAlarms, MemNotifier, FakeClock>;
+pub(crate) type TestEngine = Engine<MemStore, MemHealthChecks, MemAlarms, MemNotifier, FakeClock>;
 
 fn engine_with(extra: Value) -> Arc<TestEngine> {
     let store = MemStore::default();
@@ -60,12 +60,12 @@ fn engine_with(extra: Value) -> Arc<TestEngine> {
     ))
 }
 
-fn engine() -> Arc<TestEngine> {
+pub(crate) fn engine() -> Arc<TestEngine> {
     engine_with(json!({}))
 }
 
 /// An EventBridge alarm event for observer `i` whose state changed at `at`.
-fn event(i: usize, state: &str, at: i64, id: &str) -> Value {
+pub(crate) fn event(i: usize, state: &str, at: i64, id: &str) -> Value {
     let ts = chrono::DateTime::from_timestamp_millis(at)
         .unwrap()
         .to_rfc3339();
@@ -80,7 +80,7 @@ fn event(i: usize, state: &str, at: i64, id: &str) -> Value {
     })
 }
 
-fn inv(id: &str, clock_now: i64) -> Invocation {
+pub(crate) fn inv(id: &str, clock_now: i64) -> Invocation {
     Invocation {
         request_id: id.into(),
         deadline: clock_now + 60_000,

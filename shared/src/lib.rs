@@ -18,6 +18,8 @@ pub mod state;
 pub mod telemetry;
 
 #[cfg(test)]
+mod bad_input_tests;
+#[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
 mod fakes;

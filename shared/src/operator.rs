@@ -116,10 +116,12 @@ fn text(obj: &Map<String, Value>, field: &str, max: usize) -> Result<String, Req
     if s.chars().count() > max {
         return Err(field_err(field, format!("is longer than {max} characters")));
     }
-    if s.chars().any(char::is_control) {
+    if s.chars()
+        .any(|c| c.is_control() || crate::alert::is_invisible_format(c))
+    {
         return Err(field_err(
             field,
-            "must be one line without control characters",
+            "must be one line without control or invisible formatting characters",
         ));
     }
     Ok(s.to_string())
