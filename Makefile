@@ -33,7 +33,7 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help bench tools build test demo report-check fmt lint lint-infra package clean-tools local-up local-down failover failback status pause resume
+.PHONY: help bench fuzz tools build test demo report-check fmt lint lint-infra package clean-tools local-up local-down failover failback status pause resume
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
@@ -42,6 +42,7 @@ help:
 	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split]"
 	@echo "make report-check render the drill's HTML report in headless Chromium (screenshot + DOM check)"
 	@echo "make bench        the reconciler over 200 services against moto (target/bench/)"
+	@echo "make fuzz         the event-parsing properties with FUZZ_CASES=$(FUZZ_CASES) cases each (at most FUZZ_SECONDS=$(FUZZ_SECONDS) s)"
 	@echo "make fmt          cargo fmt --all"
 	@echo "make lint         fmt check + clippy -D warnings"
 	@echo "make lint-infra   checkov $(CHECKOV_VERSION) over infra/ (zero failed checks)"
@@ -90,6 +91,14 @@ test: tools build lint-infra
 SCENARIO ?= quorum
 demo: tools build
 	$(CARGO) run -q -p integration-tests --bin demo -- --scenario $(SCENARIO)
+
+# The event-parsing properties (arbitrary JSON, arbitrary detail/alarmData under both shapes,
+# mutated fixtures: never a panic, every error short) with many more cases than make test.
+# Bounded by FUZZ_CASES per property and by FUZZ_SECONDS in all.
+FUZZ_CASES ?= 20000
+FUZZ_SECONDS ?= 600
+fuzz:
+	FUZZ_CASES=$(FUZZ_CASES) timeout $(FUZZ_SECONDS) $(CARGO) test -p failover --test events_and_catalog never_panic
 
 bench: tools build
 	$(CARGO) run -q -p integration-tests --bin bench-reconciler

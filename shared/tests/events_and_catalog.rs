@@ -1092,8 +1092,16 @@ fn check_result(payload: &Value) {
     }
 }
 
+/// 512 cases per property in `make test`; `make fuzz` sets `FUZZ_CASES` for a longer run.
+fn fuzz_cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_json_never_panics(v in arb_json()) {
