@@ -33,7 +33,7 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help bench fuzz tools build test demo report-check fmt lint lint-infra package clean-tools local-up local-down failover failback status pause resume
+.PHONY: help bench fuzz reliability tools build test demo report-check fmt lint lint-infra package clean-tools local-up local-down failover failback status pause resume
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
@@ -42,6 +42,7 @@ help:
 	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split]"
 	@echo "make report-check render the drill's HTML report in headless Chromium (screenshot + DOM check)"
 	@echo "make bench        the reconciler over 200 services against moto (target/bench/)"
+	@echo "make reliability  the full alarm storm (100 services, 16 processes) and the fuzzing"
 	@echo "make fuzz         the event-parsing properties with FUZZ_CASES=$(FUZZ_CASES) cases each (at most FUZZ_SECONDS=$(FUZZ_SECONDS) s)"
 	@echo "make fmt          cargo fmt --all"
 	@echo "make lint         fmt check + clippy -D warnings"
@@ -99,6 +100,12 @@ FUZZ_CASES ?= 20000
 FUZZ_SECONDS ?= 600
 fuzz:
 	FUZZ_CASES=$(FUZZ_CASES) timeout $(FUZZ_SECONDS) $(CARGO) test -p failover --test events_and_catalog never_panic
+
+# The reliability runs in full (make test has the short forms): the alarm storm (100
+# services x 3 observers, up to 30 copies of each event, 16 processes), then the fuzzing.
+reliability: tools build
+	$(CARGO) run -q -p integration-tests --bin storm
+	$(MAKE) --no-print-directory fuzz
 
 bench: tools build
 	$(CARGO) run -q -p integration-tests --bin bench-reconciler

@@ -44,6 +44,7 @@ pub mod faults;
 pub mod fixtures;
 mod lambda;
 mod provision;
+pub mod storm;
 mod support;
 mod world;
 
