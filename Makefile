@@ -105,6 +105,7 @@ fuzz:
 # services x 3 observers, up to 30 copies of each event, 16 processes), then the fuzzing.
 reliability: tools build
 	$(CARGO) run -q -p integration-tests --bin storm
+	$(CARGO) test -p integration-tests --test faults -- --nocapture
 	$(MAKE) --no-print-directory fuzz
 
 bench: tools build

@@ -13,7 +13,26 @@
 //! One request per client connection: the tap asks moto for `Connection: close`, reads
 //! the response to the end and hands it back with `Connection: close`, so the SDK opens
 //! a new connection for the next call. Plain threads, no async: it needs no runtime.
+//!
+//! Fault injection ([`FaultPlan`], [`AwsTap::set_faults`]): with a plan, the tap answers
+//! some requests itself, as the service would on a bad day, BEFORE forwarding them (moto
+//! never sees them): the service's throttling error (DynamoDB
+//! `ProvisionedThroughputExceededException` / `ThrottlingException` in awsJson, Route 53
+//! `Throttling` / `PriorRequestNotComplete` and SNS `Throttled` in an XML
+//! `ErrorResponse`), HTTP 500 or 503, or a connection closed without an answer; or it
+//! delays the request before forwarding it. One kind forwards first: [`FaultKind::AnswerLost`]
+//! lets moto apply the request and then closes the connection without the answer, the
+//! at-least-once case (the SDK retries something that was done). A plan can also make a
+//! whole service unavailable for a stretch ([`AwsTap::set_outage`]).
+//!
+//! Decisions are seeded and replayable: whether a request is hit, and how, is drawn from
+//! a xorshift generator seeded by the plan's seed, the request's identity (service,
+//! operation, what it touches) and how many times that identity was seen before, not by
+//! arrival order, so concurrent calls inside one invocation do not reshuffle the faults.
+//! Every injected fault is counted by kind ([`AwsTap::faults_injected`]) and marked on
+//! its [`TappedCall::fault`].
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +63,9 @@ pub struct TappedCall {
     /// What the call touched, when the request says so cheaply (item key, check id and
     /// flags, alert subject); empty otherwise.
     pub detail: String,
+    /// The fault the tap injected into this call (`reset`, `HTTP 503`, `Throttling`,
+    /// `latency`, `answer lost`, ...); `None` when it went through untouched.
+    pub fault: Option<String>,
 }
 
 impl TappedCall {
@@ -81,7 +103,9 @@ impl TappedCall {
             out.push(' ');
             out.push_str(&self.detail);
         }
-        if !self.succeeded() {
+        if self.fault.as_deref() == Some(ANSWER_LOST) {
+            out.push_str(" (applied, answer lost)");
+        } else if !self.succeeded() {
             let why = if self.error.is_empty() {
                 format!("HTTP {}", self.status)
             } else {
@@ -91,6 +115,13 @@ impl TappedCall {
         }
         out
     }
+
+    /// Whether the tap answered this call itself (it never reached moto).
+    pub fn injected(&self) -> bool {
+        self.fault
+            .as_deref()
+            .is_some_and(|f| f != LATENCY && f != ANSWER_LOST)
+    }
 }
 
 /// A running tap; dropping it stops accepting connections.
@@ -98,6 +129,7 @@ impl TappedCall {
 pub struct AwsTap {
     addr: SocketAddr,
     calls: Arc<Mutex<Vec<TappedCall>>>,
+    faults: Arc<Mutex<Faults>>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -109,9 +141,11 @@ impl AwsTap {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let addr = listener.local_addr()?;
         let calls: Arc<Mutex<Vec<TappedCall>>> = Arc::default();
+        let faults: Arc<Mutex<Faults>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
             let calls = calls.clone();
+            let faults = faults.clone();
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("aws-tap".into())
@@ -122,10 +156,11 @@ impl AwsTap {
                         }
                         let Ok(conn) = conn else { continue };
                         let calls = calls.clone();
+                        let faults = faults.clone();
                         let _ = std::thread::Builder::new()
                             .name("aws-tap-conn".into())
                             .spawn(move || {
-                                if let Some(call) = relay(conn, upstream, origin) {
+                                if let Some(call) = relay(conn, upstream, origin, &faults) {
                                     let mut all = calls.lock().unwrap_or_else(|p| p.into_inner());
                                     let call = TappedCall {
                                         seq: all.len(),
@@ -140,6 +175,7 @@ impl AwsTap {
         Ok(AwsTap {
             addr,
             calls,
+            faults,
             stop,
             acceptor: Some(acceptor),
         })
@@ -167,6 +203,311 @@ impl AwsTap {
     pub fn all(&self) -> Vec<TappedCall> {
         self.since(0)
     }
+
+    /// Starts injecting faults by `plan` (replacing any plan and keeping the counts), or
+    /// stops injecting with `None`. Outages set with [`AwsTap::set_outage`] stay.
+    pub fn set_faults(&self, plan: Option<FaultPlan>) {
+        self.lock_faults().plan = plan;
+    }
+
+    /// Makes `service` (SigV4 signing name: `dynamodb`, `route53`, `monitoring`, `sns`)
+    /// answer every request with `kind` until called again with `None`.
+    pub fn set_outage(&self, service: &str, kind: Option<FaultKind>) {
+        let mut f = self.lock_faults();
+        match kind {
+            Some(k) => f.outages.insert(service.to_string(), k),
+            None => f.outages.remove(service),
+        };
+    }
+
+    /// How many faults were injected so far, by kind (`ThrottlingException`, `HTTP 503`,
+    /// `reset`, `latency`, `answer lost`, ...).
+    pub fn faults_injected(&self) -> BTreeMap<String, usize> {
+        self.lock_faults().counts.clone()
+    }
+
+    /// The seed of the current plan, if any.
+    pub fn fault_seed(&self) -> Option<u64> {
+        self.lock_faults().plan.as_ref().map(|p| p.seed)
+    }
+
+    fn lock_faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const LATENCY: &str = "latency";
+const ANSWER_LOST: &str = "answer lost";
+const RESET: &str = "reset";
+
+/// What can go wrong between a function and AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// The service's own throttling error, HTTP 400: DynamoDB
+    /// `ProvisionedThroughputExceededException` or `ThrottlingException` (awsJson), Route 53
+    /// `Throttling` or `PriorRequestNotComplete` (REST-XML `ErrorResponse`), SNS `Throttled`
+    /// (awsQuery `ErrorResponse`). CloudWatch (CBOR) gets HTTP 503 instead.
+    Throttle,
+    /// HTTP 500 with the service's internal-error shape.
+    ServerError,
+    /// HTTP 503, service unavailable.
+    Unavailable,
+    /// The connection is closed without an answer; the request never reaches moto.
+    Reset,
+    /// The request is held back a while (up to [`FaultPlan::max_latency`]), then forwarded.
+    Latency,
+    /// The request is forwarded and applied, then the connection is closed without the
+    /// answer: the caller cannot tell it from [`FaultKind::Reset`] (at-least-once effects).
+    AnswerLost,
+}
+
+impl FaultKind {
+    /// Every kind that fails the call before it reaches moto.
+    pub const FAILING: [FaultKind; 4] = [
+        FaultKind::Throttle,
+        FaultKind::ServerError,
+        FaultKind::Unavailable,
+        FaultKind::Reset,
+    ];
+}
+
+/// One service's fault rate and the kinds drawn from (uniformly).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceFaults {
+    /// Probability that one request (each SDK attempt counts) is hit, 0.0 to 1.0.
+    pub probability: f64,
+    pub kinds: Vec<FaultKind>,
+}
+
+/// A seeded fault plan: per service, a probability and the kinds of fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultPlan {
+    pub seed: u64,
+    /// By SigV4 signing name: `dynamodb`, `route53`, `monitoring` (CloudWatch), `sns`.
+    pub services: BTreeMap<String, ServiceFaults>,
+    /// The longest delay [`FaultKind::Latency`] adds (uniform from 20 ms).
+    pub max_latency: Duration,
+}
+
+impl FaultPlan {
+    /// Signing names of the services the functions call.
+    pub const SERVICES: [&'static str; 4] = ["dynamodb", "route53", "monitoring", "sns"];
+
+    /// A plan that injects nothing yet.
+    pub fn new(seed: u64) -> Self {
+        FaultPlan {
+            seed,
+            services: BTreeMap::new(),
+            max_latency: Duration::from_millis(400),
+        }
+    }
+
+    /// Hits `service`'s requests with `probability`, drawing from `kinds`.
+    pub fn service(mut self, service: &str, probability: f64, kinds: &[FaultKind]) -> Self {
+        self.services.insert(
+            service.to_string(),
+            ServiceFaults {
+                probability,
+                kinds: kinds.to_vec(),
+            },
+        );
+        self
+    }
+
+    /// The fault for the `occurrence`-th request (from 0) with this identity, if any.
+    fn draw(
+        &self,
+        service: &str,
+        identity: &str,
+        occurrence: u64,
+    ) -> Option<(FaultKind, XorShift)> {
+        let rates = self.services.get(service)?;
+        if rates.kinds.is_empty() {
+            return None;
+        }
+        let mut rng = XorShift::new(
+            self.seed ^ fnv1a(identity.as_bytes()) ^ occurrence.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        if rng.unit() >= rates.probability {
+            return None;
+        }
+        let kind = rates.kinds[rng.below(rates.kinds.len() as u64) as usize];
+        Some((kind, rng))
+    }
+}
+
+/// A tiny xorshift64* generator (seeded through splitmix64, so any seed works, 0 too).
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> Self {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        XorShift(if z == 0 { 0x2545_F491_4F6C_DD1D } else { z })
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `[0, n)` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Fisher-Yates.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The tap's fault state: the plan, the outages, what was seen and what was injected.
+#[derive(Debug, Default)]
+struct Faults {
+    plan: Option<FaultPlan>,
+    outages: BTreeMap<String, FaultKind>,
+    /// Requests seen per identity (for the draw).
+    seen: HashMap<String, u64>,
+    counts: BTreeMap<String, usize>,
+}
+
+impl Faults {
+    fn decide(&mut self, service: &str, identity: &str) -> Option<(FaultKind, XorShift)> {
+        let n = self.seen.entry(identity.to_string()).or_insert(0);
+        let occurrence = *n;
+        *n += 1;
+        if let Some(kind) = self.outages.get(service) {
+            let seed = self.plan.as_ref().map_or(0, |p| p.seed);
+            return Some((
+                *kind,
+                XorShift::new(seed ^ fnv1a(identity.as_bytes()) ^ occurrence),
+            ));
+        }
+        self.plan.as_ref()?.draw(service, identity, occurrence)
+    }
+
+    fn max_latency(&self) -> Duration {
+        self.plan
+            .as_ref()
+            .map_or(Duration::from_millis(400), |p| p.max_latency)
+    }
+}
+
+/// An injected answer: `(status, raw response, label)`.
+fn fault_response(kind: FaultKind, service: &str, rng: &mut XorShift) -> (u16, Vec<u8>, String) {
+    let request_id = format!("fault-{:016x}", rng.next_u64());
+    let (status, code, message) = match (kind, service) {
+        (FaultKind::Throttle, "dynamodb") => {
+            if rng.below(2) == 0 {
+                (
+                    400,
+                    "ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
+                )
+            } else {
+                (
+                    400,
+                    "ThrottlingException",
+                    "Rate of requests exceeds the allowed throughput.",
+                )
+            }
+        }
+        (FaultKind::Throttle, "route53") => {
+            if rng.below(2) == 0 {
+                (400, "Throttling", "Rate exceeded")
+            } else {
+                (
+                    400,
+                    "PriorRequestNotComplete",
+                    "The request was rejected because Route 53 was still processing a prior request.",
+                )
+            }
+        }
+        (FaultKind::Throttle, "sns") => (400, "Throttled", "Rate exceeded"),
+        (FaultKind::ServerError, _) => (
+            500,
+            "InternalFailure",
+            "We encountered an internal error. Please try again.",
+        ),
+        _ => (
+            503,
+            "ServiceUnavailable",
+            "Service is unavailable. Please try again later.",
+        ),
+    };
+    let (content_type, body) = match service {
+        "dynamodb" => {
+            let code = match (status, code) {
+                (500, _) => "InternalServerError",
+                (_, c) => c,
+            };
+            let prefix = if code == "ThrottlingException" {
+                "com.amazon.coral.availability"
+            } else {
+                "com.amazonaws.dynamodb.v20120810"
+            };
+            (
+                "application/x-amz-json-1.0",
+                serde_json::json!({"__type": format!("{prefix}#{code}"), "message": message})
+                    .to_string(),
+            )
+        }
+        "route53" => (
+            "text/xml",
+            format!(
+                "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                if status == 400 { "Sender" } else { "Receiver" }
+            ),
+        ),
+        "sns" => (
+            "text/xml",
+            format!(
+                "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                if status == 400 { "Sender" } else { "Receiver" }
+            ),
+        ),
+        // CloudWatch speaks CBOR: a bare status is enough for the SDK to retry.
+        _ => ("text/plain", String::new()),
+    };
+    let reason = match status {
+        400 => "Bad Request",
+        500 => "Internal Server Error",
+        _ => "Service Unavailable",
+    };
+    let mut raw = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: {request_id}\r\nx-amz-request-id: {request_id}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body.as_bytes());
+    let label = if status == 400 {
+        code.to_string()
+    } else {
+        format!("HTTP {status}")
+    };
+    (status, raw, label)
 }
 
 impl Drop for AwsTap {
@@ -180,8 +521,14 @@ impl Drop for AwsTap {
     }
 }
 
-/// Reads one request from `client`, forwards it to `upstream`, sends the answer back.
-fn relay(mut client: TcpStream, upstream: SocketAddr, origin: Instant) -> Option<TappedCall> {
+/// Reads one request from `client`, forwards it to `upstream` (unless a fault answers it
+/// first), sends the answer back.
+fn relay(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    origin: Instant,
+    faults: &Mutex<Faults>,
+) -> Option<TappedCall> {
     let _ = client.set_read_timeout(Some(IO_TIMEOUT));
     let _ = client.set_write_timeout(Some(IO_TIMEOUT));
     let mut buf = Vec::new();
@@ -207,29 +554,6 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, origin: Instant) -> Option
         read_chunked(&mut client, &mut body)?;
     }
 
-    let mut forwarded = format!("{request_line}\r\n");
-    for (k, v) in &headers {
-        if !is_hop_header(k) {
-            forwarded.push_str(&format!("{k}: {v}\r\n"));
-        }
-    }
-    forwarded.push_str("Connection: close\r\n\r\n");
-    let (status, response) = match exchange(upstream, forwarded.as_bytes(), &body) {
-        Ok(r) => r,
-        Err(e) => {
-            let text = format!("aws tap: moto did not answer: {e}");
-            let reply = format!(
-                "HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            );
-            (0, reply.into_bytes())
-        }
-    };
-    let _ = client.write_all(&response);
-    let _ = client.flush();
-    let _ = client.shutdown(Shutdown::Both);
-    let end = origin.elapsed();
-
     let (method, path) = {
         let mut parts = request_line.split_whitespace();
         (
@@ -246,8 +570,74 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, origin: Instant) -> Option
         header("content-type").unwrap_or_default(),
         &body,
     );
+
+    let (fault, max_latency) = {
+        let mut f = faults.lock().unwrap_or_else(|p| p.into_inner());
+        // Route 53 details start with the health check's id, which moto makes up anew
+        // each run: leave it out so the same seed replays the same faults.
+        let stable = match service.as_str() {
+            "route53" => detail.split_once(' ').map_or("", |(_, rest)| rest),
+            _ => detail.as_str(),
+        };
+        let identity = format!("{service} {operation} {stable}");
+        (f.decide(&service, &identity), f.max_latency())
+    };
+    let mut label = None;
+    let (status, response) = match fault {
+        Some((FaultKind::Reset, _)) => {
+            label = Some(RESET.to_string());
+            (0, Vec::new())
+        }
+        Some((kind, mut rng)) if FaultKind::FAILING.contains(&kind) => {
+            let (status, raw, l) = fault_response(kind, &service, &mut rng);
+            label = Some(l);
+            (status, raw)
+        }
+        mut other => {
+            if let Some((FaultKind::Latency, ref mut rng)) = other {
+                let span = max_latency.as_millis().max(21) as u64 - 20;
+                std::thread::sleep(Duration::from_millis(20 + rng.below(span + 1)));
+                label = Some(LATENCY.to_string());
+            }
+            if let Some((FaultKind::AnswerLost, _)) = other {
+                label = Some(ANSWER_LOST.to_string());
+            }
+            let mut forwarded = format!("{request_line}\r\n");
+            for (k, v) in &headers {
+                if !is_hop_header(k) {
+                    forwarded.push_str(&format!("{k}: {v}\r\n"));
+                }
+            }
+            forwarded.push_str("Connection: close\r\n\r\n");
+            match exchange(upstream, forwarded.as_bytes(), &body) {
+                Ok(r) => r,
+                Err(e) => {
+                    let text = format!("aws tap: moto did not answer: {e}");
+                    let reply = format!(
+                        "HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    );
+                    (0, reply.into_bytes())
+                }
+            }
+        }
+    };
+    let answer = !matches!(label.as_deref(), Some(RESET) | Some(ANSWER_LOST));
+    if answer {
+        let _ = client.write_all(&response);
+        let _ = client.flush();
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let end = origin.elapsed();
+    if let Some(l) = &label {
+        let mut f = faults.lock().unwrap_or_else(|p| p.into_inner());
+        *f.counts.entry(l.clone()).or_insert(0) += 1;
+    }
+
     let error = if (200..300).contains(&status) {
         String::new()
+    } else if label.as_deref() == Some(RESET) {
+        RESET.to_string()
     } else {
         error_code(&response)
     };
@@ -261,6 +651,7 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, origin: Instant) -> Option
         status,
         error,
         detail,
+        fault: label,
     })
 }
 
