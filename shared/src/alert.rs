@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::catalog::ServiceDefinition;
 use crate::decision::fmt_time;
 use crate::ports::Alert;
-use crate::state::{Execution, HealthCheckSettings, Trigger};
+use crate::state::{Execution, HealthCheckSettings, TransitionKind, Trigger};
 
 /// SNS refuses subjects over 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 100;
@@ -148,6 +148,63 @@ pub fn blocked_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
         message: m,
         service: def.name.clone(),
         event_type: "blocked".into(),
+        epoch: exec.epoch,
+        severity: "critical".into(),
+    }
+}
+
+/// A decided transition is waiting: a step of the switch failed (typically Route 53's
+/// control plane unreachable). Sent once per epoch; the FAILOVER or FAILBACK alert follows when done.
+pub fn pending_alert(def: &ServiceDefinition, exec: &Execution, step: &str, why: &str) -> Alert {
+    let (what, from, to) = match exec.kind {
+        TransitionKind::Failover => ("failover", &def.primary.region, &def.secondary.region),
+        TransitionKind::Failback => ("failback", &def.secondary.region, &def.primary.region),
+    };
+    let subject = subject(
+        "[PENDING]",
+        &def.name,
+        &format!(
+            ": {what} {from} -> {to} decided, switch waiting (epoch {})",
+            exec.epoch
+        ),
+    );
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "PENDING: the {what} of {} ({from} -> {to}) is decided, but the switch is NOT done yet. Epoch {}.\n",
+        def.name, exec.epoch
+    );
+    let _ = writeln!(m, "Why it is waiting");
+    let _ = writeln!(m, "  step:  {step}");
+    let _ = writeln!(m, "  error: {}", clip(why, 500));
+    let state = match exec.switched_at {
+        Some(_) => format!(
+            "  Route 53 health check {} already changed; only the confirmation is left.",
+            def.primary.health_check_id
+        ),
+        None => format!(
+            "  Route 53 health check {} (primary, {}): the change is not confirmed; until it is, assume DNS still answers with {from}.",
+            def.primary.health_check_id, def.primary.region
+        ),
+    };
+    let _ = writeln!(m, "{state}\n");
+    decision_section(&mut m, def, exec);
+    let _ = writeln!(m, "What happens next");
+    let _ = writeln!(
+        m,
+        "  The decision is kept. The event's redelivery and the reconciler (every minute) retry the switch; nothing is done twice. You get the [{}] alert when it is done, or an [ESCALATION] if it stays stuck.",
+        what.to_uppercase()
+    );
+    let _ = writeln!(
+        m,
+        "  Nothing needs doing unless this lasts. Route 53's control plane is in us-east-1: check the AWS Health Dashboard."
+    );
+    footer(&mut m, exec);
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: "pending".into(),
         epoch: exec.epoch,
         severity: "critical".into(),
     }

@@ -333,6 +333,7 @@ fn new_execution(
         version_after: None,
         switched_at: None,
         blocked_reason: None,
+        pending_alerted_at: None,
         alerted_at: None,
         alert_message_id: None,
         completed_at: None,

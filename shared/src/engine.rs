@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
-use crate::alert::{blocked_alert, failover_alert};
+use crate::alert::{blocked_alert, failover_alert, pending_alert};
 use crate::catalog::{Catalog, ServiceDefinition};
 use crate::decision::{
     self, alarm_name, assess, check_freshness, claim_failover, complete_transition,
@@ -18,7 +18,7 @@ use crate::event::{parse_alarm_event, AlarmObservation, EventError};
 use crate::history::HistoryRecord;
 use crate::metrics::{self, Unit};
 use crate::ports::{
-    AlarmReader, Alert, AwsError, Clock, ControlStore, ControlWrite, HealthCheckConfig,
+    AlarmReader, Alert, AwsError, Clock, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig,
     HealthChecks, Notifier, UpdateError, VoteWrite,
 };
 use crate::state::{
@@ -110,6 +110,9 @@ pub struct Engine<S, H, A, N, C> {
 pub(crate) struct Readings {
     pub(crate) preflight: PreflightReadings,
     pub(crate) primary: Result<HealthCheckConfig, AwsError>,
+    /// Pre-flight reads that got no answer (throttled, 5xx, timed out): the secondary's
+    /// readiness is unknown, which is a reason to retry, not to block.
+    pub(crate) unanswered: Vec<String>,
 }
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
@@ -360,15 +363,13 @@ where
         let next = claim_failover(&state, votes, trigger, &claimant, now);
         let (claim, readings) = if read_in_parallel {
             let (c, r) = tokio::join!(
-                self.store.write_control(&def.name, state.version, &next),
+                self.write_transition(&def.name, state.version, &next),
                 self.read_readiness(def)
             );
             (c, Some(r))
         } else {
             (
-                self.store
-                    .write_control(&def.name, state.version, &next)
-                    .await,
+                self.write_transition(&def.name, state.version, &next).await,
                 None,
             )
         };
@@ -409,8 +410,7 @@ where
             return Ok(self.outcome(def, "held", &state, "nothing to resume".into()));
         };
         match self
-            .store
-            .write_control(&def.name, state.version, &next)
+            .write_transition(&def.name, state.version, &next)
             .await
             .map_err(EngineError::Store)?
         {
@@ -430,40 +430,51 @@ where
         }
     }
 
+    /// A version-guarded write of this invocation's transition. When the SDK retried a
+    /// write whose first answer was lost, the retry's condition fails against our own
+    /// landed write: that reads as written, not as a lost claim.
+    pub(crate) async fn write_transition(
+        &self,
+        service: &str,
+        expected_version: u64,
+        next: &ServiceState,
+    ) -> Result<ControlWrite, AwsError> {
+        match self
+            .store
+            .write_control(service, expected_version, next)
+            .await?
+        {
+            ControlWrite::Conflict(cur) if is_landed(cur.as_deref(), next) => {
+                info!(
+                    service,
+                    version = next.version,
+                    "our own write had landed (its first answer was lost)"
+                );
+                Ok(ControlWrite::Written)
+            }
+            other => Ok(other),
+        }
+    }
+
     pub(crate) async fn read_readiness(&self, def: &ServiceDefinition) -> Readings {
         let pf = &def.preflight;
         let now = self.clock.now();
         let health = async {
             if pf.secondary_health_check {
-                Some(
-                    self.health
-                        .status(&def.secondary.health_check_id)
-                        .await
-                        .map_err(|e| e.to_string()),
-                )
+                Some(self.health.status(&def.secondary.health_check_id).await)
             } else {
                 None
             }
         };
         let alarm = async {
             match &pf.secondary_alarm_arn {
-                Some(arn) => Some(
-                    self.alarms
-                        .alarm_state(arn)
-                        .await
-                        .map_err(|e| e.to_string()),
-                ),
+                Some(arn) => Some(self.alarms.alarm_state(arn).await),
                 None => None,
             }
         };
         let lag = async {
             match &pf.replica_lag {
-                Some(spec) => Some(
-                    self.alarms
-                        .replica_lag(spec, now)
-                        .await
-                        .map_err(|e| e.to_string()),
-                ),
+                Some(spec) => Some(self.alarms.replica_lag(spec, now).await),
                 None => None,
             }
         };
@@ -473,13 +484,20 @@ where
             lag,
             self.health.get(&def.primary.health_check_id)
         );
-        Readings {
-            preflight: PreflightReadings {
+        let mut unanswered = Vec::new();
+        let preflight = PreflightReadings {
+            secondary_health: reading(
+                "secondary health check status",
                 secondary_health,
-                secondary_alarm,
-                replica_lag,
-            },
+                &mut unanswered,
+            ),
+            secondary_alarm: reading("secondary alarm", secondary_alarm, &mut unanswered),
+            replica_lag: reading("replica lag", replica_lag, &mut unanswered),
+        };
+        Readings {
+            preflight,
             primary,
+            unanswered,
         }
     }
 
@@ -496,24 +514,30 @@ where
             return Ok(self.outcome(def, "held", &state, "no execution recorded".into()));
         };
         let forced = matches!(exec.trigger, Trigger::Operator { forced: true, .. });
-        let mut primary = None;
-        match readings {
-            Some(r) => {
-                if exec.preflight.is_empty() {
-                    exec.preflight = preflight_checks(def, &r.preflight);
-                }
-                primary = Some(r.primary);
-            }
+        let readings = match readings {
+            Some(r) => Some(r),
             // A resumed run that never got as far as recording the pre-flight reads again.
             None if exec.preflight.is_empty()
                 && exec.switched_at.is_none()
                 && def_has_preflight(def) =>
             {
-                let r = self.read_readiness(def).await;
-                exec.preflight = preflight_checks(def, &r.preflight);
-                primary = Some(r.primary);
+                Some(self.read_readiness(def).await)
             }
-            None => {}
+            None => None,
+        };
+        let mut primary = None;
+        if let Some(r) = readings {
+            if exec.preflight.is_empty() {
+                if !r.unanswered.is_empty() && !forced {
+                    let cause = format!(
+                        "the secondary's readiness could not be read, so the switch waits: {}",
+                        r.unanswered.join("; ")
+                    );
+                    return Err(self.fail_step(def, state, exec, "pre-flight", cause).await);
+                }
+                exec.preflight = preflight_checks(def, &r.preflight);
+            }
+            primary = Some(r.primary);
         }
         if !preflight_passed(&exec.preflight) && !forced {
             let failing: Vec<&str> = exec
@@ -643,7 +667,7 @@ where
             next.version += 1;
             next.execution = Some(exec.clone());
             let (saved, updated) = tokio::join!(
-                self.store.write_control(&def.name, expected, &next),
+                self.write_transition(&def.name, expected, &next),
                 self.health.update(id, hc.version, target)
             );
             match saved {
@@ -768,17 +792,38 @@ where
 
     /// A step failed: keep what is done, release the lease so a redelivery or the reconciler
     /// can finish at once, and fail the invocation so it is retried.
+    ///
+    /// A switch that could not be made (or a secondary that could not be read) is announced
+    /// once per epoch with a PENDING alert, after the release that records it has landed.
     async fn fail_step(
         &self,
         def: &ServiceDefinition,
         state: ServiceState,
-        exec: Execution,
+        mut exec: Execution,
         step: &'static str,
         cause: String,
     ) -> EngineError {
         error!(service = %def.name, epoch = exec.epoch, step, cause = %cause, "step failed; releasing the lease for a retry");
-        if let Err(e) = self.release(def, state, &exec).await {
-            warn!(error = %e, "could not release the lease; it expires at the invocation deadline");
+        let announce = exec.pending_alerted_at.is_none() && SWITCH_STEPS.contains(&step);
+        if announce {
+            exec.pending_alerted_at = Some(self.clock.now());
+        }
+        match self.release(def, state, &exec).await {
+            Ok(()) if announce => {
+                let alert = pending_alert(def, &exec, step, &cause);
+                match self.notifier.publish(&alert).await {
+                    Ok(id) => {
+                        warn!(service = %def.name, epoch = exec.epoch, message_id = %id, subject = %alert.subject, "switch pending; alert published")
+                    }
+                    Err(e) => {
+                        error!(service = %def.name, epoch = exec.epoch, subject = %alert.subject, error = %e, "the PENDING alert was not delivered; the reconciler escalates if the switch stays stuck")
+                    }
+                }
+            }
+            Ok(()) => {}
+            Err(e) => {
+                warn!(error = %e, "could not release the lease; it expires at the invocation deadline")
+            }
         }
         self.step_failed(def, exec.epoch, step, cause)
     }
@@ -795,7 +840,7 @@ where
         exec.lease_until = 0;
         state.version += 1;
         state.execution = Some(exec);
-        match self.store.write_control(&def.name, expected, &state).await {
+        match self.write_transition(&def.name, expected, &state).await {
             Ok(ControlWrite::Written) => Ok(()),
             Ok(ControlWrite::Conflict(_)) => Err("the control state changed meanwhile".into()),
             Err(e) => Err(e.to_string()),
@@ -853,13 +898,10 @@ where
         let mut marked = exec.clone();
         marked.alerted_at.get_or_insert(now);
         let mut done = closing_state(&state, &marked, now);
-        let write = self.store.write_control(&def.name, state.version, &done);
+        let write = self.write_transition(&def.name, state.version, &done);
         let Some((alert, record)) = pending else {
             return match write.await {
                 Ok(ControlWrite::Written) => Ok((done, marked)),
-                Ok(ControlWrite::Conflict(cur)) if is_landed(cur.as_deref(), &done) => {
-                    Ok((done, marked))
-                }
                 Ok(ControlWrite::Conflict(_)) => {
                     Err(self.ownership_lost(def, exec.epoch, "closing write"))
                 }
@@ -876,22 +918,13 @@ where
         if let Err(e) = audited {
             warn!(error = %e, "audit record for the step not written; the state item keeps it");
         }
-        // An SDK retry of a write that had landed reads as a conflict with our own write.
-        let mut saved = match saved {
-            Ok(ControlWrite::Conflict(cur)) if is_landed(cur.as_deref(), &done) => {
-                Ok(ControlWrite::Written)
-            }
-            other => other,
-        };
+        let mut saved = saved;
         // Someone else wrote the item meanwhile (a pause, a vote expiry, drift bookkeeping)
         // while the transition is still ours: close on top of their write, once.
         if let Ok(ControlWrite::Conflict(Some(cur))) = &saved {
             if published.is_ok() && is_open(cur, &exec) {
                 done = closing_state(cur, &marked, now);
-                saved = self
-                    .store
-                    .write_control(&def.name, cur.version, &done)
-                    .await;
+                saved = self.write_transition(&def.name, cur.version, &done).await;
             }
         }
         match (published, saved) {
@@ -965,7 +998,7 @@ where
         if let Err(undo) = self.release(def, reopened, exec).await {
             error!(
                 service = %def.name, epoch = exec.epoch, subject = %alert.subject,
-                message = %alert.message, publish_error, undo_error = %undo,
+                alert_message = %alert.message, publish_error, undo_error = %undo,
                 "ALERT NOT DELIVERED and the control table records it as sent: page the on-call by hand"
             );
             self.emit(
@@ -1142,10 +1175,25 @@ fn closing_state(base: &ServiceState, exec: &Execution, now: Millis) -> ServiceS
     complete_transition(&closing, now)
 }
 
-/// The conflicting item is our own closing write (landed by an earlier attempt).
-fn is_landed(current: Option<&ServiceState>, done: &ServiceState) -> bool {
-    current.is_some_and(|c| c.version == done.version && c.execution == done.execution)
+/// The conflicting item is our own write, landed by an earlier attempt: the same version
+/// and the same transition, whose owner is this invocation alone.
+fn is_landed(current: Option<&ServiceState>, next: &ServiceState) -> bool {
+    current.is_some_and(|c| {
+        c.version == next.version
+            && next.execution.is_some()
+            && c.execution == next.execution
+            && c.phase == next.phase
+            && c.epoch == next.epoch
+    })
 }
+
+/// Steps whose failure leaves a decided switch waiting (announced with a PENDING alert).
+const SWITCH_STEPS: [&str; 4] = [
+    "pre-flight",
+    "read primary health check",
+    "switch",
+    "restore",
+];
 
 /// The item still holds this invocation's unfinished transition.
 fn is_open(current: &ServiceState, exec: &Execution) -> bool {
@@ -1153,6 +1201,23 @@ fn is_open(current: &ServiceState, exec: &Execution) -> bool {
         .execution
         .as_ref()
         .is_some_and(|e| e.epoch == exec.epoch && e.owner == exec.owner && e.completed_at.is_none())
+}
+
+/// A pre-flight reading for the decision core (which sees only the error's text), noting
+/// the reads that got no answer.
+fn reading<T>(
+    what: &str,
+    r: Option<Result<T, AwsError>>,
+    unanswered: &mut Vec<String>,
+) -> Option<Result<T, String>> {
+    r.map(|r| {
+        r.map_err(|e| {
+            if e.kind == ErrorKind::Unavailable {
+                unanswered.push(format!("{what}: {e}"));
+            }
+            e.to_string()
+        })
+    })
 }
 
 fn def_has_preflight(def: &ServiceDefinition) -> bool {

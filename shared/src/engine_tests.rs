@@ -411,7 +411,27 @@ async fn failure_between_claim_and_switch_is_finished_by_the_redelivery() {
         0,
         "lease released for the retry"
     );
-    assert!(e.notifier.sent().is_empty());
+    // One PENDING alert says the switch waits and why; no failover alert yet.
+    let sent = e.notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].event_type, "pending");
+    assert!(
+        sent[0]
+            .subject
+            .starts_with("[PENDING] checkout: failover us-east-1 -> eu-west-1"),
+        "{}",
+        sent[0].subject
+    );
+    assert!(
+        sent[0].message.contains("step:  switch"),
+        "{}",
+        sent[0].message
+    );
+    assert!(
+        sent[0].message.contains("injected"),
+        "the cause: {}",
+        sent[0].message
+    );
 
     // Lambda redelivers the same event: it is a duplicate vote, and it finishes the work.
     assert_eq!(
@@ -419,10 +439,83 @@ async fn failure_between_claim_and_switch_is_finished_by_the_redelivery() {
         ["failed_over"]
     );
     assert!(e.health.get_now(PRIMARY).settings.forces_unhealthy());
-    assert_eq!(e.notifier.sent().len(), 1);
+    let kinds = |e: &TestEngine| -> Vec<String> {
+        e.notifier
+            .sent()
+            .iter()
+            .map(|a| a.event_type.clone())
+            .collect()
+    };
+    assert_eq!(kinds(&e), ["pending", "failover"]);
     assert_eq!(e.store.state("checkout").epoch, 1, "same epoch");
     send(&e, &event(1, "ALARM", T0, "b"), "r4").await.unwrap();
-    assert_eq!(e.notifier.sent().len(), 1);
+    assert_eq!(kinds(&e), ["pending", "failover"]);
+}
+
+#[tokio::test]
+async fn a_switch_failing_again_on_retry_sends_no_second_pending_alert() {
+    let e = engine();
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
+    e.health.faults.fail_next("update");
+    send(&e, &event(1, "ALARM", T0, "b"), "r2")
+        .await
+        .unwrap_err();
+    e.health.faults.fail_next("update");
+    send(&e, &event(1, "ALARM", T0, "b"), "r3")
+        .await
+        .unwrap_err();
+    let report = reconcile(&e).await;
+    assert_eq!(report.resumed, 1, "{report:?}");
+    let kinds: Vec<String> = e
+        .notifier
+        .sent()
+        .iter()
+        .map(|a| a.event_type.clone())
+        .collect();
+    assert_eq!(kinds, ["pending", "failover"]);
+}
+
+#[tokio::test]
+async fn a_secondary_that_cannot_be_read_for_want_of_an_answer_waits_instead_of_blocking() {
+    let e = engine_with(json!({"preflight": {"secondary_health_check": true}}));
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
+    e.health.faults.fail_next("status");
+    let err = send(&e, &event(1, "ALARM", T0, "b"), "r2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::StepFailed {
+                step: "pre-flight",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("readiness could not be read"),
+        "{err}"
+    );
+    let state = e.store.state("checkout");
+    assert_eq!(state.phase, Phase::FailingOver, "pending, not BLOCKED");
+    assert!(state.execution.as_ref().unwrap().preflight.is_empty());
+    assert_eq!(e.notifier.sent()[0].event_type, "pending");
+    // The next attempt reads the secondary again and switches.
+    let report = reconcile(&e).await;
+    assert_eq!(report.resumed, 1, "{report:?}");
+    assert_eq!(e.store.state("checkout").phase, Phase::FailedOver);
+    let kinds: Vec<String> = e
+        .notifier
+        .sent()
+        .iter()
+        .map(|a| a.event_type.clone())
+        .collect();
+    assert_eq!(kinds, ["pending", "failover"]);
 }
 
 #[tokio::test]
@@ -500,12 +593,69 @@ async fn deciding_vote_with(
     e: &TestEngine,
     fault: WriteFault,
 ) -> Result<Vec<&'static str>, EngineError> {
+    deciding_vote_with_fault_at(e, CLOSING_WRITE, fault).await
+}
+
+async fn deciding_vote_with_fault_at(
+    e: &TestEngine,
+    write: usize,
+    fault: WriteFault,
+) -> Result<Vec<&'static str>, EngineError> {
     send(e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
         .await
         .unwrap();
-    *e.store.write_fault_at.lock().unwrap() =
-        Some((e.store.control_writes() + CLOSING_WRITE, fault));
+    *e.store.write_fault_at.lock().unwrap() = Some((e.store.control_writes() + write, fault));
     send(e, &event(1, "ALARM", T0, "b"), "r2").await
+}
+
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_still_carried_out_by_its_claimant() {
+    // The SDK retried the claim after its first answer was lost; the retry's condition
+    // fails against the claim itself. Reading that as "claimed by someone else" would leave
+    // the lease held by nobody working until it expires.
+    let e = engine();
+    assert_eq!(
+        deciding_vote_with_fault_at(&e, 1, WriteFault::LandedButConflict)
+            .await
+            .unwrap(),
+        ["failed_over"]
+    );
+    let kinds: Vec<String> = e
+        .notifier
+        .sent()
+        .iter()
+        .map(|a| a.event_type.clone())
+        .collect();
+    assert_eq!(kinds, ["failover"]);
+    assert_eq!(e.store.state("checkout").epoch, 1);
+    assert_eq!(e.health.updates.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_switch_record_whose_answer_was_lost_does_not_stop_the_switch() {
+    let e = engine();
+    assert_eq!(
+        deciding_vote_with_fault_at(&e, 2, WriteFault::LandedButConflict)
+            .await
+            .unwrap(),
+        ["failed_over"]
+    );
+    assert_eq!(e.notifier.sent().len(), 1);
+    assert_eq!(e.store.state("checkout").phase, Phase::FailedOver);
+}
+
+#[tokio::test]
+async fn a_claim_by_someone_else_at_the_same_version_is_still_lost() {
+    // Interleaved: another writer moved the version first; our write did not land.
+    let e = engine();
+    assert_eq!(
+        deciding_vote_with_fault_at(&e, 1, WriteFault::Interleaved)
+            .await
+            .unwrap(),
+        ["claim_lost"]
+    );
+    assert!(e.notifier.sent().is_empty());
+    assert!(e.health.updates.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -1059,13 +1209,27 @@ async fn a_failed_failback_step_is_resumed_by_the_retry() {
         .unwrap_err();
     assert!(err.to_string().contains("restore"), "{err}");
     assert_eq!(e.store.state("checkout").phase, Phase::FailingBack);
+    assert_eq!(e.notifier.sent()[1].event_type, "pending");
+    assert!(
+        e.notifier.sent()[1]
+            .subject
+            .contains("failback eu-west-1 -> us-east-1"),
+        "{}",
+        e.notifier.sent()[1].subject
+    );
     // The operator's retry finds a transition in progress; the next redelivery/reconciler
     // (here: resume through any alarm event) finishes it.
     let r = operate(&e, op("failback", json!({}))).await;
     assert!(!r.ok && r.message.contains("in progress"), "{r:?}");
     send(&e, &event(2, "OK", T0 + 500, "z"), "r").await.unwrap();
     assert_eq!(e.store.state("checkout").phase, Phase::PrimaryActive);
-    assert_eq!(e.notifier.sent().len(), 2);
+    let kinds: Vec<String> = e
+        .notifier
+        .sent()
+        .iter()
+        .map(|a| a.event_type.clone())
+        .collect();
+    assert_eq!(kinds, ["failover", "pending", "failback"]);
 }
 
 // ---- The reconciler ----
@@ -1091,19 +1255,26 @@ async fn two_votes(e: &TestEngine) -> Result<Vec<&'static str>, EngineError> {
 #[tokio::test]
 async fn the_reconciler_finishes_a_failover_interrupted_at_every_step_boundary() {
     // (fault to inject, where it strikes)
-    let boundaries: [(&str, &str); 4] = [
-        ("update", "after the claim, before the switch"),
+    // (fault, where it strikes, whether the switch is left waiting: a PENDING alert)
+    let boundaries: [(&str, &str, bool); 4] = [
+        ("update", "after the claim, before the switch", true),
         (
             "write_control@2",
             "after the switch, before its record (verify)",
+            true,
         ),
-        ("publish", "after the switch was recorded, before the alert"),
+        (
+            "publish",
+            "after the switch was recorded, before the alert",
+            false,
+        ),
         (
             "write_control@3",
             "after the alert, before the closing write",
+            false,
         ),
     ];
-    for (fault, boundary) in boundaries {
+    for (fault, boundary, pending) in boundaries {
         let e = engine();
         match fault {
             "update" => e.health.faults.fail_next("update"),
@@ -1143,6 +1314,13 @@ async fn the_reconciler_finishes_a_failover_interrupted_at_every_step_boundary()
             .filter(|a| a.event_type == "failover")
             .count();
         assert_eq!(failovers, 1, "{boundary}: exactly one failover alert");
+        let pendings = e
+            .notifier
+            .sent()
+            .iter()
+            .filter(|a| a.event_type == "pending")
+            .count();
+        assert_eq!(pendings, usize::from(pending), "{boundary}: PENDING alerts");
         assert_eq!(
             e.health.updates.lock().unwrap().len(),
             1,
@@ -1150,7 +1328,11 @@ async fn the_reconciler_finishes_a_failover_interrupted_at_every_step_boundary()
         );
         let again = reconcile(&e).await;
         assert_eq!((again.resumed, again.drifts), (0, 0), "{boundary}");
-        assert_eq!(e.notifier.sent().len(), 1, "{boundary}");
+        assert_eq!(
+            e.notifier.sent().len(),
+            1 + usize::from(pending),
+            "{boundary}"
+        );
     }
 }
 

@@ -185,8 +185,7 @@ where
         let votes = live_votes(def, &state, now);
         let next = claim_failover(&state, votes, trigger, &claimant, now);
         if let ControlWrite::Conflict(current) = self
-            .store
-            .write_control(&def.name, state.version, &next)
+            .write_transition(&def.name, state.version, &next)
             .await
             .map_err(EngineError::Store)?
         {
@@ -306,8 +305,7 @@ where
         };
         let next = claim_failback(&state, target, live, trigger, &claimant, now);
         if let ControlWrite::Conflict(current) = self
-            .store
-            .write_control(&def.name, state.version, &next)
+            .write_transition(&def.name, state.version, &next)
             .await
             .map_err(EngineError::Store)?
         {

@@ -244,14 +244,29 @@ where
                             .map_err(EngineError::Store)?;
                     }
                     Err(e) => {
-                        report.escalated = self
-                            .escalate(
-                                def,
-                                &state,
-                                settings,
-                                &format!("the transition could not complete: {e}"),
-                            )
-                            .await?;
+                        // The failed step released the lease (a new version), and may just
+                        // have sent the PENDING alert: escalate over what is stored now,
+                        // and not within an escalation interval of that alert.
+                        let current = self
+                            .store
+                            .load_state(&def.name)
+                            .await
+                            .map_err(EngineError::Store)?;
+                        let announced = current
+                            .execution
+                            .as_ref()
+                            .and_then(|x| x.pending_alerted_at)
+                            .is_some_and(|t| now - t < settings.escalation_interval_ms);
+                        if !announced {
+                            report.escalated = self
+                                .escalate(
+                                    def,
+                                    &current,
+                                    settings,
+                                    &format!("the transition could not complete: {e}"),
+                                )
+                                .await?;
+                        }
                         return Ok(report);
                     }
                 }

@@ -165,6 +165,10 @@ pub struct Execution {
     pub switched_at: Option<Millis>,
     #[serde(default)]
     pub blocked_reason: Option<String>,
+    /// When the "transition pending" alert went out (once per epoch): a step failed
+    /// because AWS could not be reached, and the decision waits for a retry.
+    #[serde(default)]
+    pub pending_alerted_at: Option<Millis>,
     #[serde(default)]
     pub alerted_at: Option<Millis>,
     #[serde(default)]

@@ -303,6 +303,12 @@ async fn incident_with_failing_calls(seed: u64, rate: f64) {
         .filter(|c| c.operation == "Publish" && c.wrote() && c.detail.starts_with("[FAILOVER]"))
         .count();
     assert_eq!(publishes, 1, "one Publish of the failover alert; {context}");
+    // A switch step that failed announced the wait once, never more.
+    let pending = alerts.iter().filter(|a| a.0 == "pending").count();
+    assert!(
+        pending <= 1,
+        "at most one PENDING alert per epoch; {context}"
+    );
     assert!(
         injected.values().sum::<usize>() > 0,
         "the plan injected nothing; {context}"
@@ -342,6 +348,21 @@ async fn half_of_calls_failing_seed_4_with_redeliveries() {
     incident_with_failing_calls(4, 0.5).await;
 }
 
+/// Seed 13 at 50% loses the answer to the claim itself: the SDK's retry finds the
+/// claim already written. The claimant must carry it out, not report "claimed by another"
+/// and leave the lease held by nobody.
+#[tokio::test]
+async fn half_of_calls_failing_seed_13_loses_the_answer_to_the_claim() {
+    incident_with_failing_calls(13, 0.5).await;
+}
+
+/// Seed 3 at 60% throttles SNS (`Throttled`, a code outside the SDK's own throttling list)
+/// on the failover alert: the SNS client retries it like any throttling error.
+#[tokio::test]
+async fn sixty_percent_of_calls_failing_seed_3_throttles_the_alert() {
+    incident_with_failing_calls(3, 0.6).await;
+}
+
 /// How the switch is finished once Route 53 is back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Finisher {
@@ -352,15 +373,14 @@ enum Finisher {
 }
 
 /// b. Route 53's API answers every call with `outage` while the deciding event arrives:
-/// the invocation fails and the state says the switch is pending (FAILING_OVER, the lease
-/// released, nothing switched, no failover alert). Route 53 comes back; a redelivery or a
-/// reconciler run completes the switch, with exactly one failover alert and nothing done
-/// twice.
+/// the invocation fails, the state says the switch is pending (FAILING_OVER, the lease
+/// released, nothing switched) and one PENDING alert says so and why. Route 53 comes back;
+/// a redelivery or a reconciler run completes the switch, with exactly one failover alert,
+/// no second PENDING alert and nothing done twice.
 ///
-/// The catalog's pre-flight is the secondary's readiness alarm only unless
-/// `health_check_preflight`: with the secondary health-check pre-flight on, a Route 53 API
-/// outage makes the secondary's status unreadable and the engine BLOCKS the failover
-/// instead (a known gap, recorded in the issue tracker).
+/// With `health_check_preflight` the secondary's Route 53 health-check status is part of
+/// the pre-flight, so the outage also leaves the secondary's readiness unread: that waits
+/// (pending) too, instead of blocking the failover for good.
 async fn route53_outage(
     seed: u64,
     outage: FaultKind,
@@ -409,11 +429,32 @@ async fn route53_outage(
     assert!(exec.switched_at.is_none() && exec.completed_at.is_none());
     assert_eq!(exec.lease_until, 0, "the failed step released its lease");
     assert!(!pending.primary.forced_unhealthy(), "nothing switched yet");
-    // Today nothing is sent while the switch is pending (the failed invocation is the
-    // only signal); a "switch pending" alert would be welcome here, a failover alert not.
+    // One PENDING alert: the switch waits, and why; no failover alert before the switch.
     assert!(
         alerts_during.iter().all(|a| a.0 != "failover"),
         "no failover alert before the switch: {alerts_during:?}"
+    );
+    let pending_alerts: Vec<&(String, String, String)> =
+        alerts_during.iter().filter(|a| a.0 == "pending").collect();
+    assert_eq!(
+        pending_alerts.len(),
+        1,
+        "one PENDING alert: {alerts_during:?}"
+    );
+    let (_, pending_subject, pending_text) = pending_alerts[0];
+    assert_eq!(
+        pending_subject,
+        "[PENDING] checkout: failover us-east-1 -> eu-west-1 decided, switch waiting (epoch 1)"
+    );
+    let step = if health_check_preflight {
+        "step:  pre-flight"
+    } else {
+        "step:  read primary health check"
+    };
+    assert!(pending_text.contains(step), "{pending_text}");
+    assert!(
+        pending_text.contains("route53") || pending_text.contains("Route 53"),
+        "the PENDING alert names Route 53: {pending_text}"
     );
     let r53_during: Vec<&TappedCall> = during.iter().filter(|c| c.service == "route53").collect();
     assert!(
@@ -470,13 +511,15 @@ async fn route53_outage(
         1,
         "one UpdateHealthCheck applied: {updates:?}"
     );
+    let published: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.operation == "Publish" && c.wrote())
+        .map(|c| c.detail.split(':').next().unwrap_or_default())
+        .collect();
     assert_eq!(
-        calls
-            .iter()
-            .filter(|c| c.operation == "Publish" && c.wrote())
-            .count(),
-        1,
-        "one Publish"
+        published,
+        ["[PENDING] checkout", "[FAILOVER] checkout"],
+        "one PENDING and one FAILOVER Publish, nothing else"
     );
     let injected = rig.tap.faults_injected();
     let other_alerts: Vec<&String> = alerts_during
@@ -487,7 +530,7 @@ async fn route53_outage(
         .collect();
     drop(guard);
     println!(
-        "route53_unavailable ({outage:?}, finished by {finisher:?}) seed {seed}: {:.1} s; deciding invocation failed with: {failure}\n  faults injected {injected:?}; Route 53 calls refused during the outage: {}; alerts other than the failover alert: {other_alerts:?}\n  the failover alert after the outage:\n{}",
+        "route53_unavailable ({outage:?}, finished by {finisher:?}) seed {seed}: {:.1} s; deciding invocation failed with: {failure}\n  faults injected {injected:?}; Route 53 calls refused during the outage: {}; alerts other than the failover alert: {other_alerts:?}\n  the PENDING alert during the outage:\n{pending_text}\n  the failover alert after the outage:\n{}",
         started.elapsed().as_secs_f64(),
         r53_during.len(),
         failover_alerts[0].2
@@ -502,4 +545,9 @@ async fn route53_unavailable_then_a_redelivery_completes_the_switch() {
 #[tokio::test]
 async fn route53_throttling_then_the_reconciler_completes_the_switch() {
     route53_outage(12, FaultKind::Throttle, Finisher::Reconciler, false).await;
+}
+
+#[tokio::test]
+async fn route53_unavailable_with_the_health_check_preflight_waits_instead_of_blocking() {
+    route53_outage(13, FaultKind::Unavailable, Finisher::Reconciler, true).await;
 }

@@ -17,7 +17,7 @@ pub use call_log::{critical_path_depth, Call, CallLog};
 pub use cloudwatch::CloudWatchAlarms;
 pub use dynamodb::DynamoStore;
 pub use route53::Route53HealthChecks;
-pub use sns::SnsNotifier;
+pub use sns::{SnsNotifier, SnsThrottledIsRetryable};
 
 use crate::config::Config;
 use crate::engine::Engine;
@@ -63,7 +63,8 @@ pub fn engine_with_log(
         aws_sdk_dynamodb::Client::from_conf(b.build())
     };
     let sns = {
-        let mut b = aws_sdk_sns::config::Builder::from(sdk);
+        let mut b =
+            aws_sdk_sns::config::Builder::from(sdk).retry_classifier(SnsThrottledIsRetryable);
         if let Some(l) = &log {
             b = b.interceptor(l.clone());
         }

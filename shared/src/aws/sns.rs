@@ -2,6 +2,10 @@
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::classify;
 use crate::ports::{Alert, AwsError, ErrorKind, Notifier};
@@ -18,6 +22,30 @@ impl SnsNotifier {
             client,
             topic_arn: topic_arn.to_string(),
         }
+    }
+}
+
+/// SNS answers a throttled Publish with the code `Throttled`, which is not in the SDK's list
+/// of throttling codes, so without this the SDK would not retry it.
+#[derive(Debug, Default)]
+pub struct SnsThrottledIsRetryable;
+
+impl ClassifyRetry for SnsThrottledIsRetryable {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let code = match ctx.output_or_error() {
+            Some(Err(err)) => OrchestratorError::as_operation_error(err)
+                .and_then(|e| e.downcast_ref::<aws_sdk_sns::operation::publish::PublishError>())
+                .and_then(|e| e.code()),
+            _ => None,
+        };
+        match code {
+            Some("Throttled") => RetryAction::throttling_error(),
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "SNS Throttled is retryable"
     }
 }
 
