@@ -52,6 +52,7 @@ pub fn failover_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
     if let Some(note) = &exec.prior_note {
         let _ = writeln!(m, "  Note: {note}");
     }
+    waited_note(&mut m, exec);
     let _ = writeln!(
         m,
         "  Verified by read-back: the check now reports forced unhealthy, so the failover record answers with the secondary.\n"
@@ -239,6 +240,7 @@ pub fn failback_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
                 prior,
                 versions(exec)
             );
+            waited_note(&mut m, exec);
             let _ = writeln!(m, "  Verified by read-back. Route 53 answers with the primary as soon as its check passes.\n");
         }
         None => {
@@ -528,6 +530,19 @@ fn preflight_section(m: &mut String, exec: &Execution) {
         let _ = writeln!(m, "  Blocked because: {reason}");
     }
     let _ = writeln!(m);
+}
+
+/// After a PENDING alert, the closing alert says how long the switch waited.
+fn waited_note(m: &mut String, exec: &Execution) {
+    if let (Some(pending), Some(switched)) = (exec.pending_alerted_at, exec.switched_at) {
+        let _ = writeln!(
+            m,
+            "  The switch waited: a step could not reach AWS at first (PENDING alert at {}); it was made at {}, {:.0}s after the decision.",
+            fmt_time(pending),
+            fmt_time(switched),
+            (switched - exec.decided_at) as f64 / 1000.0
+        );
+    }
 }
 
 fn footer(m: &mut String, exec: &Execution) {

@@ -447,6 +447,8 @@ async fn failure_between_claim_and_switch_is_finished_by_the_redelivery() {
             .collect()
     };
     assert_eq!(kinds(&e), ["pending", "failover"]);
+    let closing = &e.notifier.sent()[1].message;
+    assert!(closing.contains("The switch waited"), "{closing}");
     assert_eq!(e.store.state("checkout").epoch, 1, "same epoch");
     send(&e, &event(1, "ALARM", T0, "b"), "r4").await.unwrap();
     assert_eq!(kinds(&e), ["pending", "failover"]);

@@ -327,7 +327,12 @@ async fn failure_between_claim_and_switch_is_finished_by_a_redelivery() {
         "FAILING_OVER"
     );
     assert!(!hc(&w, &w.primary).await.0);
-    assert!(w.alerts().await.is_empty());
+    let pending = w.alerts().await;
+    assert_eq!(pending.len(), 1, "one PENDING alert: {pending:?}");
+    assert_eq!(
+        pending[0].attribute("event_type").as_deref(),
+        Some("pending")
+    );
 
     // Lambda's retry redelivers the same event.
     assert_eq!(
@@ -340,7 +345,9 @@ async fn failure_between_claim_and_switch_is_finished_by_a_redelivery() {
         ["failed_over"]
     );
     assert!(hc(&w, &w.primary).await.0);
-    assert_eq!(w.alerts().await.len(), 1);
+    let done = w.alerts().await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].attribute("event_type").as_deref(), Some("failover"));
     engine
         .handle_alarm_event(&deciding, &inv("d"))
         .await
