@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 pub mod drill;
 mod emulator;
 pub mod faults;
