@@ -130,9 +130,17 @@ impl Bed {
             sdk,
             tap,
             topic_arn,
+            // BENCH_BIN_<FUNCTION>=<path> runs another build of a function (e.g. one with
+            // symbols, for a profile); the package figures stay those of the zip.
             bins: packages
                 .iter()
-                .map(|p| (p.function.clone(), p.bootstrap.clone()))
+                .map(|p| {
+                    let var = format!("BENCH_BIN_{}", p.function.replace('-', "_").to_uppercase());
+                    let bin = std::env::var_os(var)
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| p.bootstrap.clone());
+                    (p.function.clone(), bin)
+                })
                 .collect(),
             logs,
             log_n: 0.into(),
@@ -327,6 +335,22 @@ pub fn warm(bed: &Bed, table: &str, spare: &Svc, services: &[Svc]) -> Result<War
     api.wait_first_poll(INIT_TIMEOUT, &mut p)?;
     let warmup = alarm_event(&spare.observers[0], "ALARM", Utc::now(), "warm-up");
     measure(bed, &api, &p, &warmup)?;
+    // BENCH_PERF_OUT=<file>: a CPU profile of the warm runs (`perf record -g`); the figures
+    // of such a run carry perf's sampling cost.
+    let perf = match std::env::var("BENCH_PERF_OUT") {
+        Ok(out) if !out.is_empty() => {
+            let child = Command::new("perf")
+                .args(["record", "-F", "10000", "-g", "-o", &out, "-p"])
+                .arg(p.pid.to_string())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("perf: {e}"))?;
+            std::thread::sleep(Duration::from_millis(500));
+            Some(child)
+        }
+        _ => None,
+    };
     let mut w = Warm::default();
     let started = Instant::now();
     for (run, svc) in services.iter().enumerate() {
@@ -365,6 +389,10 @@ pub fn warm(bed: &Bed, table: &str, spare: &Svc, services: &[Svc]) -> Result<War
             "the warm runs took {:.0} s: the catalog cache (one minute) may have expired in between",
             started.elapsed().as_secs_f64()
         ));
+    }
+    if let Some(mut child) = perf {
+        crate::support::send_signal(child.id(), "INT");
+        let _ = child.wait();
     }
     w.peak_rss = p.peak_rss().unwrap_or(0);
     w.threads = p.threads();
