@@ -17,7 +17,7 @@ use crate::operator::{
     parse_request, Action, OperatorRequest, OperatorResponse, StepReport, StepStatus,
 };
 use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
-use crate::state::{HealthCheckSettings, Pause, Phase, ServiceState, Trigger};
+use crate::state::{HealthCheckSettings, Millis, Pause, Phase, ServiceState, Trigger};
 
 use StepStatus::{Done, Failed, Skipped, WouldDo};
 
@@ -78,6 +78,9 @@ where
     ) -> Result<OperatorResponse, EngineError> {
         let now = self.clock.now();
         let mut r = response(req, &state);
+        if abandoned(&state, now) && !req.dry_run {
+            return self.finish_abandoned(def, r, state, inv).await;
+        }
         match state.phase {
             Phase::FailedOver | Phase::FailingOver => {
                 r.ok = true;
@@ -93,8 +96,9 @@ where
                 return Ok(refuse(
                     r,
                     format!(
-                        "a failback is in progress (epoch {}); wait for it",
-                        state.epoch
+                        "a failback is in progress (epoch {}); wait for it{}",
+                        state.epoch,
+                        lease_note(&state)
                     ),
                 ));
             }
@@ -210,6 +214,9 @@ where
     ) -> Result<OperatorResponse, EngineError> {
         let now = self.clock.now();
         let mut r = response(req, &state);
+        if abandoned(&state, now) && !req.dry_run {
+            return self.finish_abandoned(def, r, state, inv).await;
+        }
         match state.phase {
             Phase::PrimaryActive => {
                 r.ok = true;
@@ -228,8 +235,10 @@ where
                 return Ok(refuse(
                     r,
                     format!(
-                        "a transition is in progress ({} epoch {}); wait for it to finish",
-                        state.phase, state.epoch
+                        "a transition is in progress ({} epoch {}); wait for it to finish{}",
+                        state.phase,
+                        state.epoch,
+                        lease_note(&state)
                     ),
                 ));
             }
@@ -578,6 +587,28 @@ where
     }
 
     /// Fills the response from the state the steps left behind.
+    /// A transition whose owner stopped (its lease passed, or it released it after a failed
+    /// step) is finished by the operator who asks next, as the reconciler would.
+    async fn finish_abandoned(
+        &self,
+        def: &ServiceDefinition,
+        mut r: OperatorResponse,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        info!(service = %def.name, epoch = state.epoch, phase = %state.phase, "operator request finds an unfinished transition whose owner stopped; finishing it first");
+        r.steps.push(StepReport::new(
+            "resume",
+            Done,
+            format!(
+                "finished the unfinished {} of epoch {} (its owner had stopped) instead of starting another",
+                state.phase, state.epoch
+            ),
+        ));
+        let outcome = self.resume(def, state, inv).await?;
+        self.finish(def, r, outcome.outcome).await
+    }
+
     async fn finish(
         &self,
         def: &ServiceDefinition,
@@ -709,4 +740,27 @@ fn describe(a: &Assessment) -> String {
         }
         Assessment::Held(h) => h.to_string(),
     }
+}
+
+/// An unfinished transition whose owner's lease has passed.
+fn abandoned(state: &ServiceState, now: Millis) -> bool {
+    matches!(state.phase, Phase::FailingOver | Phase::FailingBack)
+        && state
+            .execution
+            .as_ref()
+            .is_some_and(|e| e.completed_at.is_none() && e.lease_until <= now)
+}
+
+/// When a waiting operator may ask again and have an owner that stopped taken over.
+fn lease_note(state: &ServiceState) -> String {
+    state
+        .execution
+        .as_ref()
+        .filter(|e| e.completed_at.is_none())
+        .map_or(String::new(), |e| {
+            format!(
+                " (its owner holds it until {}; if it has stopped, asking again after that finishes it)",
+                crate::decision::fmt_time(e.lease_until)
+            )
+        })
 }

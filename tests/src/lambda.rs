@@ -184,6 +184,22 @@ impl LambdaWatch {
         String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
     }
 
+    /// SIGKILLs the running instances of `function` (the watcher's descendants whose
+    /// executable is `target/debug/<function>`) and returns how many were killed. The
+    /// watcher does not start a killed function again: start a new watcher (a fresh
+    /// execution environment) afterwards.
+    pub fn kill_function(&self, function: &str) -> usize {
+        let exe = format!("/{function}");
+        support::descendants(self.child.id())
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|p| p.to_string_lossy().ends_with(&exe))
+            })
+            .filter(|pid| support::send_signal(*pid, "KILL"))
+            .count()
+    }
+
     /// Invokes `function` with `payload` through `cargo lambda invoke`.
     /// `Ok(response)` is the function's JSON response; `Err` carries
     /// cargo-lambda's report: for a function error it contains the error type

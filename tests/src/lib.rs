@@ -45,6 +45,7 @@ pub mod faults;
 pub mod fixtures;
 mod lambda;
 mod provision;
+pub mod rig;
 pub mod storm;
 mod support;
 mod world;

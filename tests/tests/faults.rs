@@ -16,14 +16,12 @@
 //! twice), not timings.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use integration_tests::drill::stage::{self, Stage};
 use integration_tests::drill::tap::{FaultKind, FaultPlan, XorShift};
 use integration_tests::drill::{AwsTap, TappedCall};
-use integration_tests::*;
-use serde_json::{json, Value};
+use integration_tests::rig::{applied_updates, outcome, Rig};
+use serde_json::json;
 
 /// How often an invocation that returned an error is delivered again (Lambda's
 /// asynchronous invoke retries twice; EventBridge's own retries come on top).
@@ -49,108 +47,6 @@ impl Drop for SeedReport<'_> {
     }
 }
 
-/// moto provisioned like a deployment (the drill's stage), the tap in front of it and
-/// the functions under `cargo lambda watch`, their AWS calls going through the tap.
-struct Rig {
-    stage: Stage,
-    tap: AwsTap,
-    watch: LambdaWatch,
-}
-
-/// `definition` gives the catalog entry from the provisioned stage (the stage's own:
-/// `|s| s.definition.clone()`); it is written before the functions start.
-async fn rig(definition: impl FnOnce(&Stage) -> Value, invoke_timeout: Duration) -> Rig {
-    let emulator = tokio::task::spawn_blocking(Emulator::start)
-        .await
-        .expect("starting moto");
-    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port()));
-    let stage = {
-        let mut quiet = |_: String| {};
-        Stage::provision(emulator, &mut quiet).await
-    };
-    let definition = definition(&stage);
-    if definition != stage.definition {
-        put_catalog_entry(
-            &stage.sdk,
-            stage::TABLE,
-            stage::SERVICE,
-            &definition.to_string(),
-        )
-        .await;
-    }
-    let tap = AwsTap::start(upstream, Instant::now()).expect("starting the tap");
-    let mut env: Vec<(String, String)> = stage
-        .emulator
-        .function_env()
-        .into_iter()
-        .filter(|(k, _)| k != "AWS_ENDPOINT_URL")
-        .collect();
-    env.push(("AWS_ENDPOINT_URL".into(), tap.endpoint()));
-    env.push(("FAILOVER_TABLE".into(), stage::TABLE.into()));
-    env.push(("ALERT_TOPIC_ARN".into(), stage.topic_arn.clone()));
-    let watch = tokio::task::spawn_blocking(move || {
-        let mut options = LambdaWatchOptions::new(&["alarm-trigger", "reconciler"], &env);
-        options.invoke_timeout = invoke_timeout;
-        LambdaWatch::start_with(options)
-    })
-    .await
-    .expect("starting cargo lambda watch");
-    Rig { stage, tap, watch }
-}
-
-impl Rig {
-    /// Sets observer `i`'s alarm (0-based) to ALARM in moto and returns its event.
-    async fn alarm_event(&self, i: usize, id: &str) -> Value {
-        let o = &self.stage.observers[i];
-        let (at, state) = self.stage.set_alarm(o.region, &o.name, "ALARM").await;
-        assert_eq!(state, "ALARM");
-        self.stage.event(o, "ALARM", "OK", at, id)
-    }
-
-    async fn reconcile(&self, n: usize) -> Result<Value, String> {
-        let now = chrono::Utc::now();
-        let tick = json!({"version": "0", "id": format!("faults-tick-{n}"),
-            "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": ACCOUNT_ID, "time": now.to_rfc3339(), "region": REGION,
-            "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/failover-reconciler")],
-            "detail": {}});
-        self.watch.invoke("reconciler", &tick).await
-    }
-
-    /// The alerts the SQS subscriber received: `(event_type, subject, message)`.
-    async fn alerts(&self, wait: Duration) -> Vec<(String, String, String)> {
-        receive_sns_messages(&self.stage.sdk, &self.stage.queue_url, wait)
-            .await
-            .into_iter()
-            .map(|e| {
-                (
-                    e.attribute("event_type").unwrap_or_default(),
-                    e.subject.clone(),
-                    e.message.clone(),
-                )
-            })
-            .collect()
-    }
-}
-
-fn outcome(response: &Result<Value, String>) -> String {
-    match response {
-        Ok(v) => v["services"][0]["outcome"]
-            .as_str()
-            .or_else(|| v["ignored"].as_str().map(|_| "ignored"))
-            .unwrap_or("?")
-            .to_string(),
-        Err(_) => "error".into(),
-    }
-}
-
-fn applied_updates(calls: &[TappedCall]) -> Vec<&TappedCall> {
-    calls
-        .iter()
-        .filter(|c| c.operation == "UpdateHealthCheck" && c.wrote())
-        .collect()
-}
-
 fn by_kind_summary(calls: &[TappedCall]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for c in calls {
@@ -169,7 +65,7 @@ fn by_kind_summary(calls: &[TappedCall]) -> BTreeMap<String, usize> {
 async fn incident_with_failing_calls(seed: u64, rate: f64) {
     let started = Instant::now();
     // A short invocation deadline: a lease that could not be released expires soon.
-    let rig = rig(|s| s.definition.clone(), Duration::from_secs(15)).await;
+    let rig = Rig::start(|s| s.definition.clone(), Duration::from_secs(15)).await;
     let guard = SeedReport {
         test: "incident_with_failing_calls",
         seed,
@@ -193,7 +89,10 @@ async fn incident_with_failing_calls(seed: u64, rate: f64) {
 
     let mut events = Vec::new();
     for i in 0..3 {
-        events.push(rig.alarm_event(i, &format!("faults-{seed}-{i}")).await);
+        events.push(
+            rig.alarm_event(i, "ALARM", &format!("faults-{seed}-{i}"))
+                .await,
+        );
     }
     let mut deliveries: Vec<(usize, usize)> = (0..3).flat_map(|i| [(i, 0); 3]).collect();
     XorShift::new(seed).shuffle(&mut deliveries);
@@ -388,7 +287,7 @@ async fn route53_outage(
     health_check_preflight: bool,
 ) {
     let started = Instant::now();
-    let rig = rig(
+    let rig = Rig::start(
         |s| {
             let mut d = s.definition.clone();
             d["preflight"] = json!({"secondary_health_check": health_check_preflight,
@@ -405,8 +304,8 @@ async fn route53_outage(
     };
     rig.tap.set_faults(Some(FaultPlan::new(seed)));
 
-    let e1 = rig.alarm_event(0, &format!("r53-{seed}-1")).await;
-    let e2 = rig.alarm_event(1, &format!("r53-{seed}-2")).await;
+    let e1 = rig.alarm_event(0, "ALARM", &format!("r53-{seed}-1")).await;
+    let e2 = rig.alarm_event(1, "ALARM", &format!("r53-{seed}-2")).await;
     let first = rig.watch.invoke("alarm-trigger", &e1).await;
     assert_eq!(outcome(&first), "vote_recorded", "{first:?}");
 

@@ -86,7 +86,7 @@ pub struct Stage {
     /// Health-check request interval and failure threshold (seconds, count), as configured.
     pub hc_interval: i64,
     pub hc_threshold: i64,
-    store: failover::aws::DynamoStore,
+    pub(crate) store: failover::aws::DynamoStore,
 }
 
 /// Where provisioning tells what it did (one line per call).

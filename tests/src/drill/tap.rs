@@ -31,6 +31,11 @@
 //! arrival order, so concurrent calls inside one invocation do not reshuffle the faults.
 //! Every injected fault is counted by kind ([`AwsTap::faults_injected`]) and marked on
 //! its [`TappedCall::fault`].
+//!
+//! A crash point ([`AwsTap::crash_at`]) holds the n-th request from then on and every
+//! later one: none is forwarded or answered, so the test can kill the function process
+//! while it waits there, as if it had died just before that call. A held call is recorded
+//! (fault `held`) when its connection closes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -231,12 +236,28 @@ impl AwsTap {
         self.lock_faults().plan.as_ref().map(|p| p.seed)
     }
 
+    /// Arms a crash point: from the `n`-th request (1-based) after this call on, requests
+    /// are held unanswered and never forwarded; `None` disarms it.
+    pub fn crash_at(&self, n: Option<usize>) {
+        let mut f = self.lock_faults();
+        f.crash_at = n;
+        f.arrivals = 0;
+        f.held = 0;
+    }
+
+    /// How many requests the crash point is holding (or held) since it was armed.
+    pub fn held(&self) -> usize {
+        self.lock_faults().held
+    }
+
     fn lock_faults(&self) -> std::sync::MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 const LATENCY: &str = "latency";
+/// A request held at the crash point (never forwarded, never answered).
+pub const HELD: &str = "held";
 const ANSWER_LOST: &str = "answer lost";
 const RESET: &str = "reset";
 
@@ -391,6 +412,10 @@ struct Faults {
     /// Requests seen per identity (for the draw).
     seen: HashMap<String, u64>,
     counts: BTreeMap<String, usize>,
+    /// The crash point: hold the n-th request (1-based) after arming, and all later ones.
+    crash_at: Option<usize>,
+    arrivals: usize,
+    held: usize,
 }
 
 impl Faults {
@@ -571,8 +596,18 @@ fn relay(
         &body,
     );
 
-    let (fault, max_latency) = {
+    let (fault, max_latency, hold) = {
         let mut f = faults.lock().unwrap_or_else(|p| p.into_inner());
+        let hold = match f.crash_at {
+            Some(n) => {
+                f.arrivals += 1;
+                f.arrivals >= n
+            }
+            None => false,
+        };
+        if hold {
+            f.held += 1;
+        }
         // Route 53 details start with the health check's id, which moto makes up anew
         // each run: leave it out so the same seed replays the same faults.
         let stable = match service.as_str() {
@@ -580,8 +615,37 @@ fn relay(
             _ => detail.as_str(),
         };
         let identity = format!("{service} {operation} {stable}");
-        (f.decide(&service, &identity), f.max_latency())
+        (f.decide(&service, &identity), f.max_latency(), hold)
     };
+    if hold {
+        // Wait, answering nothing, until the client goes away (the process was killed).
+        let _ = client.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut byte = [0u8; 1];
+        loop {
+            match client.read(&mut byte) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        return Some(TappedCall {
+            seq: 0,
+            start,
+            end: origin.elapsed(),
+            service,
+            region,
+            operation,
+            status: 0,
+            error: HELD.to_string(),
+            detail,
+            fault: Some(HELD.to_string()),
+        });
+    }
     let mut label = None;
     let (status, response) = match fault {
         Some((FaultKind::Reset, _)) => {

@@ -1,0 +1,315 @@
+//! A crash at every step boundary (issue 7): the built functions run under
+//! `cargo lambda watch` (the Lambda Runtime API) with their AWS calls through the
+//! recording tap. A reference run learns the sequential round trips of a deciding vote
+//! and of an operator failback; then, for each boundary, a fresh deployment is driven to
+//! it, the tap holds the first call of the next round trip (and everything after it),
+//! the function process is SIGKILLed while it waits there, and a new execution
+//! environment is started. The event is redelivered at once (the dead owner's lease
+//! still holds), again after the lease (ended in the table: see [`Rig::expire_lease`]),
+//! and the reconciler runs: the work completes exactly once (one switch applied, one
+//! alert, one epoch).
+//!
+//! Boundaries, not points inside a round trip: the calls of one round trip leave the
+//! process together. Inside the last round trip (the alert beside the closing write) a
+//! crash in the microseconds between the two requests could record the alert as sent
+//! without sending it; the README says so.
+
+use std::time::{Duration, Instant};
+
+use integration_tests::drill::tap::HELD;
+use integration_tests::drill::TappedCall;
+use integration_tests::rig::{applied_updates, outcome, Rig};
+use serde_json::{json, Value};
+
+/// How long the watcher waits for an invocation.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sequential round trips: a call that starts after every earlier call has ended opens
+/// the next one (the calls of one round trip are sent together and overlap).
+fn round_trips(calls: &[TappedCall]) -> Vec<Vec<&TappedCall>> {
+    let mut out: Vec<Vec<&TappedCall>> = Vec::new();
+    let mut ends = Duration::ZERO;
+    for c in calls {
+        if out.is_empty() || c.start >= ends {
+            out.push(Vec::new());
+        }
+        ends = ends.max(c.end);
+        out.last_mut().expect("a round trip").push(c);
+    }
+    out
+}
+
+fn describe(rts: &[Vec<&TappedCall>]) -> String {
+    rts.iter()
+        .map(|rt| {
+            rt.iter()
+                .map(|c| c.operation.as_str())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn failback_request(id: &str) -> Value {
+    json!({"action": "failback", "service": "checkout", "requested_by": "alice",
+        "reason": format!("primary healthy again ({id})")})
+}
+
+/// Runs `payload` through `function` until the tap holds call `n` (1-based, counted from
+/// now), kills the process there and starts a fresh execution environment. Returns the
+/// calls the dead invocation made (the held ones included).
+async fn crash_at(rig: &mut Rig, function: &str, payload: &Value, n: usize) -> Vec<TappedCall> {
+    let mark = rig.tap.mark();
+    rig.tap.crash_at(Some(n));
+    {
+        let invoke = rig.watch.invoke(function, payload);
+        let kill = async {
+            while rig.tap.held() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Let the rest of the round trip reach the tap (and be held) before the kill.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            rig.watch.kill_function(function)
+        };
+        tokio::select! {
+            r = invoke => panic!("{function} finished before call {n} (no crash point reached): {r:?}"),
+            killed = kill => assert_eq!(killed, 1, "one {function} process killed"),
+        }
+    }
+    rig.restart_watch().await;
+    rig.tap.crash_at(None);
+    // The held connections close with the process; wait until they are recorded.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let calls = rig.tap.since(mark);
+        let held = calls
+            .iter()
+            .filter(|c| c.fault.as_deref() == Some(HELD))
+            .count();
+        if held > 0 || Instant::now() > deadline {
+            return calls;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two observers' ALARM events: the first is delivered, the second is returned.
+async fn first_vote(rig: &Rig, tag: &str) -> Value {
+    let e0 = rig.alarm_event(0, "ALARM", &format!("{tag}-0")).await;
+    let first = rig.watch.invoke("alarm-trigger", &e0).await;
+    assert_eq!(outcome(&first), "vote_recorded", "{first:?}");
+    rig.alarm_event(1, "ALARM", &format!("{tag}-1")).await
+}
+
+/// A failed-over deployment whose observers have recovered (failback is allowed).
+async fn failed_over_and_recovered(rig: &Rig, tag: &str) {
+    let deciding = first_vote(rig, tag).await;
+    let r = rig.watch.invoke("alarm-trigger", &deciding).await;
+    assert_eq!(outcome(&r), "failed_over", "{r:?}");
+    for i in 0..2 {
+        let ok = rig.alarm_event(i, "OK", &format!("{tag}-ok-{i}")).await;
+        let r = rig.watch.invoke("alarm-trigger", &ok).await;
+        assert!(r.is_ok(), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_failover_killed_at_every_step_boundary_completes_exactly_once() {
+    // Reference run: the deciding vote's round trips on the wire.
+    let reference = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
+    let deciding = first_vote(&reference, "ref").await;
+    let mark = reference.tap.mark();
+    let r = reference.watch.invoke("alarm-trigger", &deciding).await;
+    assert_eq!(outcome(&r), "failed_over", "{r:?}");
+    let calls = reference.tap.since(mark);
+    let rts = round_trips(&calls);
+    assert_eq!(
+        rts.len(),
+        4,
+        "vote | claim + reads | switch | alert: {}",
+        describe(&rts)
+    );
+    let sizes: Vec<usize> = rts.iter().map(Vec::len).collect();
+    drop(reference);
+    println!("deciding vote round trips: {}", describe(&rts));
+
+    let boundaries = [
+        "before the vote",
+        "after the vote, before the claim",
+        "after the claim, before the switch",
+        "after the switch, before the alert",
+    ];
+    for (j, boundary) in boundaries.iter().enumerate() {
+        let n = 1 + sizes[..j].iter().sum::<usize>();
+        let mut rig = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
+        let deciding = first_vote(&rig, &format!("b{j}")).await;
+        let dead = crash_at(&mut rig, "alarm-trigger", &deciding, n).await;
+        let held: Vec<&str> = dead
+            .iter()
+            .filter(|c| c.fault.as_deref() == Some(HELD))
+            .map(|c| c.operation.as_str())
+            .collect();
+        let at_crash = rig.stage.snapshot().await;
+        eprintln!(
+            "[{boundary}] crashed; state {} epoch {} lease {:?}",
+            at_crash.phase,
+            at_crash.epoch,
+            at_crash
+                .execution
+                .as_ref()
+                .map(|e| e.lease_until - chrono::Utc::now().timestamp_millis())
+        );
+
+        // Lambda redelivers at once (the dead owner's lease may still hold), again after
+        // the lease, and the reconciler runs.
+        let again = rig.watch.invoke("alarm-trigger", &deciding).await;
+        let at_once = outcome(&again);
+        rig.expire_lease().await;
+        let later = rig.watch.invoke("alarm-trigger", &deciding).await;
+        let after_lease = outcome(&later);
+        let tick = rig.reconcile(1).await;
+        assert!(tick.is_ok(), "{boundary}: {tick:?}");
+        let tick2 = rig.reconcile(2).await;
+        assert_eq!(
+            tick2.as_ref().unwrap()["resumed"],
+            0,
+            "{boundary}: {tick2:?}"
+        );
+
+        let done = rig.stage.snapshot().await;
+        let alerts = rig.alerts(Duration::from_secs(2)).await;
+        let calls = rig.tap.all();
+        let context = format!(
+            "{boundary} (held from call {n}: {held:?}); state at the crash {} epoch {}; redelivery at once: {at_once}; after the lease: {after_lease}; reconciler {tick:?}",
+            at_crash.phase, at_crash.epoch
+        );
+        assert!(!held.is_empty(), "{context}");
+        assert_eq!(
+            (done.phase.as_str(), done.epoch),
+            ("FAILED_OVER", 1),
+            "{context}"
+        );
+        assert!(
+            done.primary.disabled && done.primary.inverted,
+            "{context}: {}",
+            done.primary
+        );
+        assert_eq!(applied_updates(&calls).len(), 1, "one switch; {context}");
+        let kinds: Vec<&str> = alerts.iter().map(|a| a.0.as_str()).collect();
+        assert_eq!(kinds, ["failover"], "one alert; {context}");
+        let published = calls
+            .iter()
+            .filter(|c| c.operation == "Publish" && c.wrote())
+            .count();
+        assert_eq!(published, 1, "one Publish; {context}");
+        // While the dead owner's lease held, the redelivery did not act on its claim.
+        if at_crash.epoch == 1 {
+            assert_eq!(at_once, "in_progress", "{context}");
+        }
+        println!("crash {context}");
+    }
+}
+
+#[tokio::test]
+async fn a_failback_killed_at_every_step_boundary_completes_exactly_once() {
+    let reference = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
+    failed_over_and_recovered(&reference, "ref").await;
+    let mark = reference.tap.mark();
+    let r = reference
+        .watch
+        .invoke("operator", &failback_request("ref"))
+        .await;
+    assert_eq!(
+        r.as_ref().map(|v| v["ok"].clone()),
+        Ok(json!(true)),
+        "{r:?}"
+    );
+    let calls = reference.tap.since(mark);
+    let rts = round_trips(&calls);
+    let sizes: Vec<usize> = rts.iter().map(Vec::len).collect();
+    drop(reference);
+    println!("operator failback round trips: {}", describe(&rts));
+    assert!(rts.len() >= 4, "{}", describe(&rts));
+
+    for j in 0..rts.len() {
+        let n = 1 + sizes[..j].iter().sum::<usize>();
+        let mut rig = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
+        failed_over_and_recovered(&rig, &format!("fb{j}")).await;
+        let _ = rig.alerts(Duration::from_millis(500)).await; // the failover's alert
+        let request = failback_request(&format!("fb{j}"));
+        let dead = crash_at(&mut rig, "operator", &request, n).await;
+        let held: Vec<&str> = dead
+            .iter()
+            .filter(|c| c.fault.as_deref() == Some(HELD))
+            .map(|c| c.operation.as_str())
+            .collect();
+        let at_crash = rig.stage.snapshot().await;
+
+        // The operator asks again at once, again after the lease; the reconciler runs.
+        let again = rig.watch.invoke("operator", &request).await;
+        rig.expire_lease().await;
+        let later = rig.watch.invoke("operator", &request).await;
+        let tick = rig.reconcile(1).await;
+        assert!(tick.is_ok(), "{tick:?}");
+        let tick2 = rig.reconcile(2).await;
+        assert_eq!(tick2.as_ref().unwrap()["resumed"], 0, "{tick2:?}");
+
+        let done = rig.stage.snapshot().await;
+        let alerts = rig.alerts(Duration::from_secs(2)).await;
+        let calls = rig.tap.since(0);
+        let msg = |r: &Result<Value, String>| match r {
+            Ok(v) => v["message"].as_str().unwrap_or("?").to_string(),
+            Err(e) => e.clone(),
+        };
+        let context = format!(
+            "failback round trip {j} (held from call {n}: {held:?}); state at the crash {} epoch {}; operator again at once: {}; after the lease: {}; reconciler {tick:?}",
+            at_crash.phase,
+            at_crash.epoch,
+            msg(&again),
+            msg(&later)
+        );
+        assert!(!held.is_empty(), "{context}");
+        assert_eq!(
+            (done.phase.as_str(), done.epoch),
+            ("PRIMARY_ACTIVE", 2),
+            "{context}"
+        );
+        assert!(
+            !done.primary.disabled && !done.primary.inverted,
+            "the prior flags restored; {context}: {}",
+            done.primary
+        );
+        // Two switches in all: the failover's and the failback's restore.
+        assert_eq!(applied_updates(&calls).len(), 2, "{context}");
+        let kinds: Vec<&str> = alerts.iter().map(|a| a.0.as_str()).collect();
+        assert_eq!(kinds, ["failback"], "one failback alert; {context}");
+        let published = calls
+            .iter()
+            .filter(|c| c.operation == "Publish" && c.wrote() && c.detail.starts_with("[FAILBACK]"))
+            .count();
+        assert_eq!(published, 1, "one FAILBACK Publish; {context}");
+        // While the dead owner's lease held, the operator was told to wait; after it, the
+        // operator's retry finished that failback rather than starting another.
+        if at_crash.phase == "FAILING_BACK" {
+            let again = again.as_ref().expect("the operator answers");
+            assert_eq!(again["ok"], false, "{context}");
+            assert!(
+                again["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("in progress"),
+                "{context}"
+            );
+            let later = later.as_ref().expect("the operator answers");
+            assert_eq!(later["ok"], true, "{context}");
+            assert!(
+                later["steps"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s["name"] == "resume")),
+                "{context}: {later}"
+            );
+        }
+        println!("crash {context}");
+    }
+}
