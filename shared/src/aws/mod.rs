@@ -29,8 +29,15 @@ pub type AwsEngine =
 
 /// Region, credentials and endpoint (`AWS_ENDPOINT_URL`) come from the SDK's standard
 /// variables. Calls are retried by the SDK (standard mode) within a per-call deadline.
+///
+/// Credentials come from the environment only: Lambda puts the role's there, and the
+/// default chain would build providers (web identity, SSO, IMDS) that a function never
+/// uses, parsing the system's root certificates once more at every cold start.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        )
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
