@@ -46,15 +46,7 @@ impl Rig {
             .await;
         }
         let tap = AwsTap::start(upstream, Instant::now()).expect("starting the tap");
-        let mut env: Vec<(String, String)> = stage
-            .emulator
-            .function_env()
-            .into_iter()
-            .filter(|(k, _)| k != "AWS_ENDPOINT_URL")
-            .collect();
-        env.push(("AWS_ENDPOINT_URL".into(), tap.endpoint()));
-        env.push(("FAILOVER_TABLE".into(), stage::TABLE.into()));
-        env.push(("ALERT_TOPIC_ARN".into(), stage.topic_arn.clone()));
+        let env = stage.function_env(&tap.endpoint());
         let mut options = LambdaWatchOptions::new(&FUNCTIONS, &env);
         options.invoke_timeout = invoke_timeout;
         let watch = start_watch(options.clone()).await;

@@ -51,6 +51,15 @@ fn describe(rts: &[Vec<&TappedCall>]) -> String {
         .join(" | ")
 }
 
+/// The operations the crash point held (the dead invocation's next round trip).
+fn held_operations(calls: &[TappedCall]) -> Vec<&str> {
+    calls
+        .iter()
+        .filter(|c| c.fault.as_deref() == Some(HELD))
+        .map(|c| c.operation.as_str())
+        .collect()
+}
+
 fn failback_request(id: &str) -> Value {
     json!({"action": "failback", "service": "checkout", "requested_by": "alice",
         "reason": format!("primary healthy again ({id})")})
@@ -145,11 +154,7 @@ async fn a_failover_killed_at_every_step_boundary_completes_exactly_once() {
         let mut rig = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
         let deciding = first_vote(&rig, &format!("b{j}")).await;
         let dead = crash_at(&mut rig, "alarm-trigger", &deciding, n).await;
-        let held: Vec<&str> = dead
-            .iter()
-            .filter(|c| c.fault.as_deref() == Some(HELD))
-            .map(|c| c.operation.as_str())
-            .collect();
+        let held = held_operations(&dead);
         let at_crash = rig.stage.snapshot().await;
         eprintln!(
             "[{boundary}] crashed; state {} epoch {} lease {:?}",
@@ -239,11 +244,7 @@ async fn a_failback_killed_at_every_step_boundary_completes_exactly_once() {
         let _ = rig.alerts(Duration::from_millis(500)).await; // the failover's alert
         let request = failback_request(&format!("fb{j}"));
         let dead = crash_at(&mut rig, "operator", &request, n).await;
-        let held: Vec<&str> = dead
-            .iter()
-            .filter(|c| c.fault.as_deref() == Some(HELD))
-            .map(|c| c.operation.as_str())
-            .collect();
+        let held = held_operations(&dead);
         let at_crash = rig.stage.snapshot().await;
 
         // The operator asks again at once, again after the lease; the reconciler runs.

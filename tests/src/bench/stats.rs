@@ -98,20 +98,9 @@ pub fn union_within(intervals: &[(Duration, Duration)], from: Duration, to: Dura
     total
 }
 
-/// The sequential round trips among calls seen on the wire (the same longest-chain rule as
-/// [`failover::aws::critical_path_depth`], which the tests assert on).
-pub fn depth(calls: &[TappedCall]) -> usize {
-    let calls: Vec<failover::aws::Call> = calls
-        .iter()
-        .map(|c| failover::aws::Call {
-            service: c.service.clone(),
-            operation: c.operation.clone(),
-            start: c.start,
-            end: c.end,
-        })
-        .collect();
-    failover::aws::critical_path_depth(&calls)
-}
+/// The sequential round trips among calls seen on the wire (the drill's count, the same
+/// longest-chain rule as [`failover::aws::critical_path_depth`], which the tests assert on).
+pub use crate::drill::sequential_round_trips as depth;
 
 /// The AWS time of an invocation: the union of its calls' intervals on the wire.
 pub fn aws_time(calls: &[TappedCall], from: Duration, to: Duration) -> Duration {

@@ -397,15 +397,7 @@ pub async fn run(options: DrillOptions) -> DrillReport {
     }
 
     let tap = AwsTap::start(upstream, origin).expect("starting the AWS call tap");
-    let mut env: Vec<(String, String)> = stage
-        .emulator
-        .function_env()
-        .into_iter()
-        .filter(|(k, _)| k != "AWS_ENDPOINT_URL")
-        .collect();
-    env.push(("AWS_ENDPOINT_URL".into(), tap.endpoint()));
-    env.push(("FAILOVER_TABLE".into(), stage::TABLE.into()));
-    env.push(("ALERT_TOPIC_ARN".into(), stage.topic_arn.clone()));
+    let env = stage.function_env(&tap.endpoint());
     let watch = {
         let env = env.clone();
         tokio::task::spawn_blocking(move || LambdaWatch::start(&FUNCTIONS, &env))

@@ -246,6 +246,21 @@ impl Stage {
 
     /// Sets an alarm's state in the emulator and reads back when CloudWatch says it
     /// changed (the event's state timestamp) and the state it now reports.
+    /// The environment of function processes whose AWS calls go to `endpoint` (the tap):
+    /// the emulator's credentials and region, the table and the topic.
+    pub fn function_env(&self, endpoint: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .emulator
+            .function_env()
+            .into_iter()
+            .filter(|(k, _)| k != "AWS_ENDPOINT_URL")
+            .collect();
+        env.push(("AWS_ENDPOINT_URL".into(), endpoint.to_string()));
+        env.push(("FAILOVER_TABLE".into(), TABLE.into()));
+        env.push(("ALERT_TOPIC_ARN".into(), self.topic_arn.clone()));
+        env
+    }
+
     pub async fn set_alarm(
         &self,
         region: &str,
