@@ -66,13 +66,14 @@ pub fn check_freshness(
     Ok(())
 }
 
-pub fn vote_from(obs: &AlarmObservation, now: Millis) -> Vote {
+pub fn vote_from(obs: &AlarmObservation, now: Millis, received_by: &str) -> Vote {
     Vote {
         state: obs.state,
         at: obs.state_changed_at,
         event_id: obs.event_id.clone(),
         reason: obs.reason.clone(),
         received_at: now,
+        received_by: received_by.to_string(),
     }
 }
 

@@ -36,6 +36,7 @@ fn vote(state: ObservedState, at: Millis) -> Vote {
         event_id: format!("e{at}"),
         reason: String::new(),
         received_at: at,
+        received_by: "r".into(),
     }
 }
 

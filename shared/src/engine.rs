@@ -256,7 +256,7 @@ where
                 staleness.to_string(),
             ));
         }
-        let vote = decision::vote_from(obs, now);
+        let vote = decision::vote_from(obs, now, &inv.request_id);
         let record = HistoryRecord {
             at: obs.state_changed_at,
             epoch: 0,
@@ -274,6 +274,11 @@ where
         let written = written.map_err(EngineError::Store)?;
         let (state, fresh) = match written {
             VoteWrite::Recorded(state) => (state, true),
+            // Our own vote (this invocation, this millisecond): the SDK retried a write
+            // whose answer was lost; not a redelivery.
+            VoteWrite::NotNewer(state) if state.votes.get(&obs.observer) == Some(&vote) => {
+                (state, true)
+            }
             VoteWrite::NotNewer(state) => (state, false),
         };
         self.emit(

@@ -775,6 +775,7 @@ async fn an_owner_that_died_is_taken_over_only_after_its_lease() {
             event_id: "b".into(),
             reason: "x".into(),
             received_at: T0,
+            received_by: "r".into(),
         },
     );
     let votes = crate::decision::live_votes(
@@ -1355,6 +1356,7 @@ async fn a_killed_owner_is_finished_by_the_reconciler_only_after_its_lease() {
             event_id: "b".into(),
             reason: "x".into(),
             received_at: T0,
+            received_by: "r".into(),
         },
     );
     let votes = crate::decision::live_votes(&def, &state, T0);
@@ -1515,4 +1517,25 @@ async fn the_reconciler_stops_before_the_deadline_and_says_what_it_did_not_reach
         (r.checked, r.not_reached.clone()),
         (0, vec!["checkout".to_string()])
     );
+}
+
+#[tokio::test]
+async fn a_vote_whose_answer_was_lost_still_counts_as_fresh() {
+    // The store already holds exactly the vote this invocation writes (its first attempt
+    // landed, the answer was lost, the SDK retried): fresh, not a duplicate.
+    let e = engine();
+    let ev = event(0, "ALARM", T0 - 1000, "a");
+    let obs = crate::event::parse_alarm_event(&ev).unwrap();
+    let vote = crate::decision::vote_from(&obs, e.clock.now(), "r1");
+    e.store
+        .states
+        .lock()
+        .unwrap()
+        .entry("checkout".into())
+        .or_default()
+        .votes
+        .insert(obs.observer.clone(), vote);
+    assert_eq!(send(&e, &ev, "r1").await.unwrap(), ["vote_recorded"]);
+    // A redelivery (another invocation, even in the same millisecond) is a duplicate.
+    assert_eq!(send(&e, &ev, "r2").await.unwrap(), ["duplicate"]);
 }

@@ -60,6 +60,10 @@ pub struct Vote {
     pub event_id: String,
     pub reason: String,
     pub received_at: Millis,
+    /// The invocation that recorded it: with `received_at`, tells an SDK retry of our own
+    /// write (whose answer was lost) from a redelivery.
+    #[serde(default)]
+    pub received_by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
