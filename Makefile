@@ -102,10 +102,11 @@ fuzz:
 	FUZZ_CASES=$(FUZZ_CASES) timeout $(FUZZ_SECONDS) $(CARGO) test -p failover --test events_and_catalog never_panic
 
 # The reliability runs in full (make test has the short forms): the alarm storm (100
-# services x 3 observers, up to 30 copies of each event, 16 processes), then the fuzzing.
+# services x 3 observers, up to 30 copies of each event, 16 processes), the fault
+# injection and the crash at every step with their reports, then the fuzzing.
 reliability: tools build
 	$(CARGO) run -q -p integration-tests --bin storm
-	$(CARGO) test -p integration-tests --test faults -- --nocapture
+	$(CARGO) test -p integration-tests --test faults --test crash -- --nocapture
 	$(MAKE) --no-print-directory fuzz
 
 # Benchmarks (target/bench/results.json and a table): the release functions as shipped
