@@ -42,7 +42,7 @@ help:
 	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split]"
 	@echo "make report-check render the drill's HTML report in headless Chromium (screenshot + DOM check)"
 	@echo "make bench        release functions: cold start, latency and AWS calls per event, RSS, zip size, storm, reconciler (target/bench/)"
-	@echo "make reliability  the full alarm storm (100 services, 16 processes) and the fuzzing"
+	@echo "make reliability  the full alarm storm (100 services, 16 processes), fault injection, crash at every step, fuzzing"
 	@echo "make fuzz         the event-parsing properties with FUZZ_CASES=$(FUZZ_CASES) cases each (at most FUZZ_SECONDS=$(FUZZ_SECONDS) s)"
 	@echo "make fmt          cargo fmt --all"
 	@echo "make lint         fmt check + clippy -D warnings"
