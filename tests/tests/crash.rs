@@ -156,15 +156,6 @@ async fn a_failover_killed_at_every_step_boundary_completes_exactly_once() {
         let dead = crash_at(&mut rig, "alarm-trigger", &deciding, n).await;
         let held = held_operations(&dead);
         let at_crash = rig.stage.snapshot().await;
-        eprintln!(
-            "[{boundary}] crashed; state {} epoch {} lease {:?}",
-            at_crash.phase,
-            at_crash.epoch,
-            at_crash
-                .execution
-                .as_ref()
-                .map(|e| e.lease_until - chrono::Utc::now().timestamp_millis())
-        );
 
         // Lambda redelivers at once (the dead owner's lease may still hold), again after
         // the lease, and the reconciler runs.
