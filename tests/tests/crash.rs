@@ -1,7 +1,7 @@
 //! A crash at every step boundary (issue 7): the built functions run under
 //! `cargo lambda watch` (the Lambda Runtime API) with their AWS calls through the
-//! recording tap. A reference run learns the sequential round trips of a deciding vote
-//! and of an operator failback; then, for each boundary, a fresh deployment is driven to
+//! recording tap. A reference run checks the sequential round trips of a deciding vote
+//! and of an operator failback against what the engine makes; then, for each boundary, a fresh deployment is driven to
 //! it, the tap holds the first call of the next round trip (and everything after it),
 //! the function process is SIGKILLed while it waits there, and a new execution
 //! environment is started. The event is redelivered at once (the dead owner's lease
@@ -24,31 +24,58 @@ use serde_json::{json, Value};
 /// How long the watcher waits for an invocation.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sequential round trips: a call that starts after every earlier call has ended opens
-/// the next one (the calls of one round trip are sent together and overlap).
-fn round_trips(calls: &[TappedCall]) -> Vec<Vec<&TappedCall>> {
-    let mut out: Vec<Vec<&TappedCall>> = Vec::new();
-    let mut ends = Duration::ZERO;
-    for c in calls {
-        if out.is_empty() || c.start >= ends {
-            out.push(Vec::new());
-        }
-        ends = ends.max(c.end);
-        out.last_mut().expect("a round trip").push(c);
-    }
-    out
-}
+/// The deciding vote's round trips, as the engine makes them: the vote ‖ its audit record;
+/// the claim ‖ the pre-flight reads ‖ the primary's check; the switch ‖ its progress write;
+/// the alert ‖ the closing write ‖ its audit record.
+const DECIDING_VOTE: &[&[&str]] = &[
+    &["PutItem", "UpdateItem"],
+    &[
+        "DescribeAlarms",
+        "GetHealthCheck",
+        "GetHealthCheckStatus",
+        "UpdateItem",
+    ],
+    &["UpdateHealthCheck", "UpdateItem"],
+    &["Publish", "PutItem", "UpdateItem"],
+];
 
-fn describe(rts: &[Vec<&TappedCall>]) -> String {
-    rts.iter()
-        .map(|rt| {
-            rt.iter()
-                .map(|c| c.operation.as_str())
-                .collect::<Vec<_>>()
-                .join(" + ")
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
+/// An operator failback in a fresh process: init's catalog read, the state, the claim,
+/// the request's audit record, the primary's check, the restore ‖ its progress write, the
+/// alert ‖ the closing write ‖ its audit record, the state for the answer.
+const OPERATOR_FAILBACK: &[&[&str]] = &[
+    &["Query"],
+    &["GetItem"],
+    &["UpdateItem"],
+    &["PutItem"],
+    &["GetHealthCheck"],
+    &["UpdateHealthCheck", "UpdateItem"],
+    &["Publish", "PutItem", "UpdateItem"],
+    &["GetItem"],
+];
+
+/// Checks that a reference run made exactly `expected`'s round trips (calls in arrival
+/// order; inside a round trip any order: its calls leave together, and the next round
+/// trip's only after all of them were answered) and returns where each one starts
+/// (1-based call numbers for the crash point).
+fn round_trip_starts(calls: &[TappedCall], expected: &[&[&str]]) -> Vec<usize> {
+    let seen: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
+    assert_eq!(
+        seen.len(),
+        expected.iter().map(|rt| rt.len()).sum::<usize>(),
+        "the reference run's calls {seen:?}, expected round trips {expected:?}"
+    );
+    let mut starts = Vec::new();
+    let mut i = 0;
+    for rt in expected {
+        let mut got = seen[i..i + rt.len()].to_vec();
+        got.sort_unstable();
+        let mut want = rt.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "round trip {} of {seen:?}", starts.len() + 1);
+        starts.push(i + 1);
+        i += rt.len();
+    }
+    starts
 }
 
 /// The operations the crash point held (the dead invocation's next round trip).
@@ -131,17 +158,8 @@ async fn a_failover_killed_at_every_step_boundary_completes_exactly_once() {
     let mark = reference.tap.mark();
     let r = reference.watch.invoke("alarm-trigger", &deciding).await;
     assert_eq!(outcome(&r), "failed_over", "{r:?}");
-    let calls = reference.tap.since(mark);
-    let rts = round_trips(&calls);
-    assert_eq!(
-        rts.len(),
-        4,
-        "vote | claim + reads | switch | alert: {}",
-        describe(&rts)
-    );
-    let sizes: Vec<usize> = rts.iter().map(Vec::len).collect();
+    let starts = round_trip_starts(&reference.tap.since(mark), DECIDING_VOTE);
     drop(reference);
-    println!("deciding vote round trips: {}", describe(&rts));
 
     let boundaries = [
         "before the vote",
@@ -150,7 +168,7 @@ async fn a_failover_killed_at_every_step_boundary_completes_exactly_once() {
         "after the switch, before the alert",
     ];
     for (j, boundary) in boundaries.iter().enumerate() {
-        let n = 1 + sizes[..j].iter().sum::<usize>();
+        let n = starts[j];
         let mut rig = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
         let deciding = first_vote(&rig, &format!("b{j}")).await;
         let dead = crash_at(&mut rig, "alarm-trigger", &deciding, n).await;
@@ -221,15 +239,10 @@ async fn a_failback_killed_at_every_step_boundary_completes_exactly_once() {
         Ok(json!(true)),
         "{r:?}"
     );
-    let calls = reference.tap.since(mark);
-    let rts = round_trips(&calls);
-    let sizes: Vec<usize> = rts.iter().map(Vec::len).collect();
+    let starts = round_trip_starts(&reference.tap.since(mark), OPERATOR_FAILBACK);
     drop(reference);
-    println!("operator failback round trips: {}", describe(&rts));
-    assert!(rts.len() >= 4, "{}", describe(&rts));
 
-    for j in 0..rts.len() {
-        let n = 1 + sizes[..j].iter().sum::<usize>();
+    for (j, n) in starts.into_iter().enumerate() {
         let mut rig = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
         failed_over_and_recovered(&rig, &format!("fb{j}")).await;
         let _ = rig.alerts(Duration::from_millis(500)).await; // the failover's alert
