@@ -64,6 +64,15 @@ pub(crate) fn engine() -> Arc<TestEngine> {
     engine_with(json!({}))
 }
 
+/// The `event_type` of every alert sent so far, in order.
+pub(crate) fn alert_kinds(e: &TestEngine) -> Vec<String> {
+    e.notifier
+        .sent()
+        .iter()
+        .map(|a| a.event_type.clone())
+        .collect()
+}
+
 /// An EventBridge alarm event for observer `i` whose state changed at `at`.
 pub(crate) fn event(i: usize, state: &str, at: i64, id: &str) -> Value {
     let ts = chrono::DateTime::from_timestamp_millis(at)
@@ -439,19 +448,12 @@ async fn failure_between_claim_and_switch_is_finished_by_the_redelivery() {
         ["failed_over"]
     );
     assert!(e.health.get_now(PRIMARY).settings.forces_unhealthy());
-    let kinds = |e: &TestEngine| -> Vec<String> {
-        e.notifier
-            .sent()
-            .iter()
-            .map(|a| a.event_type.clone())
-            .collect()
-    };
-    assert_eq!(kinds(&e), ["pending", "failover"]);
+    assert_eq!(alert_kinds(&e), ["pending", "failover"]);
     let closing = &e.notifier.sent()[1].message;
     assert!(closing.contains("The switch waited"), "{closing}");
     assert_eq!(e.store.state("checkout").epoch, 1, "same epoch");
     send(&e, &event(1, "ALARM", T0, "b"), "r4").await.unwrap();
-    assert_eq!(kinds(&e), ["pending", "failover"]);
+    assert_eq!(alert_kinds(&e), ["pending", "failover"]);
 }
 
 #[tokio::test]
@@ -470,12 +472,7 @@ async fn a_switch_failing_again_on_retry_sends_no_second_pending_alert() {
         .unwrap_err();
     let report = reconcile(&e).await;
     assert_eq!(report.resumed, 1, "{report:?}");
-    let kinds: Vec<String> = e
-        .notifier
-        .sent()
-        .iter()
-        .map(|a| a.event_type.clone())
-        .collect();
+    let kinds = alert_kinds(&e);
     assert_eq!(kinds, ["pending", "failover"]);
 }
 
@@ -511,12 +508,7 @@ async fn a_secondary_that_cannot_be_read_for_want_of_an_answer_waits_instead_of_
     let report = reconcile(&e).await;
     assert_eq!(report.resumed, 1, "{report:?}");
     assert_eq!(e.store.state("checkout").phase, Phase::FailedOver);
-    let kinds: Vec<String> = e
-        .notifier
-        .sent()
-        .iter()
-        .map(|a| a.event_type.clone())
-        .collect();
+    let kinds = alert_kinds(&e);
     assert_eq!(kinds, ["pending", "failover"]);
 }
 
@@ -622,12 +614,7 @@ async fn a_claim_whose_answer_was_lost_is_still_carried_out_by_its_claimant() {
             .unwrap(),
         ["failed_over"]
     );
-    let kinds: Vec<String> = e
-        .notifier
-        .sent()
-        .iter()
-        .map(|a| a.event_type.clone())
-        .collect();
+    let kinds = alert_kinds(&e);
     assert_eq!(kinds, ["failover"]);
     assert_eq!(e.store.state("checkout").epoch, 1);
     assert_eq!(e.health.updates.lock().unwrap().len(), 1);
@@ -1117,12 +1104,7 @@ async fn repeated_requests_do_the_work_once() {
         assert!(operate(&e, op("resume", json!({}))).await.ok);
     }
     assert_eq!(e.notifier.sent().len(), 4);
-    let types: Vec<String> = e
-        .notifier
-        .sent()
-        .iter()
-        .map(|a| a.event_type.clone())
-        .collect();
+    let types = alert_kinds(&e);
     assert_eq!(types, ["failover", "failback", "pause", "resume"]);
 }
 
@@ -1147,12 +1129,7 @@ async fn pause_holds_a_quorum_and_resume_acts_on_it_at_once() {
     assert!(r.ok, "{r:?}");
     assert_eq!(r.phase_after, Some(Phase::FailedOver), "{r:?}");
     assert!(e.health.get_now(PRIMARY).settings.forces_unhealthy());
-    let types: Vec<String> = e
-        .notifier
-        .sent()
-        .iter()
-        .map(|a| a.event_type.clone())
-        .collect();
+    let types = alert_kinds(&e);
     assert_eq!(types, ["pause", "resume", "failover"]);
 }
 
@@ -1227,12 +1204,7 @@ async fn a_failed_failback_step_is_resumed_by_the_retry() {
     assert!(r.steps.iter().any(|s| s.name == "resume"), "{:?}", r.steps);
     let state = e.store.state("checkout");
     assert_eq!((state.phase, state.epoch), (Phase::PrimaryActive, 2));
-    let kinds: Vec<String> = e
-        .notifier
-        .sent()
-        .iter()
-        .map(|a| a.event_type.clone())
-        .collect();
+    let kinds = alert_kinds(&e);
     assert_eq!(kinds, ["failover", "pending", "failback"]);
 }
 
@@ -1492,12 +1464,7 @@ async fn an_expired_pause_is_resumed_with_an_alert_and_old_votes_are_dropped() {
     assert_eq!((r.pauses_expired, r.votes_expired), (1, 1), "{r:?}");
     let state = e.store.state("checkout");
     assert!(state.pause.is_none() && state.votes.is_empty());
-    let types: Vec<String> = e
-        .notifier
-        .sent()
-        .iter()
-        .map(|a| a.event_type.clone())
-        .collect();
+    let types = alert_kinds(&e);
     assert_eq!(types, ["pause", "resume"]);
     assert_eq!(reconcile(&e).await.pauses_expired, 0);
 }

@@ -165,6 +165,26 @@ impl Bed {
             .map_err(|e| format!("spawning {function}: {e}"))
     }
 
+    /// Starts a runtime API and one `function` process on it, and waits for its first
+    /// poll. Returns the API, the process, when it polled, and the AWS calls of its init.
+    fn start_function(
+        &self,
+        function: &str,
+        env: &[(String, String)],
+    ) -> Result<(RuntimeApi, FunctionProcess, Duration, Vec<TappedCall>), String> {
+        let api =
+            RuntimeApi::start(function, self.origin).map_err(|e| format!("runtime api: {e}"))?;
+        let mark = self.tap.mark();
+        let mut p = self.spawn(function, &api, env)?;
+        let polled = api.wait_first_poll(INIT_TIMEOUT, &mut p)?;
+        let init_calls = self
+            .calls_since(mark)
+            .into_iter()
+            .filter(|c| c.start < polled)
+            .collect();
+        Ok((api, p, polled, init_calls))
+    }
+
     /// The calls recorded since `mark`, once the tap has filed them: it files a call
     /// just after answering it, so wait until the count has been still for a while.
     fn calls_since(&self, mark: usize) -> Vec<TappedCall> {
@@ -285,16 +305,7 @@ pub fn cold(
     };
     let env = bed.env(table, &bed.tap.endpoint());
     for run in 0..runs {
-        let api =
-            RuntimeApi::start(function, bed.origin).map_err(|e| format!("runtime api: {e}"))?;
-        let mark = bed.tap.mark();
-        let mut p = bed.spawn(function, &api, &env)?;
-        let polled = api.wait_first_poll(INIT_TIMEOUT, &mut p)?;
-        let init_calls: Vec<TappedCall> = bed
-            .calls_since(mark)
-            .into_iter()
-            .filter(|c| c.start < polled)
-            .collect();
+        let (api, p, polled, init_calls) = bed.start_function(function, &env)?;
         c.init.push(polled.saturating_sub(p.spawned));
         c.init_aws.push(aws_time(&init_calls, p.spawned, polled));
         c.init_calls.push(init_calls.len());
@@ -329,10 +340,8 @@ pub const KINDS: [(&str, &str); 5] = [
 /// One warm alarm-trigger process; after one warm-up event, `services.len()` runs of the
 /// five kinds, each run on its own service (so each deciding vote really decides).
 pub fn warm(bed: &Bed, table: &str, spare: &Svc, services: &[Svc]) -> Result<Warm, String> {
-    let api = RuntimeApi::start("alarm-trigger", bed.origin).map_err(|e| e.to_string())?;
     let env = bed.env(table, &bed.tap.endpoint());
-    let mut p = bed.spawn("alarm-trigger", &api, &env)?;
-    api.wait_first_poll(INIT_TIMEOUT, &mut p)?;
+    let (api, p, _, _) = bed.start_function("alarm-trigger", &env)?;
     let warmup = alarm_event(&spare.observers[0], "ALARM", Utc::now(), "warm-up");
     measure(bed, &api, &p, &warmup)?;
     // BENCH_PERF_OUT=<file>: a CPU profile of the warm runs (`perf record -g`); the figures
@@ -549,16 +558,8 @@ pub struct Reconciler {
 pub async fn reconciler(bed: &Bed, services: usize, runs: usize) -> Result<Reconciler, String> {
     let table = "bench-reconciler";
     provision(&bed.sdk, table, "rc", services, false).await;
-    let api = RuntimeApi::start("reconciler", bed.origin).map_err(|e| e.to_string())?;
     let env = bed.env(table, &bed.tap.endpoint());
-    let mark = bed.tap.mark();
-    let mut p = bed.spawn("reconciler", &api, &env)?;
-    let polled = api.wait_first_poll(INIT_TIMEOUT, &mut p)?;
-    let init_calls: Vec<TappedCall> = bed
-        .calls_since(mark)
-        .into_iter()
-        .filter(|c| c.start < polled)
-        .collect();
+    let (api, p, polled, init_calls) = bed.start_function("reconciler", &env)?;
     let mut problems = Vec::new();
     let mut tick = |n: usize| -> Result<Measured, String> {
         let (m, out) = measure(bed, &api, &p, &schedule_event(&format!("tick-{n}")))?;
