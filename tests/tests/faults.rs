@@ -446,6 +446,13 @@ async fn route53_throttling_then_the_reconciler_completes_the_switch() {
     route53_outage(12, FaultKind::Throttle, Finisher::Reconciler, false).await;
 }
 
+/// Every Route 53 call times out (no answer until the SDK's 4 s attempt timeout, five
+/// attempts in its 20 s deadline).
+#[tokio::test]
+async fn route53_timing_out_then_a_redelivery_completes_the_switch() {
+    route53_outage(14, FaultKind::Timeout, Finisher::Redelivery, false).await;
+}
+
 #[tokio::test]
 async fn route53_unavailable_with_the_health_check_preflight_waits_instead_of_blocking() {
     route53_outage(13, FaultKind::Unavailable, Finisher::Reconciler, true).await;

@@ -22,7 +22,8 @@
 //! `ErrorResponse`), HTTP 500 or 503, or a connection closed without an answer; or it
 //! delays the request before forwarding it. One kind forwards first: [`FaultKind::AnswerLost`]
 //! lets moto apply the request and then closes the connection without the answer, the
-//! at-least-once case (the SDK retries something that was done). A plan can also make a
+//! at-least-once case (the SDK retries something that was done). [`FaultKind::Timeout`]
+//! answers nothing until the caller's own timeout gives up. A plan can also make a
 //! whole service unavailable for a stretch ([`AwsTap::set_outage`]).
 //!
 //! Decisions are seeded and replayable: whether a request is hit, and how, is drawn from
@@ -260,6 +261,10 @@ const LATENCY: &str = "latency";
 pub const HELD: &str = "held";
 const ANSWER_LOST: &str = "answer lost";
 const RESET: &str = "reset";
+const TIMEOUT: &str = "timeout";
+/// How long a [`FaultKind::Timeout`] holds a request at most: longer than any of the
+/// SDK's attempt timeouts (3 s, Route 53 4 s), so the caller's own timeout fires.
+pub const TIMEOUT_HOLD: Duration = Duration::from_secs(6);
 
 /// What can go wrong between a function and AWS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -280,6 +285,9 @@ pub enum FaultKind {
     /// The request is forwarded and applied, then the connection is closed without the
     /// answer: the caller cannot tell it from [`FaultKind::Reset`] (at-least-once effects).
     AnswerLost,
+    /// No answer at all: the request is held (never forwarded) until the caller gives up
+    /// (the SDK's attempt timeout) or [`TIMEOUT_HOLD`] passes.
+    Timeout,
 }
 
 impl FaultKind {
@@ -618,21 +626,8 @@ fn relay(
         (f.decide(&service, &identity), f.max_latency(), hold)
     };
     if hold {
-        // Wait, answering nothing, until the client goes away (the process was killed).
-        let _ = client.set_read_timeout(Some(Duration::from_millis(100)));
-        let mut byte = [0u8; 1];
-        loop {
-            match client.read(&mut byte) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => break,
-            }
-        }
+        // Answer nothing until the client goes away (the process was killed).
+        wait_until_closed(&mut client, IO_TIMEOUT);
         return Some(TappedCall {
             seq: 0,
             start,
@@ -650,6 +645,11 @@ fn relay(
     let (status, response) = match fault {
         Some((FaultKind::Reset, _)) => {
             label = Some(RESET.to_string());
+            (0, Vec::new())
+        }
+        Some((FaultKind::Timeout, _)) => {
+            wait_until_closed(&mut client, TIMEOUT_HOLD);
+            label = Some(TIMEOUT.to_string());
             (0, Vec::new())
         }
         Some((kind, mut rng)) if FaultKind::FAILING.contains(&kind) => {
@@ -686,7 +686,10 @@ fn relay(
             }
         }
     };
-    let answer = !matches!(label.as_deref(), Some(RESET) | Some(ANSWER_LOST));
+    let answer = !matches!(
+        label.as_deref(),
+        Some(RESET) | Some(ANSWER_LOST) | Some(TIMEOUT)
+    );
     if answer {
         let _ = client.write_all(&response);
         let _ = client.flush();
@@ -700,8 +703,8 @@ fn relay(
 
     let error = if (200..300).contains(&status) {
         String::new()
-    } else if label.as_deref() == Some(RESET) {
-        RESET.to_string()
+    } else if matches!(label.as_deref(), Some(RESET) | Some(TIMEOUT)) {
+        label.clone().unwrap_or_default()
     } else {
         error_code(&response)
     };
@@ -1007,4 +1010,23 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads (and drops) from `client` until it closes the connection or `max` passes.
+fn wait_until_closed(client: &mut TcpStream, max: Duration) {
+    let _ = client.set_read_timeout(Some(Duration::from_millis(100)));
+    let until = Instant::now() + max;
+    let mut byte = [0u8; 1];
+    while Instant::now() < until {
+        match client.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
 }
