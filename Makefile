@@ -13,7 +13,9 @@ FUNCTIONS ?= alarm-trigger operator reconciler
 VENV := $(CURDIR)/.venv
 MOTO_VERSION := 5.2.5
 CARGO_LAMBDA_VERSION := 1.9.2
-PINS := moto[server]==$(MOTO_VERSION) cargo-lambda==$(CARGO_LAMBDA_VERSION)
+# scripts/moto_server.py's CBOR codec (CloudWatch speaks rpcv2-cbor; moto does not).
+CBOR2_VERSION := 6.3.0
+PINS := moto[server]==$(MOTO_VERSION) cargo-lambda==$(CARGO_LAMBDA_VERSION) cbor2==$(CBOR2_VERSION)
 # Holds the pins the venv was last installed with.
 TOOLS_STAMP := $(VENV)/.tools-pins
 # checkov has its own venv: its dependencies conflict with moto's.
@@ -33,7 +35,7 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help bench fuzz reliability tools build test demo report-check fmt lint lint-infra package clean-tools local-up local-down failover failback status pause resume
+.PHONY: help bench fuzz reliability tools build test demo report-check fmt lint lint-infra infra-docs package clean-tools local-up local-down failover failback status pause resume
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
@@ -46,7 +48,8 @@ help:
 	@echo "make fuzz         the event-parsing properties with FUZZ_CASES=$(FUZZ_CASES) cases each (at most FUZZ_SECONDS=$(FUZZ_SECONDS) s)"
 	@echo "make fmt          cargo fmt --all"
 	@echo "make lint         fmt check + clippy -D warnings"
-	@echo "make lint-infra   checkov $(CHECKOV_VERSION) over infra/ (zero failed checks)"
+	@echo "make lint-infra   terraform fmt -check (when terraform is on PATH), checkov $(CHECKOV_VERSION) over infra/ (zero failed checks)"
+	@echo "make infra-docs   regenerate the inputs/outputs tables in infra/README.md and infra/modules/*/README.md"
 	@echo "make package      cargo lambda build --release zip for ARCH=$(ARCH)"
 	@echo "make clean-tools  remove .venv"
 	@echo "make local-up     start a local stack (moto + functions) in the background; make local-down stops it"
@@ -125,8 +128,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# terraform fmt when a terraform binary is on PATH (no providers needed); checkov always.
 lint-infra:
 	@set -euo pipefail; \
+	if command -v terraform >/dev/null 2>&1; then \
+	  echo "lint-infra: terraform fmt -check -recursive infra ($$(terraform version 2>/dev/null | head -1))"; \
+	  terraform fmt -check -recursive infra || { echo "lint-infra: run terraform fmt -recursive infra" >&2; exit 1; }; \
+	else echo "lint-infra: no terraform on PATH, skipping terraform fmt -check"; fi; \
 	if [ "$$(cat "$(CHECKOV_VENV)/.pin" 2>/dev/null)" != "$(CHECKOV_VERSION)" ]; then \
 	  echo "tools: installing checkov==$(CHECKOV_VERSION) into $(CHECKOV_VENV)"; \
 	  rm -rf "$(CHECKOV_VENV)"; mkdir -p "$(dir $(CHECKOV_VENV))"; \
@@ -137,6 +145,11 @@ lint-infra:
 	HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
 	"$(CHECKOV_VENV)/bin/checkov" --directory infra --framework terraform --quiet --compact \
 	  --skip-download --download-external-modules false
+
+# Rewrites the generated inputs and outputs tables of infra/README.md and each
+# infra/modules/*/README.md (make test fails while one is stale).
+infra-docs:
+	UPDATE_INFRA_DOCS=1 $(CARGO) test -q -p integration-tests --test infra
 
 # Release zips for deployment (target/lambda/<function>/bootstrap.zip).
 # Cross-compiling for arm64 uses zig, which the venv's cargo-lambda pulls in.

@@ -49,14 +49,15 @@ import json
 import math
 import os
 import re
-import struct
 import signal
 import sys
 import threading
 import time
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Callable, Iterable
 
+import cbor2
 from werkzeug.serving import make_server
 
 from moto.moto_server.werkzeug_app import (
@@ -106,118 +107,40 @@ class SerialisedApp:
 
 
 # --------------------------------------------------------------------------
-# Smithy RPC v2 CBOR -> awsJson1_0 translation
+# Smithy RPC v2 CBOR -> awsJson1_0 translation. cbor2 (pinned in the Makefile's
+# PINS) does the codec; these functions map its values to and from what moto's
+# JSON protocol expects.
 
 
-class _Break:
-    """CBOR "break" stop code (ends an indefinite-length item)."""
+def _from_cbor(raw: bytes) -> Any:
+    """Decodes a CBOR request body into JSON-protocol values: timestamps (tag 1)
+    stay epoch-second numbers, byte strings become base64 text, null members
+    are dropped."""
+    # Tag 1's content as sent (cbor2 would make it a datetime).
+    value = cbor2.loads(raw, semantic_decoders={1: lambda epoch, _immutable: epoch})
+    return _json_value(value)
 
 
-_BREAK = _Break()
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, cbor2.CBORTag):  # other tags: their content as-is
+        return _json_value(value.value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if value is cbor2.undefined:
+        return None
+    return value
 
 
-class _CborReader:
-    def __init__(self, data: bytes):
-        self.data = data
-        self.pos = 0
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise ValueError("truncated CBOR")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def argument(self, info: int) -> int | None:
-        if info < 24:
-            return info
-        if info == 31:
-            return None  # indefinite length
-        size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
-        if size is None:
-            raise ValueError(f"bad CBOR additional info {info}")
-        return int.from_bytes(self.take(size), "big")
-
-    def item(self) -> Any:
-        """Decodes one item into JSON-protocol values: timestamps (tag 1)
-        become epoch-second numbers, byte strings become base64 text."""
-        initial = self.take(1)[0]
-        major, info = initial >> 5, initial & 31
-        if major == 7:
-            if info == 20:
-                return False
-            if info == 21:
-                return True
-            if info in (22, 23):
-                return None
-            if info == 25:
-                return struct.unpack(">e", self.take(2))[0]
-            if info == 26:
-                return struct.unpack(">f", self.take(4))[0]
-            if info == 27:
-                return struct.unpack(">d", self.take(8))[0]
-            if info == 31:
-                return _BREAK
-            raise ValueError(f"unsupported CBOR simple value {info}")
-        arg = self.argument(info)
-        if major == 0:
-            return arg
-        if major == 1:
-            return -1 - arg  # type: ignore[operator]
-        if major in (2, 3):
-            if arg is None:
-                chunks = []
-                while (chunk := self.item()) is not _BREAK:
-                    chunks.append(chunk)
-                return "".join(chunks) if major == 3 else base64.b64encode(
-                    b"".join(base64.b64decode(c) for c in chunks)
-                ).decode()
-            raw = self.take(arg)
-            return raw.decode("utf-8") if major == 3 else base64.b64encode(raw).decode()
-        if major == 4:
-            out = []
-            while arg is None or len(out) < arg:
-                value = self.item()
-                if value is _BREAK:
-                    break
-                out.append(value)
-            return out
-        if major == 5:
-            result: dict[str, Any] = {}
-            count = 0
-            while arg is None or count < arg:
-                key = self.item()
-                if key is _BREAK:
-                    break
-                result[key] = self.item()
-                count += 1
-            return {k: v for k, v in result.items() if v is not None}
-        # major 6: tag; 1 = epoch timestamp, others (bignums, decimals) as-is
-        return self.item()
-
-
-def _cbor_head(major: int, value: int) -> bytes:
-    if value < 24:
-        return bytes([major << 5 | value])
-    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
-        if value < 1 << (8 * size):
-            return bytes([major << 5 | info]) + value.to_bytes(size, "big")
-    raise ValueError("integer too large for CBOR")
-
-
-def _cbor_int(value: int) -> bytes:
-    return _cbor_head(0, value) if value >= 0 else _cbor_head(1, -1 - value)
-
-
-def _cbor_text(value: str) -> bytes:
-    raw = value.encode("utf-8")
-    return _cbor_head(3, len(raw)) + raw
-
-
-def _cbor_double(value: Any) -> bytes:
+def _double(value: Any) -> float:
     if isinstance(value, str):  # JSON spells non-finite doubles as strings
-        value = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[value]
-    return b"\xfb" + struct.pack(">d", float(value))
+        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[value]
+    return float(value)
 
 
 def _epoch(value: Any) -> float:
@@ -228,51 +151,45 @@ def _epoch(value: Any) -> float:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
-def _cbor_encode(value: Any, shape: Any) -> bytes:
-    """Encodes a JSON-protocol value as CBOR, directed by a botocore shape
-    (so timestamps get tag 1, doubles stay doubles, blobs become bytes)."""
+def _cbor_value(value: Any, shape: Any) -> Any:
+    """A JSON-protocol value as the Python value cbor2 encodes as Smithy RPC v2
+    CBOR, directed by a botocore shape: timestamps get tag 1 over a double,
+    doubles stay doubles (cbor2 writes finite floats as 64-bit), blobs become
+    bytes, structures keep their modelled, non-null members."""
     if value is None:
-        return b"\xf6"
+        return None
     kind = shape.type_name if shape is not None else None
     if kind == "structure":
-        members = {
-            k: v for k, v in value.items() if k in shape.members and v is not None
+        return {
+            k: _cbor_value(v, shape.members[k])
+            for k, v in value.items()
+            if k in shape.members and v is not None
         }
-        out = [_cbor_head(5, len(members))]
-        for k, v in members.items():
-            out.append(_cbor_text(k))
-            out.append(_cbor_encode(v, shape.members[k]))
-        return b"".join(out)
     if kind == "list":
-        return _cbor_head(4, len(value)) + b"".join(
-            _cbor_encode(v, shape.member) for v in value
-        )
+        return [_cbor_value(v, shape.member) for v in value]
     if kind == "map":
-        out = [_cbor_head(5, len(value))]
-        for k, v in value.items():
-            out.append(_cbor_text(str(k)))
-            out.append(_cbor_encode(v, shape.value))
-        return b"".join(out)
+        return {str(k): _cbor_value(v, shape.value) for k, v in value.items()}
     if kind == "timestamp":
-        return b"\xc1" + _cbor_double(_epoch(value))
+        return cbor2.CBORTag(1, _epoch(value))
     if kind == "blob":
-        raw = base64.b64decode(value) if isinstance(value, str) else bytes(value)
-        return _cbor_head(2, len(raw)) + raw
+        return base64.b64decode(value) if isinstance(value, str) else bytes(value)
     if kind == "boolean" or isinstance(value, bool):
-        return b"\xf5" if value else b"\xf4"
+        return bool(value)
     if kind in ("double", "float"):
-        return _cbor_double(value)
+        return _double(value)
     if kind in ("integer", "long", "short", "byte") or isinstance(value, int):
-        return _cbor_int(int(value))
+        return int(value)
     if isinstance(value, float):
-        return _cbor_double(value)
+        return value
     if isinstance(value, dict):
-        return _cbor_head(5, len(value)) + b"".join(
-            _cbor_text(str(k)) + _cbor_encode(v, None) for k, v in value.items()
-        )
+        return {str(k): _cbor_value(v, None) for k, v in value.items()}
     if isinstance(value, list):
-        return _cbor_head(4, len(value)) + b"".join(_cbor_encode(v, None) for v in value)
-    return _cbor_text(str(value))
+        return [_cbor_value(v, None) for v in value]
+    return str(value)
+
+
+def _to_cbor(value: Any, shape: Any) -> bytes:
+    return cbor2.dumps(_cbor_value(value, shape))
 
 
 class CborToJson:
@@ -309,7 +226,7 @@ class CborToJson:
         model = self.model(self.SERVICES[target])
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
-        params = _CborReader(raw).item() if raw else {}
+        params = _from_cbor(raw) if raw else {}
         body = json.dumps(params).encode()
         inner = dict(environ)
         inner.update(
@@ -338,13 +255,13 @@ class CborToJson:
         document = json.loads(payload) if payload.strip() else {}
         if status.startswith("2"):
             shape = model.operation_model(operation).output_shape
-            out = _cbor_encode(document, shape) if shape is not None else b"\xa0"
+            out = _to_cbor(document, shape) if shape is not None else cbor2.dumps({})
         else:
             error = {
                 "__type": str(document.get("__type", "InternalFailure")).split("#")[-1],
                 "message": document.get("message") or document.get("Message") or "",
             }
-            out = _cbor_encode(error, None)
+            out = _to_cbor(error, None)
         keep = {"x-amzn-requestid", "x-amzn-query-error", "date", "server"}
         headers = [(k, v) for k, v in captured["headers"] if k.lower() in keep]
         headers += [

@@ -1,16 +1,9 @@
 # Alarms on the control plane itself; all notify the alert topic, on ALARM and on OK.
 
 locals {
-  function_names = {
-    "alarm-trigger" = aws_lambda_function.alarm_trigger.function_name
-    "operator"      = aws_lambda_function.operator.function_name
-    "reconciler"    = aws_lambda_function.reconciler.function_name
-  }
-  log_group_names = {
-    "alarm-trigger" = aws_cloudwatch_log_group.alarm_trigger.name
-    "operator"      = aws_cloudwatch_log_group.operator.name
-    "reconciler"    = aws_cloudwatch_log_group.reconciler.name
-  }
+  # Keyed by the function's crate name ("alarm-trigger"), which names its alarms.
+  function_names  = { for key, f in local.functions : f.name => aws_lambda_function.function[key].function_name }
+  log_group_names = { for key, f in local.functions : f.name => aws_cloudwatch_log_group.function[key].name }
 }
 
 resource "aws_cloudwatch_metric_alarm" "errors" {

@@ -24,7 +24,7 @@ resource "aws_cloudwatch_event_target" "observers" {
 
   rule      = aws_cloudwatch_event_rule.observers[count.index].name
   target_id = "alarm-trigger"
-  arn       = aws_lambda_function.alarm_trigger.arn
+  arn       = aws_lambda_function.function["alarm_trigger"].arn
 }
 
 resource "aws_lambda_permission" "observers" {
@@ -32,7 +32,7 @@ resource "aws_lambda_permission" "observers" {
 
   statement_id  = "ObserverAlarms${count.index}"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.alarm_trigger.function_name
+  function_name = aws_lambda_function.function["alarm_trigger"].function_name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.observers[count.index].arn
 }
@@ -46,13 +46,13 @@ resource "aws_cloudwatch_event_rule" "reconciler" {
 resource "aws_cloudwatch_event_target" "reconciler" {
   rule      = aws_cloudwatch_event_rule.reconciler.name
   target_id = "reconciler"
-  arn       = aws_lambda_function.reconciler.arn
+  arn       = aws_lambda_function.function["reconciler"].arn
 }
 
 resource "aws_lambda_permission" "reconciler" {
   statement_id  = "Schedule"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.reconciler.function_name
+  function_name = aws_lambda_function.function["reconciler"].function_name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.reconciler.arn
 }

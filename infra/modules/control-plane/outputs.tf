@@ -1,46 +1,26 @@
 output "function_arns" {
   description = "ARN of each function."
-  value = {
-    alarm_trigger = aws_lambda_function.alarm_trigger.arn
-    operator      = aws_lambda_function.operator.arn
-    reconciler    = aws_lambda_function.reconciler.arn
-  }
+  value       = { for key, r in aws_lambda_function.function : key => r.arn }
 }
 
 output "function_names" {
   description = "Name of each function (operator: FUNCTION_NAME for the Makefile targets)."
-  value = {
-    alarm_trigger = aws_lambda_function.alarm_trigger.function_name
-    operator      = aws_lambda_function.operator.function_name
-    reconciler    = aws_lambda_function.reconciler.function_name
-  }
+  value       = { for key, r in aws_lambda_function.function : key => r.function_name }
 }
 
 output "role_names" {
   description = "Execution role of each function."
-  value = {
-    alarm_trigger = aws_iam_role.alarm_trigger.name
-    operator      = aws_iam_role.operator.name
-    reconciler    = aws_iam_role.reconciler.name
-  }
+  value       = { for key, r in aws_iam_role.function : key => r.name }
 }
 
 output "role_arns" {
   description = "Execution role ARN of each function."
-  value = {
-    alarm_trigger = aws_iam_role.alarm_trigger.arn
-    operator      = aws_iam_role.operator.arn
-    reconciler    = aws_iam_role.reconciler.arn
-  }
+  value       = { for key, r in aws_iam_role.function : key => r.arn }
 }
 
 output "log_group_arns" {
   description = "Log group ARN of each function (without the trailing :*)."
-  value = {
-    alarm_trigger = aws_cloudwatch_log_group.alarm_trigger.arn
-    operator      = aws_cloudwatch_log_group.operator.arn
-    reconciler    = aws_cloudwatch_log_group.reconciler.arn
-  }
+  value       = { for key, r in aws_cloudwatch_log_group.function : key => r.arn }
 }
 
 output "table_name" {
