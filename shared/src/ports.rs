@@ -1,13 +1,17 @@
 //! The small traits the engine needs from the outside world. Each has one AWS SDK adapter
-//! (`crate::aws`); unit tests use in-memory ones.
+//! (`crate::adapters::aws`); tests use the in-memory ones in `crate::testing`.
 
 use std::future::Future;
 
-use crate::catalog::ReplicaLag;
-use crate::decision::HealthReading;
-use crate::event::ObservedState;
-use crate::history::HistoryRecord;
-use crate::state::{HealthCheckSettings, Millis, ServiceState, Vote};
+use crate::domain::catalog::ReplicaLag;
+use crate::domain::decision::HealthReading;
+use crate::domain::event::ObservedState;
+use crate::domain::history::HistoryRecord;
+use crate::domain::state::{HealthCheckSettings, ServiceState, Vote};
+use crate::domain::time::Millis;
+
+// `pub` only while tests/ imports `failover::ports::Alert` (issue 13); then a plain `use`.
+pub use crate::domain::alert::Alert;
 
 /// A failed AWS call, classified for retry decisions and for the alert text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,18 +147,6 @@ pub trait AlarmReader: Send + Sync {
         spec: &ReplicaLag,
         now: Millis,
     ) -> impl Future<Output = Result<Option<f64>, AwsError>> + Send;
-}
-
-/// One alert, ready to publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    pub subject: String,
-    pub message: String,
-    /// String attributes except `epoch`, which is sent as a Number.
-    pub service: String,
-    pub event_type: String,
-    pub epoch: u64,
-    pub severity: String,
 }
 
 pub trait Notifier: Send + Sync {

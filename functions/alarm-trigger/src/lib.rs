@@ -1,7 +1,8 @@
 //! alarm-trigger: records each observer's vote and, on a confirmed quorum, fails over once.
 
-use failover::aws::AwsEngine;
-use failover::engine::{AlarmOutcome, EngineError};
+use failover::adapters::aws::AwsEngine;
+use failover::api::reports::AlarmOutcome;
+use failover::engine::EngineError;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 

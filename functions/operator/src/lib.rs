@@ -1,8 +1,8 @@
 //! operator: planned failover, failback, status, pause and resume, by hand.
 
-use failover::aws::AwsEngine;
+use failover::adapters::aws::AwsEngine;
+use failover::api::operator_response::OperatorResponse;
 use failover::engine::EngineError;
-use failover::operator::OperatorResponse;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 

@@ -4,8 +4,8 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    failover::telemetry::init();
-    let engine = failover::aws::engine_or_exit(FUNCTION).await;
+    failover::adapters::telemetry::init();
+    let engine = failover::adapters::aws::engine_or_exit(FUNCTION).await;
     run(service_fn(|event: LambdaEvent<Value>| {
         handler(&engine, event)
     }))

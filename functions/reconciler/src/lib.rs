@@ -1,8 +1,8 @@
 //! reconciler: runs every minute (EventBridge schedule) and makes the world match the decisions.
 
-use failover::aws::AwsEngine;
-use failover::engine::EngineError;
-use failover::reconcile::{ReconcileReport, ReconcileSettings};
+use failover::adapters::aws::AwsEngine;
+use failover::api::reports::ReconcileReport;
+use failover::engine::{EngineError, ReconcileSettings};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 

@@ -1,0 +1,78 @@
+//! Alerts to the SNS topic, with attributes subscriptions can filter on.
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sns::Client;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::classify;
+use crate::domain::alert::Alert;
+use crate::ports::{AwsError, ErrorKind, Notifier};
+
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: Client, topic_arn: &str) -> Self {
+        SnsNotifier {
+            client,
+            topic_arn: topic_arn.to_string(),
+        }
+    }
+}
+
+/// SNS answers a throttled Publish with the code `Throttled`, which is not in the SDK's list
+/// of throttling codes, so without this the SDK would not retry it.
+#[derive(Debug, Default)]
+pub struct SnsThrottledIsRetryable;
+
+impl ClassifyRetry for SnsThrottledIsRetryable {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let code = match ctx.output_or_error() {
+            Some(Err(err)) => OrchestratorError::as_operation_error(err)
+                .and_then(|e| e.downcast_ref::<aws_sdk_sns::operation::publish::PublishError>())
+                .and_then(|e| e.code()),
+            _ => None,
+        };
+        match code {
+            Some("Throttled") => RetryAction::throttling_error(),
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "SNS Throttled is retryable"
+    }
+}
+
+fn attr(data_type: &str, value: &str) -> Result<MessageAttributeValue, AwsError> {
+    MessageAttributeValue::builder()
+        .data_type(data_type)
+        .string_value(value)
+        .build()
+        .map_err(|e| AwsError::new("sns", "Publish", ErrorKind::Rejected, e.to_string()))
+}
+
+impl Notifier for SnsNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&alert.subject)
+            .message(&alert.message)
+            .message_attributes("service", attr("String", &alert.service)?)
+            .message_attributes("event_type", attr("String", &alert.event_type)?)
+            .message_attributes("epoch", attr("Number", &alert.epoch.to_string())?)
+            .message_attributes("severity", attr("String", &alert.severity)?)
+            .send()
+            .await
+            .map_err(|e| classify("sns", "Publish", &e))?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}

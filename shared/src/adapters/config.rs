@@ -1,0 +1,139 @@
+//! Configuration from the environment, checked once at start-up.
+
+use crate::domain::time::secs;
+use crate::engine::ReconcileSettings;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} is empty")]
+    Empty(&'static str),
+    #[error("environment variable {name} is invalid: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The DynamoDB control table.
+    pub table: String,
+    /// The SNS topic every alert goes to.
+    pub topic_arn: String,
+}
+
+pub const FAILOVER_TABLE: &str = "FAILOVER_TABLE";
+pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
+/// What every function reads at start-up; Terraform sets each (checked by tests/tests/infra.rs).
+pub const ENV_VARS: &[&str] = &[FAILOVER_TABLE, ALERT_TOPIC_ARN];
+
+pub const ESCALATION_INTERVAL_SECONDS: &str = "ESCALATION_INTERVAL_SECONDS";
+/// What the reconciler reads besides [`ENV_VARS`].
+pub const RECONCILER_ENV_VARS: &[&str] = &[ESCALATION_INTERVAL_SECONDS];
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Same as `from_env`, from any source (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let read = |name: &'static str| -> Result<String, ConfigError> {
+            let v = get(name).ok_or(ConfigError::Missing(name))?;
+            let v = v.trim().to_string();
+            if v.is_empty() {
+                return Err(ConfigError::Empty(name));
+            }
+            Ok(v)
+        };
+        let table = read(FAILOVER_TABLE)?;
+        if table.len() < 3
+            || table.len() > 255
+            || !table
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(ConfigError::Invalid {
+                name: FAILOVER_TABLE,
+                message: format!(
+                    "'{table}' is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)"
+                ),
+            });
+        }
+        let topic_arn = read(ALERT_TOPIC_ARN)?;
+        let parts: Vec<&str> = topic_arn.split(':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+            return Err(ConfigError::Invalid {
+                name: ALERT_TOPIC_ARN,
+                message: format!(
+                    "'{topic_arn}' is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
+                ),
+            });
+        }
+        Ok(Config { table, topic_arn })
+    }
+}
+
+impl ReconcileSettings {
+    /// `ESCALATION_INTERVAL_SECONDS` (optional, 60 to 86400) overrides the default 15 minutes.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut s = ReconcileSettings::default();
+        if let Ok(v) = std::env::var(ESCALATION_INTERVAL_SECONDS) {
+            let secs_value: u64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (60..=86_400).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    name: ESCALATION_INTERVAL_SECONDS,
+                    message: format!("'{v}' is not a number of seconds between 60 and 86400"),
+                })?;
+            s.escalation_interval_ms = secs(secs_value);
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn every_bad_variable_is_named() {
+        let topic = "arn:aws:sns:us-east-1:123456789012:failover-alerts";
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[(ALERT_TOPIC_ARN, topic)], "FAILOVER_TABLE is not set"),
+            (
+                &[(FAILOVER_TABLE, " "), (ALERT_TOPIC_ARN, topic)],
+                "FAILOVER_TABLE is empty",
+            ),
+            (
+                &[(FAILOVER_TABLE, "t/x"), (ALERT_TOPIC_ARN, topic)],
+                "FAILOVER_TABLE is invalid",
+            ),
+            (&[(FAILOVER_TABLE, "control")], "ALERT_TOPIC_ARN is not set"),
+            (
+                &[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, "")],
+                "ALERT_TOPIC_ARN is empty",
+            ),
+            (
+                &[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, "my-topic")],
+                "ALERT_TOPIC_ARN is invalid",
+            ),
+        ];
+        for (pairs, want) in cases {
+            let err = cfg(pairs).unwrap_err().to_string();
+            assert!(err.contains(want), "{err:?} should contain {want:?}");
+        }
+        let ok = cfg(&[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, topic)]).unwrap();
+        assert_eq!(ok.table, "control");
+    }
+}

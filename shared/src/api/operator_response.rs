@@ -1,0 +1,126 @@
+//! The operator's response: what each step did, and for `status` each service as it stands.
+//! The JSON on the wire is these types serialized; clients read them back with serde.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::operator_request::Action;
+use crate::domain::event::ObservedState;
+use crate::domain::history::HistoryRecord;
+use crate::domain::state::{Execution, Phase, PreflightCheck, VoteRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Done,
+    Skipped,
+    Failed,
+    WouldDo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub name: String,
+    pub status: StepStatus,
+    pub detail: String,
+}
+
+impl StepReport {
+    pub fn new(name: &str, status: StepStatus, detail: impl Into<String>) -> Self {
+        StepReport {
+            name: name.to_string(),
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorResponse {
+    pub ok: bool,
+    pub action: Action,
+    pub service: Option<String>,
+    pub phase_before: Option<Phase>,
+    pub phase_after: Option<Phase>,
+    pub epoch: Option<u64>,
+    pub dry_run: bool,
+    pub steps: Vec<StepReport>,
+    pub message: String,
+    /// Only in `status` responses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<ServiceStatus>,
+}
+
+/// One service as `status` reports it. Times meant for people are RFC 3339 text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub phase: Phase,
+    pub epoch: u64,
+    pub primary: PrimaryStatus,
+    pub secondary: EndpointStatus,
+    pub live_votes: Vec<VoteRecord>,
+    pub quorum: u32,
+    /// Every observer's latest vote, by alarm ARN.
+    pub votes: BTreeMap<String, VoteStatus>,
+    pub preflight: Vec<PreflightCheck>,
+    /// `null` unless a pause is in force.
+    pub paused: Option<PauseStatus>,
+    pub cooldown_remaining_seconds: i64,
+    pub execution: Option<Execution>,
+    /// The newest audit records, newest first.
+    pub history: Vec<HistoryRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimaryStatus {
+    pub region: String,
+    pub health_check_id: String,
+    pub health_check: HealthCheckStatus,
+}
+
+/// The primary's health check as read just now, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HealthCheckStatus {
+    Read {
+        disabled: bool,
+        inverted: bool,
+        version: i64,
+    },
+    Unreadable {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointStatus {
+    pub region: String,
+    pub health_check_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteStatus {
+    pub state: ObservedState,
+    pub at: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseStatus {
+    pub reason: String,
+    pub requested_by: String,
+    pub since: String,
+    /// `null`: until resumed by hand.
+    pub until: Option<String>,
+}
+
+/// As JSON, the form the operator reads.
+impl fmt::Display for ServiceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let json = serde_json::to_string(self).map_err(|_| fmt::Error)?;
+        f.write_str(&json)
+    }
+}

@@ -1,0 +1,401 @@
+//! The service catalog: one DynamoDB item per service (pk="catalog", sk=<service name>),
+//! whose `definition` attribute holds the JSON parsed here.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::arn::{is_region, AlarmArn};
+use super::text::quote_capped;
+
+/// Longest service name accepted; names end up in DynamoDB keys and log lines.
+pub const MAX_SERVICE_NAME_CHARS: usize = 80;
+/// Upper bound for every `*_seconds` setting, so that converting to millis can never overflow.
+pub const MAX_DURATION_SECONDS: u64 = 31 * 24 * 3600;
+/// Statistics CloudWatch's GetMetricData accepts by name for the replica lag check.
+pub const REPLICA_LAG_STATISTICS: [&str; 5] =
+    ["Average", "Maximum", "Minimum", "Sum", "SampleCount"];
+
+/// Values quoted in error messages are cut to this many chars.
+const MAX_QUOTED_CHARS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDefinition {
+    pub name: String,
+    pub primary: Endpoint,
+    pub secondary: Endpoint,
+    pub observers: Vec<String>,
+    #[serde(default = "default_quorum")]
+    pub quorum: u32,
+    #[serde(default = "default_vote_window_seconds")]
+    pub vote_window_seconds: u64,
+    #[serde(default = "default_max_event_age_seconds")]
+    pub max_event_age_seconds: u64,
+    #[serde(default = "default_cooldown_seconds")]
+    pub cooldown_seconds: u64,
+    #[serde(default = "default_max_auto_failovers_per_day")]
+    pub max_auto_failovers_per_day: u32,
+    #[serde(default)]
+    pub preflight: Preflight,
+    /// When the reconciler finds the primary's check drifted from the decision: re-apply
+    /// the decision (`true`), or only tell humans (`false`, the default: humans win).
+    #[serde(default)]
+    pub enforce: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub region: String,
+    pub health_check_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preflight {
+    #[serde(default = "default_true")]
+    pub secondary_health_check: bool,
+    #[serde(default)]
+    pub secondary_alarm_arn: Option<String>,
+    #[serde(default)]
+    pub replica_lag: Option<ReplicaLag>,
+}
+
+impl Default for Preflight {
+    fn default() -> Self {
+        Preflight {
+            secondary_health_check: true,
+            secondary_alarm_arn: None,
+            replica_lag: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaLag {
+    pub region: String,
+    pub namespace: String,
+    pub metric_name: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    #[serde(default = "default_statistic")]
+    pub statistic: String,
+    #[serde(default = "default_max_seconds")]
+    pub max_seconds: f64,
+}
+
+fn default_quorum() -> u32 {
+    2
+}
+fn default_vote_window_seconds() -> u64 {
+    300
+}
+fn default_max_event_age_seconds() -> u64 {
+    300
+}
+fn default_cooldown_seconds() -> u64 {
+    3600
+}
+fn default_max_auto_failovers_per_day() -> u32 {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+fn default_statistic() -> String {
+    "Maximum".to_string()
+}
+fn default_max_seconds() -> f64 {
+    30.0
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("catalog entry '{service}': field '{field}': {message}")]
+pub struct CatalogError {
+    pub service: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl CatalogError {
+    fn new(service: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        CatalogError {
+            service: quote_cap(service),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl ServiceDefinition {
+    /// Parses and validates one catalog item. `key` is the item's sk.
+    pub fn parse(key: &str, definition_json: &str) -> Result<ServiceDefinition, CatalogError> {
+        let mut json = serde_json::Deserializer::from_str(definition_json);
+        let def: ServiceDefinition = serde_path_to_error::deserialize(&mut json)
+            .map_err(|e| parse_error(key, Some(e.path()), e.inner()))?;
+        json.end().map_err(|e| parse_error(key, None, &e))?;
+        if def.name != key {
+            return Err(CatalogError::new(
+                key,
+                "name",
+                format!(
+                    "'{}' does not match the item key '{}'",
+                    quote_cap(&def.name),
+                    quote_cap(key)
+                ),
+            ));
+        }
+        def.validate()?;
+        Ok(def)
+    }
+
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        let err = |field: &str, message: String| Err(CatalogError::new(&self.name, field, message));
+
+        if let Some(problem) = service_name_problem(&self.name) {
+            return err("name", problem);
+        }
+        for (prefix, ep) in [("primary", &self.primary), ("secondary", &self.secondary)] {
+            if !is_region(&ep.region) {
+                return err(
+                    &format!("{prefix}.region"),
+                    format!("'{}' is not an AWS region", quote_cap(&ep.region)),
+                );
+            }
+            if ep.health_check_id.trim().is_empty() {
+                return err(
+                    &format!("{prefix}.health_check_id"),
+                    "must not be empty".into(),
+                );
+            }
+        }
+        if self.primary.region == self.secondary.region {
+            return err(
+                "secondary.region",
+                format!(
+                    "'{}' is the same as primary.region",
+                    quote_cap(&self.secondary.region)
+                ),
+            );
+        }
+        if self.primary.health_check_id == self.secondary.health_check_id {
+            return err(
+                "secondary.health_check_id",
+                "is the same as primary.health_check_id".into(),
+            );
+        }
+
+        if self.observers.is_empty() {
+            return err("observers", "must list at least one alarm ARN".into());
+        }
+        let mut seen = HashSet::new();
+        for (i, arn) in self.observers.iter().enumerate() {
+            let field = format!("observers[{i}]");
+            if AlarmArn::parse(arn).is_none() {
+                return err(
+                    &field,
+                    format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
+                );
+            }
+            if !seen.insert(arn.as_str()) {
+                return err(&field, format!("'{}' is listed twice", quote_cap(arn)));
+            }
+        }
+        // usize -> u64 never truncates on supported targets; compare in u64 to avoid casts down.
+        let observer_count = self.observers.len() as u64;
+        if self.quorum == 0 || u64::from(self.quorum) > observer_count {
+            return err(
+                "quorum",
+                format!(
+                    "{} must be between 1 and the number of observers ({observer_count})",
+                    self.quorum
+                ),
+            );
+        }
+
+        for (field, value) in [
+            ("vote_window_seconds", self.vote_window_seconds),
+            ("max_event_age_seconds", self.max_event_age_seconds),
+            ("cooldown_seconds", self.cooldown_seconds),
+        ] {
+            if value == 0 || value > MAX_DURATION_SECONDS {
+                return err(
+                    field,
+                    format!("{value} must be between 1 and {MAX_DURATION_SECONDS}"),
+                );
+            }
+        }
+        if self.max_auto_failovers_per_day == 0 {
+            return err("max_auto_failovers_per_day", "must be at least 1".into());
+        }
+
+        if let Some(arn) = &self.preflight.secondary_alarm_arn {
+            if AlarmArn::parse(arn).is_none() {
+                return err(
+                    "preflight.secondary_alarm_arn",
+                    format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
+                );
+            }
+        }
+        if let Some(lag) = &self.preflight.replica_lag {
+            if !is_region(&lag.region) {
+                return err(
+                    "preflight.replica_lag.region",
+                    format!("'{}' is not an AWS region", quote_cap(&lag.region)),
+                );
+            }
+            if lag.namespace.trim().is_empty() {
+                return err(
+                    "preflight.replica_lag.namespace",
+                    "must not be empty".into(),
+                );
+            }
+            if lag.metric_name.trim().is_empty() {
+                return err(
+                    "preflight.replica_lag.metric_name",
+                    "must not be empty".into(),
+                );
+            }
+            if lag
+                .dimensions
+                .iter()
+                .any(|(k, v)| k.is_empty() || v.is_empty())
+            {
+                return err(
+                    "preflight.replica_lag.dimensions",
+                    "dimension names and values must not be empty".into(),
+                );
+            }
+            if !REPLICA_LAG_STATISTICS.contains(&lag.statistic.as_str()) {
+                return err(
+                    "preflight.replica_lag.statistic",
+                    format!(
+                        "'{}' is not one of {}",
+                        quote_cap(&lag.statistic),
+                        REPLICA_LAG_STATISTICS.join(", ")
+                    ),
+                );
+            }
+            if !(lag.max_seconds.is_finite() && lag.max_seconds > 0.0) {
+                return err(
+                    "preflight.replica_lag.max_seconds",
+                    format!("{} must be a finite number > 0", lag.max_seconds),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// All valid service definitions, with an index from observer alarm ARN to services.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    services: BTreeMap<String, ServiceDefinition>,
+    by_observer: BTreeMap<String, Vec<String>>,
+}
+
+impl Catalog {
+    /// Builds from (sk, definition json) pairs; every bad entry is returned as an error and skipped, the good ones are kept.
+    pub fn from_entries<I: IntoIterator<Item = (String, String)>>(
+        entries: I,
+    ) -> (Catalog, Vec<CatalogError>) {
+        let mut catalog = Catalog::default();
+        let mut errors = Vec::new();
+        for (key, json) in entries {
+            match ServiceDefinition::parse(&key, &json) {
+                Ok(def) => {
+                    // DynamoDB keys are unique, so a repeat means a caller bug: keep the first.
+                    if catalog.services.contains_key(&def.name) {
+                        errors.push(CatalogError::new(
+                            &key,
+                            "name",
+                            "duplicate catalog entry; the first one is kept",
+                        ));
+                        continue;
+                    }
+                    catalog.services.insert(def.name.clone(), def);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        for def in catalog.services.values() {
+            for arn in &def.observers {
+                catalog
+                    .by_observer
+                    .entry(arn.clone())
+                    .or_default()
+                    .push(def.name.clone());
+            }
+        }
+        (catalog, errors)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServiceDefinition> {
+        self.services.get(name)
+    }
+
+    /// Services in name order.
+    pub fn services(&self) -> impl Iterator<Item = &ServiceDefinition> {
+        self.services.values()
+    }
+
+    /// Every service that lists this alarm ARN as an observer (normally one), in name order.
+    pub fn services_observing(&self, alarm_arn: &str) -> Vec<&ServiceDefinition> {
+        self.by_observer
+            .get(alarm_arn)
+            .map(|names| names.iter().filter_map(|n| self.services.get(n)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+}
+
+fn service_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("must not be empty".into());
+    }
+    if name.chars().count() > MAX_SERVICE_NAME_CHARS {
+        return Some(format!("longer than {MAX_SERVICE_NAME_CHARS} characters"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Some(format!(
+            "'{}' may only contain A-Z, a-z, 0-9, '_', '.', '-'",
+            quote_cap(name)
+        ));
+    }
+    None
+}
+
+/// Cuts a value quoted in an error message so a huge input cannot bloat logs.
+fn quote_cap(s: &str) -> String {
+    quote_capped(s, MAX_QUOTED_CHARS)
+}
+
+/// A definition serde refused: the field is serde's path to the fault, or the whole
+/// `definition` when the JSON itself is broken or the fault is at its top.
+fn parse_error(
+    key: &str,
+    path: Option<&serde_path_to_error::Path>,
+    e: &serde_json::Error,
+) -> CatalogError {
+    let field = match path.map(ToString::to_string) {
+        Some(path) if path != "." && !e.is_syntax() && !e.is_eof() => quote_cap(&path),
+        _ => "definition".to_string(),
+    };
+    CatalogError::new(key, field, quote_cap(&e.to_string()))
+}
+
+#[cfg(test)]
+#[path = "catalog_tests.rs"]
+mod tests;

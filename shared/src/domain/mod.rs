@@ -1,0 +1,13 @@
+//! The pure core: what a service is (catalog), what an alarm said (event), what was decided
+//! (state, decision) and what people are told (history, alert). No SDK, no clock, no I/O:
+//! everything it needs is passed in.
+
+pub mod alert;
+pub mod arn;
+pub mod catalog;
+pub mod decision;
+pub mod event;
+pub mod history;
+pub mod state;
+pub mod text;
+pub mod time;

@@ -1,0 +1,209 @@
+//! The per-service control state kept in the table's `service#<name>` / `state` item.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::event::ObservedState;
+use super::time::Millis;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Phase {
+    #[default]
+    PrimaryActive,
+    FailingOver,
+    FailedOver,
+    Blocked,
+    FailingBack,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::PrimaryActive => "PRIMARY_ACTIVE",
+            Phase::FailingOver => "FAILING_OVER",
+            Phase::FailedOver => "FAILED_OVER",
+            Phase::Blocked => "BLOCKED",
+            Phase::FailingBack => "FAILING_BACK",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        [
+            Phase::PrimaryActive,
+            Phase::FailingOver,
+            Phase::FailedOver,
+            Phase::Blocked,
+            Phase::FailingBack,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The latest state one observer reported. OK and INSUFFICIENT_DATA are kept too (not
+/// deleted) so that a late, reordered ALARM older than them cannot resurrect the vote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub state: ObservedState,
+    /// When the alarm entered `state` (the event's state timestamp).
+    pub at: Millis,
+    pub event_id: String,
+    pub reason: String,
+    pub received_at: Millis,
+    /// The invocation that recorded it: with `received_at`, tells an SDK retry of our own
+    /// write (whose answer was lost) from a redelivery.
+    #[serde(default)]
+    pub received_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteRecord {
+    pub observer: String,
+    pub at: Millis,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub reason: String,
+    pub requested_by: String,
+    pub since: Millis,
+    /// `None`: until resumed by hand.
+    pub until: Option<Millis>,
+}
+
+impl Pause {
+    pub fn active_at(&self, now: Millis) -> bool {
+        self.until.is_none_or(|until| now < until)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    Failover,
+    Failback,
+}
+
+/// Who or what asked for a transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Trigger {
+    /// The automated path: a quorum of observers.
+    Quorum { quorum: u32, observers: u32 },
+    Operator {
+        requested_by: String,
+        reason: String,
+        forced: bool,
+    },
+}
+
+/// Route 53 health-check flags that decide whether the primary is forced unhealthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckSettings {
+    pub disabled: bool,
+    pub inverted: bool,
+}
+
+impl HealthCheckSettings {
+    /// `Disabled=true` alone reads as healthy; only with `Inverted=true` is it unhealthy.
+    pub const FORCED_UNHEALTHY: HealthCheckSettings = HealthCheckSettings {
+        disabled: true,
+        inverted: true,
+    };
+
+    pub fn forces_unhealthy(self) -> bool {
+        self == Self::FORCED_UNHEALTHY
+    }
+}
+
+impl std::fmt::Display for HealthCheckSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Disabled={} Inverted={}", self.disabled, self.inverted)
+    }
+}
+
+/// One pre-flight check on the secondary and what it found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightCheck {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// A decided transition and how far its steps have got. Each step records when it was
+/// done, so a retry skips finished work and never repeats a side effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub epoch: u64,
+    pub kind: TransitionKind,
+    pub trigger: Trigger,
+    pub decided_at: Millis,
+    pub votes: Vec<VoteRecord>,
+    /// The invocation that holds the work, and until when (its deadline). Another
+    /// invocation takes over only after the lease has expired.
+    pub owner: String,
+    pub lease_until: Millis,
+    #[serde(default)]
+    pub preflight: Vec<PreflightCheck>,
+    /// The primary check's flags before the switch, restored exactly on failback.
+    #[serde(default)]
+    pub prior: Option<HealthCheckSettings>,
+    #[serde(default)]
+    pub prior_note: Option<String>,
+    #[serde(default)]
+    pub version_before: Option<i64>,
+    #[serde(default)]
+    pub version_after: Option<i64>,
+    #[serde(default)]
+    pub switched_at: Option<Millis>,
+    #[serde(default)]
+    pub blocked_reason: Option<String>,
+    /// When the "transition pending" alert went out (once per epoch): a step failed
+    /// because AWS could not be reached, and the decision waits for a retry.
+    #[serde(default)]
+    pub pending_alerted_at: Option<Millis>,
+    #[serde(default)]
+    pub alerted_at: Option<Millis>,
+    #[serde(default)]
+    pub alert_message_id: Option<String>,
+    #[serde(default)]
+    pub completed_at: Option<Millis>,
+}
+
+/// The primary's check does not say what the phase says it should.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub detected_at: Millis,
+    pub phase: Phase,
+    pub expected: String,
+    pub found: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceState {
+    pub phase: Phase,
+    pub epoch: u64,
+    /// Bumped by every control write (not by votes); the optimistic-concurrency guard.
+    pub version: u64,
+    pub votes: BTreeMap<String, Vote>,
+    pub pause: Option<Pause>,
+    pub last_transition_at: Option<Millis>,
+    /// Times of automatic failovers in the last 24 hours (the daily cap).
+    pub auto_failovers: Vec<Millis>,
+    /// When a human was last paged because the daily cap held back a quorum.
+    pub cap_paged_at: Option<Millis>,
+    /// A difference between the decision and Route 53 that the reconciler reported.
+    pub drift: Option<Drift>,
+    /// When the reconciler last re-alerted about a blocked or stuck transition.
+    pub escalated_at: Option<Millis>,
+    pub execution: Option<Execution>,
+}

@@ -1,0 +1,201 @@
+//! The steps of every workflow, over the ports: one implementation of each, which the
+//! functions call as thin entry points.
+//!
+//! `alarm` takes an observer's vote to a decision; `transition` claims and carries out a
+//! failover or failback, `close` sends its alert with the closing write, `guards` keeps it
+//! single-owner and resumable, `readiness` reads the secondary before a switch; `operator`,
+//! `pause` and `status` are the operator's actions; `reconcile` is the reconciler's run.
+
+mod alarm;
+mod close;
+mod guards;
+mod operator;
+mod pause;
+mod readiness;
+pub mod reconcile;
+mod status;
+mod transition;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tracing::{error, warn};
+
+use crate::adapters::metrics::{self, Unit};
+use crate::api::operator_request::RequestError;
+use crate::api::reports::{ServiceOutcome, SERVICE_OUTCOMES};
+use crate::domain::catalog::{Catalog, ServiceDefinition};
+use crate::domain::event::EventError;
+use crate::domain::state::ServiceState;
+use crate::domain::time::Millis;
+use crate::ports::{AlarmReader, Alert, AwsError, Clock, ControlStore, HealthChecks, Notifier};
+
+pub use reconcile::ReconcileSettings;
+
+// Temporary re-export (issue 13): tests/ still names `failover::engine::AlarmOutcome`.
+pub use crate::api::reports::AlarmOutcome;
+
+/// The catalog is re-read at most this often.
+pub const CATALOG_TTL_MS: Millis = 60_000;
+
+/// The Lambda invocation doing the work: its id owns a claimed decision until its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub request_id: String,
+    /// Unix millis after which Lambda will have stopped this invocation.
+    pub deadline: Millis,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("bad event: {0}")]
+    BadEvent(#[from] EventError),
+    #[error("bad request: {0}")]
+    BadRequest(#[from] RequestError),
+    #[error("bad request: {0}")]
+    UnknownService(String),
+    #[error("control table unavailable: {0}")]
+    Store(AwsError),
+    #[error("catalog could not be read: {0}")]
+    Catalog(AwsError),
+    #[error("service {service}, epoch {epoch}: {step} did not complete: {cause}")]
+    StepFailed {
+        service: String,
+        epoch: u64,
+        step: &'static str,
+        cause: String,
+    },
+}
+
+impl EngineError {
+    /// A short, stable name for the Lambda error type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineError::BadEvent(_) => "BadEvent",
+            EngineError::BadRequest(_) | EngineError::UnknownService(_) => "BadRequest",
+            EngineError::Store(_) => "ControlTableUnavailable",
+            EngineError::Catalog(_) => "CatalogUnavailable",
+            EngineError::StepFailed { .. } => "StepFailed",
+        }
+    }
+}
+
+/// The steps over their ports: the control table, Route 53's health checks, CloudWatch's
+/// alarms, the alert topic and the clock.
+pub struct Engine<S, H, A, N, C> {
+    pub store: S,
+    pub health: H,
+    pub alarms: A,
+    pub notifier: N,
+    pub clock: C,
+    /// The function name used in metrics and audit records.
+    pub function: &'static str,
+    /// EMF metric lines on stdout (on in Lambda; the demo turns them off).
+    pub metrics: bool,
+    catalog: Mutex<Option<(Arc<Catalog>, Millis)>>,
+}
+
+impl<S, H, A, N, C> Engine<S, H, A, N, C>
+where
+    S: ControlStore,
+    H: HealthChecks,
+    A: AlarmReader,
+    N: Notifier,
+    C: Clock,
+{
+    pub fn new(
+        store: S,
+        health: H,
+        alarms: A,
+        notifier: N,
+        clock: C,
+        function: &'static str,
+    ) -> Self {
+        Engine {
+            store,
+            health,
+            alarms,
+            notifier,
+            clock,
+            function,
+            metrics: true,
+            catalog: Mutex::new(None),
+        }
+    }
+
+    pub(super) fn emit(
+        &self,
+        service: Option<&str>,
+        now: Millis,
+        values: &[(&str, f64, Unit)],
+        properties: &[(&str, &str)],
+    ) {
+        if self.metrics {
+            metrics::emit(self.function, service, now, values, properties);
+        }
+    }
+
+    /// The cached catalog, re-read when older than a minute. Bad entries are logged by
+    /// name and field and skipped; if a re-read fails, the last good catalog is kept.
+    pub async fn catalog(&self) -> Result<Arc<Catalog>, EngineError> {
+        let now = self.clock.now();
+        let mut cached = self.catalog.lock().await;
+        if let Some((catalog, loaded_at)) = cached.as_ref() {
+            if now - loaded_at < CATALOG_TTL_MS {
+                return Ok(catalog.clone());
+            }
+        }
+        match self.store.load_catalog().await {
+            Ok(entries) => {
+                let (catalog, errors) = Catalog::from_entries(entries);
+                for e in &errors {
+                    error!(error = %e, "catalog entry skipped");
+                }
+                self.emit(
+                    None,
+                    now,
+                    &[
+                        ("CatalogServices", catalog.len() as f64, Unit::Count),
+                        ("CatalogErrors", errors.len() as f64, Unit::Count),
+                    ],
+                    &[],
+                );
+                let catalog = Arc::new(catalog);
+                *cached = Some((catalog.clone(), now));
+                Ok(catalog)
+            }
+            Err(e) => match cached.as_ref() {
+                Some((catalog, _)) => {
+                    warn!(error = %e, "catalog re-read failed; keeping the last good one");
+                    Ok(catalog.clone())
+                }
+                None => Err(EngineError::Catalog(e)),
+            },
+        }
+    }
+
+    pub(super) fn outcome(
+        &self,
+        def: &ServiceDefinition,
+        outcome: &'static str,
+        state: &ServiceState,
+        detail: String,
+    ) -> ServiceOutcome {
+        debug_assert!(SERVICE_OUTCOMES.contains(&outcome), "{outcome}");
+        ServiceOutcome {
+            service: def.name.clone(),
+            outcome,
+            phase: state.phase,
+            epoch: state.epoch,
+            detail,
+        }
+    }
+
+    /// Publishes an alert outside the failover steps (used by other entry points).
+    pub async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        self.notifier.publish(alert).await
+    }
+}

@@ -1,0 +1,511 @@
+//! The operator's actions on one service: planned failover and failback. They reuse the
+//! automated path's steps (claim, switch, alert) through the same engine.
+
+use tracing::info;
+
+use super::{Engine, EngineError, Invocation};
+use crate::api::operator_request::{parse_request, Action, OperatorRequest};
+use crate::api::operator_response::{OperatorResponse, StepReport, StepStatus};
+use crate::domain::arn::alarm_name;
+use crate::domain::catalog::{Catalog, ServiceDefinition};
+use crate::domain::decision::{
+    claim_failback, claim_failover, cooldown_remaining, live_votes, preflight_checks,
+    preflight_passed, Claimant,
+};
+use crate::domain::history::HistoryRecord;
+use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, TransitionKind, Trigger};
+use crate::domain::time::{fmt_time, Millis};
+use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+
+use StepStatus::{Done, Failed, Skipped, WouldDo};
+
+impl<S, H, A, N, C> Engine<S, H, A, N, C>
+where
+    S: ControlStore,
+    H: HealthChecks,
+    A: AlarmReader,
+    N: Notifier,
+    C: Clock,
+{
+    /// Handles one operator request. Bad requests are errors that name the field;
+    /// refusals (not ready, in cooldown, votes still live) are `ok: false` responses.
+    pub async fn handle_operator_request(
+        &self,
+        payload: &serde_json::Value,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        let req = parse_request(payload, self.clock.now())?;
+        let catalog = self.catalog().await?;
+        if req.action == Action::Status {
+            let defs: Vec<&ServiceDefinition> = match req.service.as_deref() {
+                Some(name) => vec![catalog
+                    .service(name)
+                    .ok_or_else(|| unknown(&catalog, name))?],
+                None => catalog.services().collect(),
+            };
+            return self.status(&req, defs).await;
+        }
+        let name = req.service.as_deref().unwrap_or_default();
+        let def = catalog
+            .service(name)
+            .ok_or_else(|| unknown(&catalog, name))?;
+        let state = self
+            .store
+            .load_state(&def.name)
+            .await
+            .map_err(EngineError::Store)?;
+        info!(service = %def.name, action = req.action.as_str(), requested_by = %req.requested_by, reason = %req.reason, dry_run = req.dry_run, force = req.force, "operator request");
+        match req.action {
+            Action::Failover => self.manual_failover(def, &req, state, inv).await,
+            Action::Failback => self.manual_failback(def, &req, state, inv).await,
+            Action::Pause => self.pause(def, &req, state).await,
+            Action::Resume => self.resume_automation(def, &req, state, inv).await,
+            Action::Status => unreachable!("handled above"),
+        }
+    }
+
+    async fn manual_failover(
+        &self,
+        def: &ServiceDefinition,
+        req: &OperatorRequest,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        let now = self.clock.now();
+        let mut r = response(req, &state);
+        if abandoned(&state, now) && !req.dry_run {
+            return self.finish_abandoned(def, r, state, inv).await;
+        }
+        match state.phase {
+            Phase::FailedOver | Phase::FailingOver => {
+                r.ok = true;
+                r.steps
+                    .push(StepReport::new("failover", Skipped, "already failed over"));
+                r.message = format!(
+                    "{} is already {} (epoch {}): nothing done, nothing sent",
+                    def.name, state.phase, state.epoch
+                );
+                return Ok(r);
+            }
+            Phase::FailingBack => {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "a failback is in progress (epoch {}); wait for it{}",
+                        state.epoch,
+                        lease_note(&state)
+                    ),
+                ));
+            }
+            Phase::PrimaryActive | Phase::Blocked => {}
+        }
+        let cooldown = cooldown_remaining(def, &state, now);
+        if let Some(ms) = cooldown {
+            let status = if req.force { Skipped } else { Failed };
+            r.steps.push(StepReport::new(
+                "cooldown",
+                status,
+                format!("{}s of cooldown left", ms / 1000),
+            ));
+            if !req.force {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "{} is in cooldown for another {}s; use force to override",
+                        def.name,
+                        ms / 1000
+                    ),
+                ));
+            }
+        }
+        let readings = self.read_readiness(def).await;
+        let checks = preflight_checks(def, &readings.preflight);
+        let ready = preflight_passed(&checks);
+        for c in &checks {
+            let status = if c.ok {
+                Done
+            } else if req.force {
+                Skipped
+            } else {
+                Failed
+            };
+            r.steps.push(StepReport::new(
+                "preflight",
+                status,
+                format!("{}: {}", c.name, c.detail),
+            ));
+        }
+        if !ready && !req.force {
+            return Ok(refuse(
+                r,
+                format!(
+                    "the secondary {} is not ready; fix it or use force",
+                    def.secondary.region
+                ),
+            ));
+        }
+        let current = match &readings.primary {
+            Ok(hc) => hc.settings.to_string(),
+            Err(e) => format!("unreadable: {e}"),
+        };
+        if req.dry_run {
+            r.ok = true;
+            r.steps.push(StepReport::new(
+                "claim",
+                WouldDo,
+                format!("claim epoch {}", state.epoch + 1),
+            ));
+            r.steps.push(StepReport::new(
+                "switch",
+                WouldDo,
+                format!(
+                    "health check {}: {current} -> {}",
+                    def.primary.health_check_id,
+                    HealthCheckSettings::FORCED_UNHEALTHY
+                ),
+            ));
+            r.steps
+                .push(StepReport::new("alert", WouldDo, "one failover alert"));
+            r.message = format!(
+                "dry run: would fail {} over to {}",
+                def.name, def.secondary.region
+            );
+            return Ok(r);
+        }
+        let trigger = Trigger::Operator {
+            requested_by: req.requested_by.clone(),
+            reason: req.reason.clone(),
+            forced: req.force,
+        };
+        let claimant = Claimant {
+            owner: format!("operator:{}", inv.request_id),
+            lease_until: inv.deadline,
+        };
+        let votes = live_votes(def, &state, now);
+        let next = claim_failover(&state, votes, trigger, &claimant, now);
+        if let ControlWrite::Conflict(current) = self
+            .write_transition(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            let phase = current.map_or(state.phase, |c| c.phase);
+            return Ok(refuse(
+                r,
+                format!("the state changed while deciding (now {phase}); nothing done, retry"),
+            ));
+        }
+        self.audit_operator(def, req, next.epoch, "failover")
+            .await?;
+        let outcome = self.execute(def, next, Some(readings)).await?;
+        self.finish(def, r, outcome.outcome).await
+    }
+
+    async fn manual_failback(
+        &self,
+        def: &ServiceDefinition,
+        req: &OperatorRequest,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        let now = self.clock.now();
+        let mut r = response(req, &state);
+        if abandoned(&state, now) && !req.dry_run {
+            return self.finish_abandoned(def, r, state, inv).await;
+        }
+        match state.phase {
+            Phase::PrimaryActive => {
+                r.ok = true;
+                r.steps.push(StepReport::new(
+                    "failback",
+                    Skipped,
+                    "already on the primary",
+                ));
+                r.message = format!(
+                    "{} is already on the primary: nothing done, nothing sent",
+                    def.name
+                );
+                return Ok(r);
+            }
+            Phase::FailingOver | Phase::FailingBack => {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "a transition is in progress ({} epoch {}); wait for it to finish{}",
+                        state.phase,
+                        state.epoch,
+                        lease_note(&state)
+                    ),
+                ));
+            }
+            Phase::FailedOver | Phase::Blocked => {}
+        }
+        let live = live_votes(def, &state, now);
+        if !live.is_empty() {
+            let who: Vec<&str> = live.iter().map(|v| alarm_name(&v.observer)).collect();
+            let status = if req.force { Skipped } else { Failed };
+            r.steps.push(StepReport::new(
+                "votes",
+                status,
+                format!("still in ALARM: {}", who.join(", ")),
+            ));
+            if !req.force {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "observers still vote ALARM ({}); wait for them or use force",
+                        who.join(", ")
+                    ),
+                ));
+            }
+        }
+        let target = state.execution.as_ref().and_then(|e| e.prior);
+        if req.dry_run {
+            r.ok = true;
+            r.steps.push(StepReport::new(
+                "claim",
+                WouldDo,
+                format!("claim epoch {}", state.epoch + 1),
+            ));
+            match target {
+                Some(prior) => {
+                    let current = match self.health.get(&def.primary.health_check_id).await {
+                        Ok(hc) => hc.settings.to_string(),
+                        Err(e) => format!("unreadable: {e}"),
+                    };
+                    r.steps.push(StepReport::new(
+                        "restore",
+                        WouldDo,
+                        format!(
+                            "health check {}: {current} -> {prior}",
+                            def.primary.health_check_id
+                        ),
+                    ));
+                }
+                None => r.steps.push(StepReport::new(
+                    "restore",
+                    Skipped,
+                    "the primary's check was never changed",
+                )),
+            }
+            r.steps
+                .push(StepReport::new("alert", WouldDo, "one failback alert"));
+            r.message = format!(
+                "dry run: would fail {} back to {}",
+                def.name, def.primary.region
+            );
+            return Ok(r);
+        }
+        let trigger = Trigger::Operator {
+            requested_by: req.requested_by.clone(),
+            reason: req.reason.clone(),
+            forced: req.force,
+        };
+        let claimant = Claimant {
+            owner: format!("operator:{}", inv.request_id),
+            lease_until: inv.deadline,
+        };
+        let next = claim_failback(&state, target, live, trigger, &claimant, now);
+        if let ControlWrite::Conflict(current) = self
+            .write_transition(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            let phase = current.map_or(state.phase, |c| c.phase);
+            return Ok(refuse(
+                r,
+                format!("the state changed while deciding (now {phase}); nothing done, retry"),
+            ));
+        }
+        self.audit_operator(def, req, next.epoch, "failback")
+            .await?;
+        let outcome = self.execute_failback(def, next).await?;
+        self.finish(def, r, outcome.outcome).await
+    }
+
+    pub(super) async fn audit_operator(
+        &self,
+        def: &ServiceDefinition,
+        req: &OperatorRequest,
+        epoch: u64,
+        what: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let record = HistoryRecord {
+            at: now,
+            epoch,
+            kind: "operator".into(),
+            actor: req.requested_by.clone(),
+            what: format!("{what}{}", if req.force { " (forced)" } else { "" }),
+            why: req.reason.clone(),
+            votes: Vec::new(),
+            key: format!("operator#{what}#{now}"),
+        };
+        self.store
+            .append_history(&def.name, &record)
+            .await
+            .map_err(EngineError::Store)
+    }
+
+    /// A transition whose owner stopped (its lease passed, or it released it after a failed
+    /// step) is finished by the operator who asks next, as the reconciler would.
+    async fn finish_abandoned(
+        &self,
+        def: &ServiceDefinition,
+        mut r: OperatorResponse,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<OperatorResponse, EngineError> {
+        info!(service = %def.name, epoch = state.epoch, phase = %state.phase, "operator request finds an unfinished transition whose owner stopped; finishing it first");
+        r.steps.push(StepReport::new(
+            "resume",
+            Done,
+            format!(
+                "finished the unfinished {} of epoch {} (its owner had stopped) instead of starting another",
+                state.phase, state.epoch
+            ),
+        ));
+        let outcome = self.resume(def, state, inv).await?;
+        self.finish(def, r, outcome.outcome).await
+    }
+
+    /// Fills the response from the state the steps left behind.
+    async fn finish(
+        &self,
+        def: &ServiceDefinition,
+        mut r: OperatorResponse,
+        outcome: &str,
+    ) -> Result<OperatorResponse, EngineError> {
+        let state = self
+            .store
+            .load_state(&def.name)
+            .await
+            .map_err(EngineError::Store)?;
+        if let Some(exec) = &state.execution {
+            r.steps.push(StepReport::new(
+                "claim",
+                Done,
+                format!("epoch {} owned by {}", exec.epoch, exec.owner),
+            ));
+            let target = match exec.kind {
+                TransitionKind::Failover => HealthCheckSettings::FORCED_UNHEALTHY.to_string(),
+                TransitionKind::Failback => {
+                    exec.prior.map_or("unchanged".into(), |p| p.to_string())
+                }
+            };
+            r.steps.push(match exec.switched_at {
+                Some(t) => StepReport::new(
+                    "switch",
+                    Done,
+                    format!(
+                        "health check {} -> {target} at {}",
+                        def.primary.health_check_id,
+                        fmt_time(t)
+                    ),
+                ),
+                None => StepReport::new(
+                    "switch",
+                    Skipped,
+                    exec.blocked_reason
+                        .clone()
+                        .unwrap_or_else(|| "no change needed".into()),
+                ),
+            });
+            r.steps
+                .push(match (exec.alerted_at, &exec.alert_message_id) {
+                    (Some(t), Some(id)) => StepReport::new(
+                        "alert",
+                        Done,
+                        format!("sent at {} (message {id})", fmt_time(t)),
+                    ),
+                    (Some(t), None) => {
+                        StepReport::new("alert", Done, format!("sent at {}", fmt_time(t)))
+                    }
+                    (None, _) => StepReport::new("alert", Skipped, "not sent"),
+                });
+        }
+        r.ok = matches!(outcome, "failed_over" | "failed_back");
+        r.message = format!(
+            "{}: {outcome} (now {}, epoch {})",
+            def.name, state.phase, state.epoch
+        );
+        r.phase_after = Some(state.phase);
+        r.epoch = Some(state.epoch);
+        Ok(r)
+    }
+
+    pub(super) async fn finish_phase(
+        &self,
+        def: &ServiceDefinition,
+        mut r: OperatorResponse,
+    ) -> Result<OperatorResponse, EngineError> {
+        let state = self
+            .store
+            .load_state(&def.name)
+            .await
+            .map_err(EngineError::Store)?;
+        r.phase_after = Some(state.phase);
+        r.epoch = Some(state.epoch);
+        Ok(r)
+    }
+}
+
+fn unknown(catalog: &Catalog, name: &str) -> EngineError {
+    let known: Vec<&str> = catalog
+        .services()
+        .map(|d| d.name.as_str())
+        .take(20)
+        .collect();
+    EngineError::UnknownService(format!(
+        "field 'service': no service '{}' in the catalog (known: {})",
+        name.chars().take(80).collect::<String>(),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+pub(super) fn response(req: &OperatorRequest, state: &ServiceState) -> OperatorResponse {
+    OperatorResponse {
+        ok: false,
+        action: req.action,
+        service: req.service.clone(),
+        phase_before: Some(state.phase),
+        phase_after: Some(state.phase),
+        epoch: Some(state.epoch),
+        dry_run: req.dry_run,
+        steps: Vec::new(),
+        message: String::new(),
+        status: Vec::new(),
+    }
+}
+
+pub(super) fn refuse(mut r: OperatorResponse, message: String) -> OperatorResponse {
+    r.ok = false;
+    r.message = format!("refused: {message}");
+    r
+}
+
+/// An unfinished transition whose owner's lease has passed.
+fn abandoned(state: &ServiceState, now: Millis) -> bool {
+    matches!(state.phase, Phase::FailingOver | Phase::FailingBack)
+        && state
+            .execution
+            .as_ref()
+            .is_some_and(|e| e.completed_at.is_none() && e.lease_until <= now)
+}
+
+/// When a waiting operator may ask again and have an owner that stopped taken over.
+fn lease_note(state: &ServiceState) -> String {
+    state
+        .execution
+        .as_ref()
+        .filter(|e| e.completed_at.is_none())
+        .map_or(String::new(), |e| {
+            format!(
+                " (its owner holds it until {}; if it has stopped, asking again after that finishes it)",
+                fmt_time(e.lease_until)
+            )
+        })
+}

@@ -1,0 +1,487 @@
+//! The reconciler's run: for every catalogued service, finish interrupted transitions,
+//! verify Route 53 against the decision, escalate what is stuck, and expire pauses and votes.
+
+use futures::stream::{self, StreamExt};
+use tracing::{error, info, warn};
+
+use super::{Engine, EngineError, Invocation};
+use crate::adapters::metrics::Unit;
+use crate::api::reports::ReconcileReport;
+use crate::domain::alert::{drift_alert, escalation_alert, pause_alert};
+use crate::domain::catalog::ServiceDefinition;
+use crate::domain::history::HistoryRecord;
+use crate::domain::state::{Drift, HealthCheckSettings, Phase, ServiceState};
+use crate::domain::time::{fmt_time, secs, Millis};
+use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+
+/// How the reconciler paces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileSettings {
+    /// Re-alert about a blocked or stuck service at most this often.
+    pub escalation_interval_ms: Millis,
+    /// A service BLOCKED for longer than this is escalated.
+    pub blocked_grace_ms: Millis,
+    /// Services checked at once.
+    pub fan_out: usize,
+    /// Stop starting new services this long before the invocation's deadline.
+    pub deadline_margin_ms: Millis,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        ReconcileSettings {
+            escalation_interval_ms: 15 * 60_000,
+            blocked_grace_ms: 10 * 60_000,
+            fan_out: 8,
+            deadline_margin_ms: 3_000,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ServiceReport {
+    resumed: bool,
+    drift: bool,
+    reapplied: bool,
+    escalated: bool,
+    pause_expired: bool,
+    votes_expired: usize,
+}
+
+impl<S, H, A, N, C> Engine<S, H, A, N, C>
+where
+    S: ControlStore,
+    H: HealthChecks,
+    A: AlarmReader,
+    N: Notifier,
+    C: Clock,
+{
+    /// One reconciler run over the whole catalog, with a bounded fan-out, stopping before
+    /// the invocation's deadline.
+    pub async fn reconcile(
+        &self,
+        inv: &Invocation,
+        settings: &ReconcileSettings,
+    ) -> Result<ReconcileReport, EngineError> {
+        let started = self.clock.now();
+        let catalog = self.catalog().await?;
+        let defs: Vec<&ServiceDefinition> = catalog.services().collect();
+        let stop_at = inv.deadline - settings.deadline_margin_ms;
+        info!(
+            deadline = inv.deadline,
+            now = started,
+            services = defs.len(),
+            "reconciler run starts"
+        );
+        let results: Vec<(String, Option<Result<ServiceReport, EngineError>>)> =
+            stream::iter(defs.iter())
+                .map(|def| async move {
+                    if self.clock.now() >= stop_at {
+                        return (def.name.clone(), None);
+                    }
+                    (
+                        def.name.clone(),
+                        Some(self.reconcile_service(def, inv, settings).await),
+                    )
+                })
+                .buffer_unordered(settings.fan_out.max(1))
+                .collect()
+                .await;
+        let mut report = ReconcileReport {
+            services: defs.len(),
+            ..Default::default()
+        };
+        for (name, result) in results {
+            match result {
+                None => report.not_reached.push(name),
+                Some(Err(e)) => {
+                    error!(service = %name, error = %e, "reconcile failed for this service; the next run retries");
+                    report.checked += 1;
+                    report.errors.push(format!("{name}: {e}"));
+                }
+                Some(Ok(r)) => {
+                    report.checked += 1;
+                    report.resumed += usize::from(r.resumed);
+                    report.drifts += usize::from(r.drift);
+                    report.reapplied += usize::from(r.reapplied);
+                    report.escalations += usize::from(r.escalated);
+                    report.pauses_expired += usize::from(r.pause_expired);
+                    report.votes_expired += r.votes_expired;
+                }
+            }
+        }
+        report.not_reached.sort();
+        if !report.not_reached.is_empty() {
+            warn!(not_reached = ?report.not_reached, "deadline near: these services wait for the next run");
+        }
+        let now = self.clock.now();
+        report.duration_ms = now - started;
+        // The heartbeat: an alarm on its absence catches a dead control plane.
+        self.emit(
+            None,
+            now,
+            &[
+                ("ReconcilerRuns", 1.0, Unit::Count),
+                ("ServicesChecked", report.checked as f64, Unit::Count),
+                ("Drifts", report.drifts as f64, Unit::Count),
+                ("Resumes", report.resumed as f64, Unit::Count),
+                ("Escalations", report.escalations as f64, Unit::Count),
+                (
+                    "ServicesNotReached",
+                    report.not_reached.len() as f64,
+                    Unit::Count,
+                ),
+                ("ReconcileErrors", report.errors.len() as f64, Unit::Count),
+                (
+                    "ReconcileDuration",
+                    report.duration_ms as f64,
+                    Unit::Milliseconds,
+                ),
+            ],
+            &[],
+        );
+        info!(?report, "reconciler run done");
+        Ok(report)
+    }
+
+    async fn reconcile_service(
+        &self,
+        def: &ServiceDefinition,
+        inv: &Invocation,
+        settings: &ReconcileSettings,
+    ) -> Result<ServiceReport, EngineError> {
+        let mut report = ServiceReport::default();
+        let mut state = self
+            .store
+            .load_state(&def.name)
+            .await
+            .map_err(EngineError::Store)?;
+        let now = self.clock.now();
+
+        if let Some(pause) = state.pause.clone().filter(|p| !p.active_at(now)) {
+            let mut next = state.clone();
+            next.version += 1;
+            next.pause = None;
+            if let ControlWrite::Written = self
+                .store
+                .write_control(&def.name, state.version, &next)
+                .await
+                .map_err(EngineError::Store)?
+            {
+                let alert = pause_alert(def, &pause, false, state.epoch);
+                self.notifier
+                    .publish(&alert)
+                    .await
+                    .map_err(EngineError::Store)?;
+                self.audit(
+                    def,
+                    state.epoch,
+                    "reconcile",
+                    "pause expired; automatic actions resumed",
+                    &format!("pause until {}", pause.until.map_or("-".into(), fmt_time)),
+                )
+                .await?;
+                report.pause_expired = true;
+                state = next;
+            }
+        }
+
+        if matches!(state.phase, Phase::FailingOver | Phase::FailingBack) {
+            let lease_expired = state
+                .execution
+                .as_ref()
+                .is_none_or(|e| e.lease_until <= now);
+            if lease_expired {
+                info!(service = %def.name, epoch = state.epoch, "finishing an interrupted transition");
+                match self.resume(def, state.clone(), inv).await {
+                    Ok(outcome) => {
+                        report.resumed = outcome.outcome != "in_progress";
+                        state = self
+                            .store
+                            .load_state(&def.name)
+                            .await
+                            .map_err(EngineError::Store)?;
+                    }
+                    Err(e) => {
+                        // The failed step released the lease (a new version), and may just
+                        // have sent the PENDING alert: escalate over what is stored now,
+                        // and not within an escalation interval of that alert.
+                        let current = self
+                            .store
+                            .load_state(&def.name)
+                            .await
+                            .map_err(EngineError::Store)?;
+                        let announced = current
+                            .execution
+                            .as_ref()
+                            .and_then(|x| x.pending_alerted_at)
+                            .is_some_and(|t| now - t < settings.escalation_interval_ms);
+                        if !announced {
+                            report.escalated = self
+                                .escalate(
+                                    def,
+                                    &current,
+                                    settings,
+                                    &format!("the transition could not complete: {e}"),
+                                )
+                                .await?;
+                        }
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+
+        report.votes_expired = self.expire_old_votes(def, &state, now).await?;
+
+        match state.phase {
+            Phase::FailedOver | Phase::PrimaryActive | Phase::Blocked => {
+                let (drift, reapplied) = self.verify(def, &mut state).await?;
+                report.drift = drift;
+                report.reapplied = reapplied;
+            }
+            Phase::FailingOver | Phase::FailingBack => {}
+        }
+
+        if state.phase == Phase::Blocked {
+            let since = state
+                .execution
+                .as_ref()
+                .and_then(|e| e.completed_at)
+                .unwrap_or(now);
+            if now - since > settings.blocked_grace_ms {
+                let why = state
+                    .execution
+                    .as_ref()
+                    .and_then(|e| e.blocked_reason.clone())
+                    .unwrap_or_else(|| "blocked".into());
+                report.escalated = self
+                    .escalate(
+                        def,
+                        &state,
+                        settings,
+                        &format!("blocked since {}: {why}", fmt_time(since)),
+                    )
+                    .await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Compares the primary's check with what the phase says. A new drift is alerted once
+    /// (and re-applied only with `enforce`); a resolved one is cleared.
+    async fn verify(
+        &self,
+        def: &ServiceDefinition,
+        state: &mut ServiceState,
+    ) -> Result<(bool, bool), EngineError> {
+        let hc = self
+            .health
+            .get(&def.primary.health_check_id)
+            .await
+            .map_err(EngineError::Store)?;
+        let should_be_forced = state.phase == Phase::FailedOver;
+        let forced = hc.settings.forces_unhealthy();
+        if forced == should_be_forced {
+            if state.drift.is_some() {
+                let mut next = state.clone();
+                next.version += 1;
+                next.drift = None;
+                if let ControlWrite::Written = self
+                    .store
+                    .write_control(&def.name, state.version, &next)
+                    .await
+                    .map_err(EngineError::Store)?
+                {
+                    self.audit(
+                        def,
+                        state.epoch,
+                        "reconcile",
+                        "drift resolved",
+                        "Route 53 matches the decision again",
+                    )
+                    .await?;
+                    *state = next;
+                }
+            }
+            return Ok((false, false));
+        }
+        let expected = if should_be_forced {
+            format!(
+                "forced unhealthy ({})",
+                HealthCheckSettings::FORCED_UNHEALTHY
+            )
+        } else {
+            "not forced unhealthy".to_string()
+        };
+        let found = format!("{} (version {})", hc.settings, hc.version);
+        let drift = Drift {
+            detected_at: self.clock.now(),
+            phase: state.phase,
+            expected: expected.clone(),
+            found: found.clone(),
+        };
+        let new_drift = state
+            .drift
+            .as_ref()
+            .is_none_or(|d| d.phase != drift.phase || d.found != drift.found);
+        let mut reapplied = None;
+        if def.enforce {
+            let target = if should_be_forced {
+                HealthCheckSettings::FORCED_UNHEALTHY
+            } else {
+                // Un-force: back to what the check had before the last failover.
+                state
+                    .execution
+                    .as_ref()
+                    .and_then(|e| e.prior)
+                    .filter(|p| !p.forces_unhealthy())
+                    .unwrap_or(HealthCheckSettings {
+                        disabled: false,
+                        inverted: false,
+                    })
+            };
+            reapplied = Some(
+                match self
+                    .health
+                    .update(&def.primary.health_check_id, hc.version, target)
+                    .await
+                {
+                    Ok(after) if after.settings == target => {
+                        format!("set to {target} (version {})", after.version)
+                    }
+                    Ok(after) => format!("update returned {} instead of {target}", after.settings),
+                    Err(e) => format!("failed: {e}"),
+                },
+            );
+        }
+        if !new_drift && reapplied.is_none() {
+            return Ok((false, false));
+        }
+        warn!(service = %def.name, expected = %expected, found = %found, "drift between the decision and Route 53");
+        let mut next = state.clone();
+        next.version += 1;
+        next.drift = Some(drift.clone());
+        if let ControlWrite::Conflict(_) = self
+            .store
+            .write_control(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            return Ok((false, false)); // someone else acted; the next run looks again
+        }
+        *state = next;
+        if new_drift {
+            let alert = drift_alert(def, state.epoch, &drift, reapplied.as_deref());
+            self.notifier
+                .publish(&alert)
+                .await
+                .map_err(EngineError::Store)?;
+        }
+        self.audit(
+            def,
+            state.epoch,
+            "drift",
+            &format!("expected {expected}, found {found}"),
+            reapplied
+                .as_deref()
+                .unwrap_or("enforce=false: reported, not changed"),
+        )
+        .await?;
+        Ok((new_drift, reapplied.is_some()))
+    }
+
+    /// Re-alerts about a stuck service, at most once per escalation interval.
+    async fn escalate(
+        &self,
+        def: &ServiceDefinition,
+        state: &ServiceState,
+        settings: &ReconcileSettings,
+        why: &str,
+    ) -> Result<bool, EngineError> {
+        let now = self.clock.now();
+        if state
+            .escalated_at
+            .is_some_and(|t| now - t < settings.escalation_interval_ms)
+        {
+            return Ok(false);
+        }
+        let mut next = state.clone();
+        next.version += 1;
+        next.escalated_at = Some(now);
+        if let ControlWrite::Conflict(_) = self
+            .store
+            .write_control(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            return Ok(false);
+        }
+        let alert = escalation_alert(def, state.epoch, state.phase, why);
+        if let Err(e) = self.notifier.publish(&alert).await {
+            // Give the slot back so the next run escalates.
+            let mut undo = next.clone();
+            undo.version += 1;
+            undo.escalated_at = state.escalated_at;
+            let _ = self
+                .store
+                .write_control(&def.name, next.version, &undo)
+                .await;
+            return Err(EngineError::Store(e));
+        }
+        self.audit(def, state.epoch, "escalation", why, "re-alerted")
+            .await?;
+        Ok(true)
+    }
+
+    /// Drops vote records whose window has passed (OK and INSUFFICIENT_DATA included) so
+    /// the state item does not keep them forever.
+    async fn expire_old_votes(
+        &self,
+        def: &ServiceDefinition,
+        state: &ServiceState,
+        now: Millis,
+    ) -> Result<usize, EngineError> {
+        let window = secs(def.vote_window_seconds.max(def.max_event_age_seconds));
+        let old: Vec<(String, Millis)> = state
+            .votes
+            .iter()
+            .filter(|(_, v)| now - v.at > window)
+            .map(|(o, v)| (o.clone(), v.at))
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let removed = self
+            .store
+            .expire_votes(&def.name, &old)
+            .await
+            .map_err(EngineError::Store)?;
+        Ok(if removed { old.len() } else { 0 })
+    }
+
+    async fn audit(
+        &self,
+        def: &ServiceDefinition,
+        epoch: u64,
+        kind: &str,
+        what: &str,
+        why: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let record = HistoryRecord {
+            at: now,
+            epoch,
+            kind: kind.into(),
+            actor: self.function.into(),
+            what: what.into(),
+            why: why.into(),
+            votes: Vec::new(),
+            key: format!("{kind}#{now}"),
+        };
+        self.store
+            .append_history(&def.name, &record)
+            .await
+            .map_err(EngineError::Store)
+    }
+}

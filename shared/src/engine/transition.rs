@@ -1,0 +1,436 @@
+//! A claimed transition carried out: the claim, the switch of the primary's health check
+//! (or its restore), and the closing alert. Every step checks what is already done, so a
+//! resumed run repeats nothing.
+
+use tracing::{info, warn};
+
+use super::readiness::{def_has_preflight, Readings};
+use super::{Engine, EngineError, Invocation};
+use crate::adapters::metrics::Unit;
+use crate::api::reports::ServiceOutcome;
+use crate::domain::alert::{blocked_alert, failback_alert, failover_alert};
+use crate::domain::catalog::ServiceDefinition;
+use crate::domain::decision::{
+    claim_failover, preflight_checks, preflight_passed, take_over, Claimant,
+};
+use crate::domain::history::HistoryRecord;
+use crate::domain::state::{
+    Execution, HealthCheckSettings, ServiceState, TransitionKind, Trigger, VoteRecord,
+};
+use crate::ports::{
+    AlarmReader, Clock, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
+    UpdateError,
+};
+
+/// A version mismatch on UpdateHealthCheck is re-read and retried at most this many times.
+const MAX_VERSION_RETRIES: usize = 3;
+
+impl<S, H, A, N, C> Engine<S, H, A, N, C>
+where
+    S: ControlStore,
+    H: HealthChecks,
+    A: AlarmReader,
+    N: Notifier,
+    C: Clock,
+{
+    /// Claims the decision (one conditional write; exactly one claimant wins) and executes it.
+    /// The deciding event reads the secondary and the primary check in parallel with the
+    /// claim; a duplicate that finds an unclaimed quorum claims first and reads only if it won.
+    pub async fn start_failover(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        votes: Vec<VoteRecord>,
+        trigger: Trigger,
+        inv: &Invocation,
+        read_in_parallel: bool,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let now = self.clock.now();
+        let claimant = Claimant {
+            owner: inv.request_id.clone(),
+            lease_until: inv.deadline,
+        };
+        let next = claim_failover(&state, votes, trigger, &claimant, now);
+        let (claim, readings) = if read_in_parallel {
+            let (c, r) = tokio::join!(
+                self.write_transition(&def.name, state.version, &next),
+                self.read_readiness(def)
+            );
+            (c, Some(r))
+        } else {
+            (
+                self.write_transition(&def.name, state.version, &next).await,
+                None,
+            )
+        };
+        match claim.map_err(EngineError::Store)? {
+            ControlWrite::Conflict(current) => {
+                let current = current.map_or(state, |c| *c);
+                let winner = current
+                    .execution
+                    .as_ref()
+                    .map_or("another invocation", |e| e.owner.as_str());
+                info!(service = %def.name, epoch = current.epoch, winner, "the decision was already claimed");
+                Ok(self.outcome(def, "claim_lost", &current, format!("claimed by {winner}")))
+            }
+            ControlWrite::Written => {
+                info!(service = %def.name, epoch = next.epoch, owner = %claimant.owner, "failover decided");
+                self.emit(
+                    Some(&def.name),
+                    now,
+                    &[("Decisions", 1.0, Unit::Count)],
+                    &[],
+                );
+                self.execute(def, next, readings).await
+            }
+        }
+    }
+
+    pub(super) async fn resume(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        inv: &Invocation,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let claimant = Claimant {
+            owner: inv.request_id.clone(),
+            lease_until: inv.deadline,
+        };
+        let Some(next) = take_over(&state, &claimant) else {
+            return Ok(self.outcome(def, "held", &state, "nothing to resume".into()));
+        };
+        match self
+            .write_transition(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            ControlWrite::Conflict(current) => {
+                let current = current.map_or(state, |c| *c);
+                Ok(self.outcome(
+                    def,
+                    "in_progress",
+                    &current,
+                    "another invocation resumed it first".into(),
+                ))
+            }
+            ControlWrite::Written => match next.execution.as_ref().map(|e| e.kind) {
+                Some(TransitionKind::Failback) => self.execute_failback(def, next).await,
+                _ => self.execute(def, next, None).await,
+            },
+        }
+    }
+
+    /// Runs the remaining steps of a claimed failover: pre-flight gate, switch, alert,
+    /// completion. Every step checks what is already done, so a resumed run repeats nothing.
+    pub(super) async fn execute(
+        &self,
+        def: &ServiceDefinition,
+        mut state: ServiceState,
+        readings: Option<Readings>,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let started = self.clock.now();
+        let Some(mut exec) = state.execution.clone() else {
+            return Ok(self.outcome(def, "held", &state, "no execution recorded".into()));
+        };
+        let forced = matches!(exec.trigger, Trigger::Operator { forced: true, .. });
+        let readings = match readings {
+            Some(r) => Some(r),
+            // A resumed run that never got as far as recording the pre-flight reads again.
+            None if exec.preflight.is_empty()
+                && exec.switched_at.is_none()
+                && def_has_preflight(def) =>
+            {
+                Some(self.read_readiness(def).await)
+            }
+            None => None,
+        };
+        let mut primary = None;
+        if let Some(r) = readings {
+            if exec.preflight.is_empty() {
+                if !r.unanswered.is_empty() && !forced {
+                    let cause = format!(
+                        "the secondary's readiness could not be read, so the switch waits: {}",
+                        r.unanswered.join("; ")
+                    );
+                    return Err(self.fail_step(def, state, exec, "pre-flight", cause).await);
+                }
+                exec.preflight = preflight_checks(def, &r.preflight);
+            }
+            primary = Some(r.primary);
+        }
+        if !preflight_passed(&exec.preflight) && !forced {
+            let failing: Vec<&str> = exec
+                .preflight
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name.as_str())
+                .collect();
+            exec.blocked_reason = Some(format!("secondary not ready: {}", failing.join(", ")));
+            return self.block(def, state, exec).await;
+        }
+
+        if exec.switched_at.is_none() {
+            let hc = match primary {
+                Some(r) => r,
+                None => self.health.get(&def.primary.health_check_id).await,
+            };
+            let hc = match hc {
+                Ok(hc) => hc,
+                Err(e) => {
+                    return Err(self
+                        .fail_step(def, state, exec, "read primary health check", e.to_string())
+                        .await)
+                }
+            };
+            match self
+                .set_primary_check(
+                    def,
+                    &mut state,
+                    &mut exec,
+                    hc,
+                    HealthCheckSettings::FORCED_UNHEALTHY,
+                )
+                .await
+            {
+                Ok(()) => {}
+                Err(cause) => return Err(self.fail_step(def, state, exec, "switch", cause).await),
+            }
+            self.emit(
+                Some(&def.name),
+                self.clock.now(),
+                &[(
+                    "SwitchLatency",
+                    (self.clock.now() - exec.decided_at) as f64,
+                    Unit::Milliseconds,
+                )],
+                &[],
+            );
+        }
+
+        let pending = exec.alerted_at.is_none().then(|| {
+            let record = self.step_record(
+                &exec,
+                "switch",
+                format!(
+                    "primary health check {} forced unhealthy ({} -> {})",
+                    def.primary.health_check_id,
+                    exec.prior.map_or("unknown".to_string(), |p| p.to_string()),
+                    HealthCheckSettings::FORCED_UNHEALTHY
+                ),
+            );
+            (failover_alert(def, &exec), record)
+        });
+        let now = self.clock.now();
+        let (state, exec) = self
+            .close_with_alert(def, state, exec, pending, "alert")
+            .await?;
+        self.emit(
+            Some(&def.name),
+            now,
+            &[
+                ("Failovers", 1.0, Unit::Count),
+                (
+                    "DecisionToCompleteLatency",
+                    (now - exec.decided_at) as f64,
+                    Unit::Milliseconds,
+                ),
+                ("ExecuteLatency", (now - started) as f64, Unit::Milliseconds),
+            ],
+            &[],
+        );
+        info!(service = %def.name, epoch = exec.epoch, "failed over: primary forced unhealthy, alert sent");
+        Ok(self.outcome(
+            def,
+            "failed_over",
+            &state,
+            format!("{} -> {}", def.primary.region, def.secondary.region),
+        ))
+    }
+
+    /// Sets the primary's check to `target` with `HealthCheckVersion` (forced unhealthy on
+    /// failover, the recorded prior flags on failback), writing the progress in parallel,
+    /// and verifies the stored result. A version mismatch is re-read and decided again.
+    async fn set_primary_check(
+        &self,
+        def: &ServiceDefinition,
+        state: &mut ServiceState,
+        exec: &mut Execution,
+        mut hc: HealthCheckConfig,
+        target: HealthCheckSettings,
+    ) -> Result<(), String> {
+        let id = &def.primary.health_check_id;
+        for _ in 0..=MAX_VERSION_RETRIES {
+            if hc.settings == target {
+                // Done before a crash (the progress was recorded then), or by someone else.
+                if exec.kind == TransitionKind::Failover && exec.prior.is_none() {
+                    exec.prior = Some(HealthCheckSettings {
+                        disabled: false,
+                        inverted: false,
+                    });
+                    exec.prior_note = Some(format!(
+                        "the check was already forced unhealthy (version {}) when this epoch read it; \
+                         failback will restore Disabled=false Inverted=false",
+                        hc.version
+                    ));
+                }
+                exec.version_after = Some(hc.version);
+                exec.switched_at = Some(self.clock.now());
+                return Ok(());
+            }
+            if exec.kind == TransitionKind::Failover && exec.prior.is_none() {
+                exec.prior = Some(hc.settings);
+            }
+            exec.version_before.get_or_insert(hc.version);
+            let expected = state.version;
+            let mut next = state.clone();
+            next.version += 1;
+            next.execution = Some(exec.clone());
+            let (saved, updated) = tokio::join!(
+                self.write_transition(&def.name, expected, &next),
+                self.health.update(id, hc.version, target)
+            );
+            match saved {
+                Ok(ControlWrite::Written) => *state = next,
+                Ok(ControlWrite::Conflict(_)) => {
+                    return Err(
+                        "the control state changed under this invocation (ownership lost)".into(),
+                    )
+                }
+                Err(e) => return Err(format!("recording the progress failed: {e}")),
+            }
+            match updated {
+                Ok(after) if after.settings == target => {
+                    exec.version_after = Some(after.version);
+                    exec.switched_at = Some(self.clock.now());
+                    return Ok(());
+                }
+                Ok(after) => {
+                    return Err(format!(
+                        "read-back after UpdateHealthCheck shows {} (version {}), not {target}",
+                        after.settings, after.version
+                    ))
+                }
+                Err(UpdateError::VersionMismatch { sent }) => {
+                    warn!(service = %def.name, health_check = %id, sent, "health check changed since it was read; re-reading");
+                    hc = self.health.get(id).await.map_err(|e| e.to_string())?;
+                }
+                Err(UpdateError::Aws(e)) => {
+                    return Err(format!("Route 53 did not apply the change: {e}"))
+                }
+            }
+        }
+        Err(format!(
+            "health check {id} kept changing under us ({MAX_VERSION_RETRIES} version conflicts)"
+        ))
+    }
+
+    /// Runs the remaining steps of a claimed failback: restore the primary's prior flags,
+    /// alert, complete (which starts the cooldown). Resumable like `execute`.
+    pub(super) async fn execute_failback(
+        &self,
+        def: &ServiceDefinition,
+        mut state: ServiceState,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let Some(mut exec) = state.execution.clone() else {
+            return Ok(self.outcome(def, "held", &state, "no execution recorded".into()));
+        };
+        if let (Some(target), None) = (exec.prior, exec.switched_at) {
+            let hc = match self.health.get(&def.primary.health_check_id).await {
+                Ok(hc) => hc,
+                Err(e) => {
+                    return Err(self
+                        .fail_step(def, state, exec, "read primary health check", e.to_string())
+                        .await)
+                }
+            };
+            if let Err(cause) = self
+                .set_primary_check(def, &mut state, &mut exec, hc, target)
+                .await
+            {
+                return Err(self.fail_step(def, state, exec, "restore", cause).await);
+            }
+        }
+        let pending = exec.alerted_at.is_none().then(|| {
+            let what = match exec.prior {
+                Some(p) => format!(
+                    "primary health check {} restored to {p}",
+                    def.primary.health_check_id
+                ),
+                None => "nothing to restore (the check was never changed)".to_string(),
+            };
+            let record = self.step_record(&exec, "failback", what);
+            (failback_alert(def, &exec), record)
+        });
+        let now = self.clock.now();
+        let (state, exec) = self
+            .close_with_alert(def, state, exec, pending, "alert")
+            .await?;
+        self.emit(
+            Some(&def.name),
+            now,
+            &[("Failbacks", 1.0, Unit::Count)],
+            &[],
+        );
+        info!(service = %def.name, epoch = exec.epoch, "failed back to the primary");
+        Ok(self.outcome(
+            def,
+            "failed_back",
+            &state,
+            format!("{} -> {}", def.secondary.region, def.primary.region),
+        ))
+    }
+
+    /// The pre-flight gate refused: BLOCKED, one page, nothing else changed.
+    async fn block(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        exec: Execution,
+    ) -> Result<ServiceOutcome, EngineError> {
+        let pending = exec.alerted_at.is_none().then(|| {
+            let record = self.step_record(
+                &exec,
+                "blocked",
+                exec.blocked_reason.clone().unwrap_or_default(),
+            );
+            (blocked_alert(def, &exec), record)
+        });
+        let now = self.clock.now();
+        let (state, exec) = self
+            .close_with_alert(def, state, exec, pending, "blocked alert")
+            .await?;
+        self.emit(Some(&def.name), now, &[("Blocked", 1.0, Unit::Count)], &[]);
+        warn!(service = %def.name, epoch = exec.epoch, reason = ?exec.blocked_reason, "automatic failover BLOCKED");
+        Ok(self.outcome(
+            def,
+            "blocked",
+            &state,
+            exec.blocked_reason.clone().unwrap_or_default(),
+        ))
+    }
+
+    fn step_record(&self, exec: &Execution, step: &str, what: String) -> HistoryRecord {
+        HistoryRecord {
+            at: self.clock.now(),
+            epoch: exec.epoch,
+            kind: "step".into(),
+            actor: exec.owner.clone(),
+            what: format!("{step}: {what}"),
+            why: match &exec.trigger {
+                Trigger::Quorum { quorum, .. } => format!("quorum of {quorum} observers in ALARM"),
+                Trigger::Operator {
+                    requested_by,
+                    reason,
+                    forced,
+                } => {
+                    format!(
+                        "{requested_by}: {reason}{}",
+                        if *forced { " (forced)" } else { "" }
+                    )
+                }
+            },
+            votes: exec.votes.clone(),
+            key: format!("step#{step}"),
+        }
+    }
+}

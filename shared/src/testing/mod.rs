@@ -1,0 +1,183 @@
+//! In-memory ports with the same conditional semantics as the table and Route 53, call
+//! counting, and failure injection: the engine's unit tests run on them, and other crates'
+//! tests can too (feature `test-util`).
+
+mod store;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use crate::domain::catalog::ReplicaLag;
+use crate::domain::decision::HealthReading;
+use crate::domain::event::ObservedState;
+use crate::domain::state::HealthCheckSettings;
+use crate::domain::time::Millis;
+use crate::ports::{
+    AlarmReader, Alert, AwsError, Clock, ErrorKind, HealthCheckConfig, HealthChecks, Notifier,
+    UpdateError,
+};
+
+pub use store::{MemStore, WriteFault};
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn injected(op: &'static str) -> AwsError {
+    AwsError::new("fake", op, ErrorKind::Unavailable, "injected failure")
+}
+
+/// Operations named here fail once each, in order of the calls.
+#[derive(Default)]
+pub struct InjectedFailures(Mutex<Vec<&'static str>>);
+
+impl InjectedFailures {
+    pub fn fail_next(&self, op: &'static str) {
+        lock(&self.0).push(op);
+    }
+    pub(crate) fn take(&self, op: &'static str) -> bool {
+        let mut v = lock(&self.0);
+        match v.iter().position(|o| *o == op) {
+            Some(i) => {
+                v.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct MemHealthChecks {
+    pub checks: Mutex<HashMap<String, HealthCheckConfig>>,
+    pub statuses: Mutex<HashMap<String, HealthReading>>,
+    pub updates: Mutex<Vec<(String, i64, HealthCheckSettings)>>,
+    pub failures: InjectedFailures,
+    /// Bumps the version once before the next update (someone else's change).
+    pub concurrent_edit: Mutex<Option<HealthCheckSettings>>,
+}
+
+impl MemHealthChecks {
+    pub fn add(&self, id: &str, healthy: bool) {
+        lock(&self.checks).insert(
+            id.into(),
+            HealthCheckConfig {
+                settings: HealthCheckSettings {
+                    disabled: false,
+                    inverted: false,
+                },
+                version: 1,
+            },
+        );
+        lock(&self.statuses).insert(
+            id.into(),
+            HealthReading {
+                healthy_checkers: if healthy { 8 } else { 0 },
+                checkers: 8,
+            },
+        );
+    }
+    pub fn get_now(&self, id: &str) -> HealthCheckConfig {
+        lock(&self.checks)[id]
+    }
+}
+
+impl HealthChecks for MemHealthChecks {
+    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        if self.failures.take("get") {
+            return Err(injected("get"));
+        }
+        lock(&self.checks)
+            .get(id)
+            .copied()
+            .ok_or_else(|| AwsError::new("fake", "get", ErrorKind::Rejected, "no such check"))
+    }
+    async fn update(
+        &self,
+        id: &str,
+        version: i64,
+        settings: HealthCheckSettings,
+    ) -> Result<HealthCheckConfig, UpdateError> {
+        if self.failures.take("update") {
+            return Err(UpdateError::Aws(injected("update")));
+        }
+        let mut checks = lock(&self.checks);
+        let hc = checks
+            .get_mut(id)
+            .ok_or_else(|| AwsError::new("fake", "update", ErrorKind::Rejected, "no such check"))?;
+        if let Some(other) = lock(&self.concurrent_edit).take() {
+            hc.settings = other;
+            hc.version += 1;
+        }
+        if hc.version != version {
+            return Err(UpdateError::VersionMismatch { sent: version });
+        }
+        lock(&self.updates).push((id.into(), version, settings));
+        hc.settings = settings;
+        hc.version += 1;
+        Ok(*hc)
+    }
+    async fn status(&self, id: &str) -> Result<HealthReading, AwsError> {
+        if self.failures.take("status") {
+            return Err(injected("status"));
+        }
+        lock(&self.statuses)
+            .get(id)
+            .copied()
+            .ok_or_else(|| AwsError::new("fake", "status", ErrorKind::Rejected, "no such check"))
+    }
+}
+
+#[derive(Default)]
+pub struct MemAlarms {
+    pub states: Mutex<HashMap<String, ObservedState>>,
+    pub lag: Mutex<Option<f64>>,
+}
+
+impl AlarmReader for MemAlarms {
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<ObservedState>, AwsError> {
+        Ok(lock(&self.states).get(alarm_arn).copied())
+    }
+    async fn replica_lag(&self, _spec: &ReplicaLag, _now: Millis) -> Result<Option<f64>, AwsError> {
+        Ok(*lock(&self.lag))
+    }
+}
+
+#[derive(Default)]
+pub struct MemNotifier {
+    pub sent: Mutex<Vec<Alert>>,
+    pub failures: InjectedFailures,
+}
+
+impl MemNotifier {
+    pub fn sent(&self) -> Vec<Alert> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl Notifier for MemNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        if self.failures.take("publish") {
+            return Err(injected("publish"));
+        }
+        let mut sent = lock(&self.sent);
+        sent.push(alert.clone());
+        Ok(format!("msg-{}", sent.len()))
+    }
+}
+
+#[derive(Default)]
+pub struct FakeClock(pub AtomicI64);
+
+impl FakeClock {
+    pub fn set(&self, ms: Millis) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+}
