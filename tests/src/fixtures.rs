@@ -1,9 +1,8 @@
 //! The project's own alarm-event fixtures (in `shared/tests/fixtures/events/`), and helpers
-//! that make them fresh and register catalog entries.
+//! that make them fresh.
 
 use std::path::PathBuf;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -56,22 +55,4 @@ pub fn observer_of(event: &Value) -> String {
         .or_else(|| event["alarmArn"].as_str())
         .unwrap_or_default()
         .to_string()
-}
-
-/// Writes one catalog item, as Terraform does.
-pub async fn put_catalog_entry(
-    sdk: &aws_config::SdkConfig,
-    table: &str,
-    service: &str,
-    definition: &str,
-) {
-    aws_sdk_dynamodb::Client::new(sdk)
-        .put_item()
-        .table_name(table)
-        .item("pk", AttributeValue::S("catalog".into()))
-        .item("sk", AttributeValue::S(service.into()))
-        .item("definition", AttributeValue::S(definition.into()))
-        .send()
-        .await
-        .expect("put catalog entry");
 }

@@ -1,64 +1,68 @@
-//! Test harness for the failover functions, run against the moto AWS emulator.
+//! Test harness for the failover functions, run against the moto AWS emulator on
+//! loopback. Tests reach nothing else.
 //!
-//! * [`Emulator`]: a private moto server per test (serialised so DynamoDB
-//!   conditional writes are atomic, see `scripts/moto_server.py`), with
-//!   [`Emulator::sdk_config`] for the harness's own SDK clients and
-//!   [`Emulator::function_env`] for function processes.
-//! * Provisioning/inspection helpers on the real SDK clients:
-//!   [`create_control_table`], [`create_topic_with_queue`],
-//!   [`receive_sns_messages`], [`create_health_check`], [`get_health_check`],
-//!   [`put_alarm`], [`set_alarm_state`].
-//! * Alarm-event fixtures from `shared/tests/fixtures/events/` and catalog
-//!   helpers: [`fixture`], [`fresh_fixture`], [`observer_of`],
-//!   [`put_catalog_entry`] (module `fixtures`).
-//! * [`LambdaWatch`]: runs workspace function binaries under
-//!   `cargo lambda watch` and invokes them with `cargo lambda invoke`.
+//! [`harness`], one module per role:
+//! * [`harness::emulator`]: [`Emulator`], a private moto server per test (serialised so
+//!   DynamoDB conditional writes are atomic, see `scripts/moto_server.py`).
+//! * [`harness::provision`]: the one provisioning path. A [`harness::provision::ControlPlane`]
+//!   (control table, alert topic with an SQS subscriber) and services made by
+//!   [`harness::provision::provision_service`]; the SDK calls they are made of in
+//!   [`harness::provision::resources`]. [`harness::alerts`] reads what reached the topic.
+//! * The beds built on it: [`World`] (one service, the engine in this process over the
+//!   real SDK adapters), [`harness::stage::Stage`] (a deployment-like `checkout` with the
+//!   Route 53 record pair, for function processes and the drill) and
+//!   [`harness::rig::Rig`] (a stage, a tap and the functions under `cargo lambda watch`).
+//! * [`harness::tap`]: [`harness::tap::AwsTap`], the one recorder of AWS calls (a proxy
+//!   in front of moto: calls counted on the wire, [`harness::tap::round_trips`]) and the
+//!   one fault injector on the wire ([`harness::tap::faults`]). [`harness::failing_ports`]
+//!   fails one port call at an exact step instead, in process; [`harness::random`] is the
+//!   one seeded generator.
+//! * Two ways to run the functions through the Lambda Runtime API:
+//!   [`harness::lambda_watch`] ([`LambdaWatch`]: `cargo lambda watch` and
+//!   `cargo lambda invoke`, debug builds; the tests and the drill) and
+//!   [`harness::runtime_api`] (our own Runtime API and the shipped `bootstrap`
+//!   processes; the bench).
+//! * [`harness::process`]: child processes, free ports, log files.
 //!
-//! Tools come from the project venv (`make tools`), located by
-//! `$FAILOVER_VENV` or `<workspace>/.venv`.
+//! Beside it: [`fixtures`] (the alarm-event fixtures of `shared/tests/fixtures/events/`),
+//! [`storm`] (alarm storms), [`drill`] (the scripted drill and its reports) and [`bench`]
+//! (`make bench`).
+//!
+//! Tools come from the project venv (`make tools`), located by `$FAILOVER_VENV` or
+//! `<workspace>/.venv`.
 //!
 //! ```no_run
 //! use integration_tests::*;
 //! use serde_json::json;
 //!
 //! # async fn example() {
-//! let moto = Emulator::start();
-//! let config = moto.sdk_config().await;
-//! let table = create_control_table(&config, "failover-control").await;
-//! let (topic_arn, queue_url) = create_topic_with_queue(&config, "failover-events").await;
-//!
-//! let mut env = moto.function_env();
-//! env.push(("FAILOVER_TABLE".into(), table));
-//! env.push(("ALERT_TOPIC_ARN".into(), topic_arn));
+//! let w = World::start(json!({})).await;
+//! let mut env = w.emulator.function_env();
+//! env.push(("FAILOVER_TABLE".into(), w.config.table.clone()));
+//! env.push(("ALERT_TOPIC_ARN".into(), w.config.topic_arn.clone()));
 //! let lambda = LambdaWatch::start(&["alarm-trigger"], &env);
 //! let response = lambda.invoke("alarm-trigger", &json!({})).await;
-//! let notifications =
-//!     receive_sns_messages(&config, &queue_url, std::time::Duration::from_secs(5)).await;
-//! # let _ = (response, notifications);
+//! let alerts = w.alerts().await;
+//! # let _ = (response, alerts);
 //! # }
 //! ```
 
 pub mod bench;
 pub mod drill;
-mod emulator;
-pub mod faults;
 pub mod fixtures;
-mod lambda;
-mod provision;
-pub mod rig;
+pub mod harness;
 pub mod storm;
-mod support;
-mod world;
 
-pub use emulator::{
+pub use fixtures::*;
+pub use harness::alerts::{receive_sns_messages, SnsAttribute, SnsEnvelope};
+pub use harness::emulator::{
     in_region, Emulator, MotoMode, ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY,
 };
-pub use fixtures::*;
-pub use lambda::{prebuild, LambdaWatch, LambdaWatchOptions};
-pub use provision::{
+pub use harness::lambda_watch::{prebuild, LambdaWatch, LambdaWatchOptions};
+pub use harness::process::{log_tail, venv_dir, workspace_root};
+pub use harness::provision::resources::{
     create_control_table, create_health_check, create_topic_with_queue, enable_ttl,
-    get_health_check, put_alarm, receive_sns_messages, set_alarm_state, unique_suffix,
-    SnsAttribute, SnsEnvelope, CONTROL_TABLE_PK, CONTROL_TABLE_SK,
+    get_health_check, put_alarm, put_catalog_entry, set_alarm_state, unique_suffix,
+    CONTROL_TABLE_PK, CONTROL_TABLE_SK,
 };
-pub use support::{log_tail, venv_dir, workspace_root};
-pub use world::{hc, inv, observer_arn, ClockedEngine, TestClock, World, ACCOUNT};
+pub use harness::world::{hc, inv, observer_arn, ClockedEngine, TestClock, World, ACCOUNT};

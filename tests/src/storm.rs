@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::drill::AwsTap;
-use crate::{
-    create_control_table, create_health_check, create_topic_with_queue, get_health_check,
-    put_catalog_entry, receive_sns_messages, Emulator, LambdaWatch, LambdaWatchOptions, ACCOUNT_ID,
-};
+use crate::harness::alerts::receive_sns_messages;
+use crate::harness::emulator::{Emulator, ACCOUNT_ID};
+use crate::harness::lambda_watch::{LambdaWatch, LambdaWatchOptions};
+use crate::harness::provision::resources::get_health_check;
+use crate::harness::provision::{provision_service, ControlPlane, Observers, ServiceSpec};
+use crate::harness::random::XorShift;
+use crate::harness::tap::AwsTap;
 
 const TABLE: &str = "failover-storm";
 const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
@@ -53,21 +55,6 @@ impl StormReport {
     }
     pub fn calls_per_delivery(&self) -> f64 {
         self.aws_calls as f64 / self.deliveries as f64
-    }
-}
-
-/// xorshift64*: replayable from the seed, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 
@@ -146,22 +133,15 @@ pub async fn run(plan: StormPlan) -> Result<StormReport, (String, Option<StormRe
     let fail = |m: String| (m, None);
     let emulator = Emulator::start();
     let sdk = emulator.sdk_config().await;
-    create_control_table(&sdk, TABLE).await;
-    let (topic_arn, queue_url) = create_topic_with_queue(&sdk, "storm-alerts").await;
+    let plane = ControlPlane::create(&sdk, TABLE, "storm-alerts").await;
     let mut primaries = BTreeMap::new();
     let mut secondaries = BTreeMap::new();
     for i in 0..plan.services {
-        let name = format!("svc-{i:03}");
-        let primary = create_health_check(&sdk, &format!("{name}.us-east-1.example.com")).await;
-        let secondary = create_health_check(&sdk, &format!("{name}.eu-west-1.example.com")).await;
-        let def = json!({"name": name,
-            "primary": {"region": "us-east-1", "health_check_id": primary},
-            "secondary": {"region": "eu-west-1", "health_check_id": secondary},
-            "observers": [observer(i, 0), observer(i, 1), observer(i, 2)],
-            "quorum": 2});
-        put_catalog_entry(&sdk, TABLE, &name, &def.to_string()).await;
-        primaries.insert(name.clone(), primary);
-        secondaries.insert(name, secondary);
+        let observers = (0..3).map(|k| observer(i, k)).collect();
+        let spec = ServiceSpec::new(format!("svc-{i:03}"), Observers::Arns(observers));
+        let service = provision_service(&sdk, TABLE, spec).await;
+        primaries.insert(service.name.clone(), service.primary_hc);
+        secondaries.insert(service.name, service.secondary_hc);
     }
 
     let tap = AwsTap::start(
@@ -169,14 +149,9 @@ pub async fn run(plan: StormPlan) -> Result<StormReport, (String, Option<StormRe
         Instant::now(),
     )
     .map_err(|e| fail(format!("tap: {e}")))?;
-    let mut env: Vec<(String, String)> = emulator
-        .function_env()
-        .into_iter()
-        .filter(|(k, _)| k != "AWS_ENDPOINT_URL")
-        .collect();
-    env.push(("AWS_ENDPOINT_URL".into(), tap.endpoint()));
+    let mut env = emulator.function_env_through(&tap.endpoint());
     env.push(("FAILOVER_TABLE".into(), TABLE.into()));
-    env.push(("ALERT_TOPIC_ARN".into(), topic_arn));
+    env.push(("ALERT_TOPIC_ARN".into(), plane.topic_arn));
     env.push(("RUST_LOG".into(), "warn".into()));
     let watch = tokio::task::spawn_blocking(move || {
         LambdaWatch::start_with(LambdaWatchOptions {
@@ -192,18 +167,16 @@ pub async fn run(plan: StormPlan) -> Result<StormReport, (String, Option<StormRe
 
     let now = chrono::Utc::now();
     let (events, stale, expected) = script(&plan, now);
-    let mut rng = Rng(plan.seed.max(1));
+    let mut rng = XorShift::unmixed(plan.seed);
     let mut deliveries: Vec<Value> = Vec::new();
     for e in &events {
-        for _ in 0..=rng.below(plan.max_copies) {
+        for _ in 0..=rng.below(plan.max_copies as u64) {
             deliveries.push(e.clone());
         }
     }
-    for i in (1..deliveries.len()).rev() {
-        deliveries.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut deliveries);
     let total = deliveries.len();
-    let calls_before = tap.all().len();
+    let mark = tap.mark();
     let started = Instant::now();
     let gate = Arc::new(tokio::sync::Semaphore::new(plan.processes as usize));
     let mut tasks = Vec::with_capacity(total);
@@ -221,10 +194,10 @@ pub async fn run(plan: StormPlan) -> Result<StormReport, (String, Option<StormRe
         }
     }
     let elapsed = started.elapsed();
-    let aws_calls = tap.all().len() - calls_before;
+    let aws_calls = tap.settled_since(mark, Duration::from_secs(2)).len();
 
     // What happened, read back from the emulator.
-    let alerts = receive_sns_messages(&sdk, &queue_url, Duration::from_secs(2)).await;
+    let alerts = receive_sns_messages(&sdk, &plane.queue_url, Duration::from_secs(2)).await;
     let mut failover_alerts: BTreeMap<String, usize> = BTreeMap::new();
     let mut other_alerts = 0;
     for a in &alerts {

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use failover::aws::{critical_path_depth, CallLog};
-use integration_tests::faults::{FailFirstPublish, FailFirstUpdate};
+use integration_tests::harness::failing_ports::{FailFirstPublish, FailFirstUpdate};
+use integration_tests::harness::tap::{round_trips, TappedCall};
 use integration_tests::*;
 use serde_json::json;
 
@@ -14,7 +14,7 @@ fn outcomes(out: &failover::engine::AlarmOutcome) -> Vec<&'static str> {
 #[tokio::test]
 async fn quorum_fails_over_once_with_every_event_shape() {
     let w = World::start(json!({})).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     let now = chrono::Utc::now();
 
     // Observer 1 via EventBridge (plain metric alarm): a vote, nothing else.
@@ -118,7 +118,7 @@ async fn composite_and_metric_math_observers_count_as_votes() {
         .to_string(),
     )
     .await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     assert_eq!(
         outcomes(
             &engine
@@ -147,8 +147,8 @@ async fn composite_and_metric_math_observers_count_as_votes() {
 #[tokio::test]
 async fn fifty_concurrent_duplicated_deliveries_make_exactly_one_decision() {
     let w = World::start(json!({})).await;
-    let log = CallLog::default();
-    let engine = Arc::new(w.engine(Some(log.clone())));
+    let tap = w.tap();
+    let engine = Arc::new(w.engine_through(&tap));
     engine.catalog().await.unwrap();
     let now = chrono::Utc::now();
     let events = [
@@ -186,8 +186,8 @@ async fn fifty_concurrent_duplicated_deliveries_make_exactly_one_decision() {
     let (disabled, inverted, _) = hc(&w, &w.primary).await;
     assert!(disabled && inverted);
     // moto neither checks nor bumps HealthCheckVersion, so count the calls instead.
-    let updates = log
-        .take()
+    let updates = tap
+        .take_since(&mut 0)
         .iter()
         .filter(|c| c.operation == "UpdateHealthCheck")
         .count();
@@ -208,31 +208,31 @@ async fn round_trips_per_event_kind() {
         "observers": w.observers, "quorum": 2,
         "preflight": {"secondary_health_check": true, "secondary_alarm_arn": alarm}});
     put_catalog_entry(&w.sdk, "failover-control", "checkout", &def.to_string()).await;
-    let log = CallLog::default();
-    let engine = w.engine(Some(log.clone()));
+    let tap = w.tap();
+    let engine = w.engine_through(&tap);
     engine.catalog().await.unwrap();
-    log.take();
+    let mut mark = 0;
+    tap.take_since(&mut mark);
     let now = chrono::Utc::now();
 
     let first = fresh_fixture("eventbridge-with-alarm-tags.json", now);
     engine.handle_alarm_event(&first, &inv("a")).await.unwrap();
-    let calls = log.take();
-    assert_eq!(
-        critical_path_depth(&calls),
-        1,
-        "non-deciding vote: {calls:?}"
-    );
+    let calls = tap.take_since(&mut mark);
+    assert_eq!(round_trips(&calls), 1, "non-deciding vote: {calls:?}");
     report("non-deciding vote", &calls);
 
     engine.handle_alarm_event(&first, &inv("b")).await.unwrap();
-    let calls = log.take();
-    assert_eq!(critical_path_depth(&calls), 1, "duplicate: {calls:?}");
+    let calls = tap.take_since(&mut mark);
+    assert_eq!(round_trips(&calls), 1, "duplicate: {calls:?}");
     report("duplicate", &calls);
 
     let mut stale = first.clone();
     set_times(&mut stale, now - chrono::Duration::hours(3));
     engine.handle_alarm_event(&stale, &inv("c")).await.unwrap();
-    assert!(log.take().is_empty(), "a stale event makes no AWS call");
+    assert!(
+        tap.take_since(&mut mark).is_empty(),
+        "a stale event makes no AWS call"
+    );
     let mut unknown = first.clone();
     unknown["resources"] = json!([observer_arn("us-east-1", "nobody")]);
     unknown["detail"]["alarmName"] = json!("nobody");
@@ -240,7 +240,10 @@ async fn round_trips_per_event_kind() {
         .handle_alarm_event(&unknown, &inv("d"))
         .await
         .unwrap();
-    assert!(log.take().is_empty(), "an unknown alarm makes no AWS call");
+    assert!(
+        tap.take_since(&mut mark).is_empty(),
+        "an unknown alarm makes no AWS call"
+    );
 
     let deciding = fresh_fixture("alarm-action-metric.json", now);
     assert_eq!(
@@ -252,10 +255,10 @@ async fn round_trips_per_event_kind() {
         ),
         ["failed_over"]
     );
-    let calls = log.take();
+    let calls = tap.take_since(&mut mark);
     report("deciding vote", &calls);
     assert_eq!(
-        critical_path_depth(&calls),
+        round_trips(&calls),
         4,
         "vote; claim || pre-flight || GetHealthCheck; UpdateHealthCheck || progress; \
          Publish || closing write || audit: {calls:?}"
@@ -272,22 +275,22 @@ async fn round_trips_per_event_kind() {
         .handle_alarm_event(&deciding, &inv("f"))
         .await
         .unwrap();
-    let calls = log.take();
+    let calls = tap.take_since(&mut mark);
     assert_eq!(
-        critical_path_depth(&calls),
+        round_trips(&calls),
         1,
         "duplicate after the decision: {calls:?}"
     );
 }
 
-fn report(kind: &str, calls: &[failover::aws::Call]) {
+fn report(kind: &str, calls: &[TappedCall]) {
     let ops: Vec<String> = calls
         .iter()
         .map(|c| format!("{}.{}", c.service, c.operation))
         .collect();
     println!(
         "ROUNDTRIPS {kind}: depth {} calls {} {ops:?}",
-        critical_path_depth(calls),
+        round_trips(calls),
         calls.len()
     );
 }
@@ -295,19 +298,15 @@ fn report(kind: &str, calls: &[failover::aws::Call]) {
 #[tokio::test]
 async fn failure_between_claim_and_switch_is_finished_by_a_redelivery() {
     let w = World::start(json!({})).await;
-    let aws = w.engine(None);
+    let p = w.ports(&w.sdk);
     let engine = failover::Engine::new(
-        failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table),
-        FailFirstUpdate(
-            failover::aws::Route53HealthChecks::new(failover::aws::route53_client(&w.sdk, None)),
-            true.into(),
-        ),
-        failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
-        failover::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&w.sdk), &w.config.topic_arn),
+        p.store,
+        FailFirstUpdate(p.health_checks, true.into()),
+        p.alarms,
+        p.notifier,
         failover::ports::SystemClock,
         "alarm-trigger",
     );
-    drop(aws);
     let now = chrono::Utc::now();
     engine
         .handle_alarm_event(
@@ -359,18 +358,13 @@ async fn failure_between_claim_and_switch_is_finished_by_a_redelivery() {
 #[tokio::test]
 async fn failure_between_switch_and_alert_is_finished_without_a_second_switch_or_alert() {
     let w = World::start(json!({})).await;
-    let log = CallLog::default();
+    let tap = w.tap();
+    let p = w.ports(&tap.sdk_config(&w.sdk));
     let engine = failover::Engine::new(
-        failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table),
-        failover::aws::Route53HealthChecks::new(failover::aws::route53_client(
-            &w.sdk,
-            Some(log.clone()),
-        )),
-        failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
-        FailFirstPublish(
-            failover::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&w.sdk), &w.config.topic_arn),
-            true.into(),
-        ),
+        p.store,
+        p.health_checks,
+        p.alarms,
+        FailFirstPublish(p.notifier, true.into()),
         failover::ports::SystemClock,
         "alarm-trigger",
     );
@@ -415,8 +409,8 @@ async fn failure_between_switch_and_alert_is_finished_without_a_second_switch_or
         .await
         .unwrap();
     assert!(w.alerts().await.is_empty());
-    let updates = log
-        .take()
+    let updates = tap
+        .take_since(&mut 0)
         .iter()
         .filter(|c| c.operation == "UpdateHealthCheck")
         .count();
@@ -441,7 +435,7 @@ async fn secondary_alarm_gates_the_failover_through_describe_alarms() {
             "observers": w.observers, "quorum": 2,
             "preflight": {"secondary_health_check": false, "secondary_alarm_arn": alarm}});
         put_catalog_entry(&w.sdk, "failover-control", "checkout", &def.to_string()).await;
-        let engine = w.engine(None);
+        let engine = w.engine();
         let now = chrono::Utc::now();
         engine
             .handle_alarm_event(
@@ -496,7 +490,7 @@ async fn secondary_alarm_gates_the_failover_through_describe_alarms() {
 #[tokio::test]
 async fn stale_unknown_and_malformed_events_change_nothing() {
     let w = World::start(json!({})).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     // The fixtures as shipped are days old: stale.
     for f in FIXTURES {
         let ev = fixture(f);
@@ -534,7 +528,7 @@ async fn a_bad_catalog_entry_is_skipped_and_the_others_still_fail_over() {
         r#"{"name": "broken", "quorum": 9}"#,
     )
     .await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     let now = chrono::Utc::now();
     engine
         .handle_alarm_event(
@@ -567,7 +561,7 @@ async fn a_paused_service_records_votes_but_takes_no_action() {
         ..Default::default()
     };
     store.write_control("checkout", 0, &paused).await.unwrap();
-    let engine = w.engine(None);
+    let engine = w.engine();
     let now = chrono::Utc::now();
     engine
         .handle_alarm_event(

@@ -1,4 +1,4 @@
-//! A crash at every step boundary (issue 7): the built functions run under
+//! A crash at every step boundary (the README's "Reliability"): the built functions run under
 //! `cargo lambda watch` (the Lambda Runtime API) with their AWS calls through the
 //! recording tap. A reference run checks the sequential round trips of a deciding vote
 //! and of an operator failback against what the engine makes; then, for each boundary, a fresh deployment is driven to
@@ -16,9 +16,9 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::drill::tap::HELD;
-use integration_tests::drill::TappedCall;
-use integration_tests::rig::{applied_updates, outcome, Rig};
+use failover::api::operator_response::OperatorResponse;
+use integration_tests::harness::rig::{applied_updates, outcome, Rig};
+use integration_tests::harness::tap::{TappedCall, HELD};
 use serde_json::{json, Value};
 
 /// How long the watcher waits for an invocation.
@@ -133,7 +133,7 @@ async fn crash_at(rig: &mut Rig, function: &str, payload: &Value, n: usize) -> V
 /// Two observers' ALARM events: the first is delivered, the second is returned.
 async fn first_vote(rig: &Rig, tag: &str) -> Value {
     let e0 = rig.alarm_event(0, "ALARM", &format!("{tag}-0")).await;
-    let first = rig.watch.invoke("alarm-trigger", &e0).await;
+    let first = rig.deliver(&e0).await;
     assert_eq!(outcome(&first), "vote_recorded", "{first:?}");
     rig.alarm_event(1, "ALARM", &format!("{tag}-1")).await
 }
@@ -141,11 +141,11 @@ async fn first_vote(rig: &Rig, tag: &str) -> Value {
 /// A failed-over deployment whose observers have recovered (failback is allowed).
 async fn failed_over_and_recovered(rig: &Rig, tag: &str) {
     let deciding = first_vote(rig, tag).await;
-    let r = rig.watch.invoke("alarm-trigger", &deciding).await;
+    let r = rig.deliver(&deciding).await;
     assert_eq!(outcome(&r), "failed_over", "{r:?}");
     for i in 0..2 {
         let ok = rig.alarm_event(i, "OK", &format!("{tag}-ok-{i}")).await;
-        let r = rig.watch.invoke("alarm-trigger", &ok).await;
+        let r = rig.deliver(&ok).await;
         assert!(r.is_ok(), "{r:?}");
     }
 }
@@ -156,7 +156,7 @@ async fn a_failover_killed_at_every_step_boundary_completes_exactly_once() {
     let reference = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
     let deciding = first_vote(&reference, "ref").await;
     let mark = reference.tap.mark();
-    let r = reference.watch.invoke("alarm-trigger", &deciding).await;
+    let r = reference.deliver(&deciding).await;
     assert_eq!(outcome(&r), "failed_over", "{r:?}");
     let starts = round_trip_starts(&reference.tap.since(mark), DECIDING_VOTE);
     drop(reference);
@@ -177,19 +177,15 @@ async fn a_failover_killed_at_every_step_boundary_completes_exactly_once() {
 
         // Lambda redelivers at once (the dead owner's lease may still hold), again after
         // the lease, and the reconciler runs.
-        let again = rig.watch.invoke("alarm-trigger", &deciding).await;
+        let again = rig.deliver(&deciding).await;
         let at_once = outcome(&again);
         rig.expire_lease().await;
-        let later = rig.watch.invoke("alarm-trigger", &deciding).await;
+        let later = rig.deliver(&deciding).await;
         let after_lease = outcome(&later);
         let tick = rig.reconcile(1).await;
         assert!(tick.is_ok(), "{boundary}: {tick:?}");
         let tick2 = rig.reconcile(2).await;
-        assert_eq!(
-            tick2.as_ref().unwrap()["resumed"],
-            0,
-            "{boundary}: {tick2:?}"
-        );
+        assert_eq!(tick2.as_ref().unwrap().resumed, 0, "{boundary}: {tick2:?}");
 
         let done = rig.stage.snapshot().await;
         let alerts = rig.alerts(Duration::from_secs(2)).await;
@@ -230,15 +226,8 @@ async fn a_failback_killed_at_every_step_boundary_completes_exactly_once() {
     let reference = Rig::start(|s| s.definition.clone(), INVOKE_TIMEOUT).await;
     failed_over_and_recovered(&reference, "ref").await;
     let mark = reference.tap.mark();
-    let r = reference
-        .watch
-        .invoke("operator", &failback_request("ref"))
-        .await;
-    assert_eq!(
-        r.as_ref().map(|v| v["ok"].clone()),
-        Ok(json!(true)),
-        "{r:?}"
-    );
+    let r = reference.operate(&failback_request("ref")).await;
+    assert_eq!(r.as_ref().map(|v| v.ok), Ok(true), "{r:?}");
     let starts = round_trip_starts(&reference.tap.since(mark), OPERATOR_FAILBACK);
     drop(reference);
 
@@ -252,19 +241,19 @@ async fn a_failback_killed_at_every_step_boundary_completes_exactly_once() {
         let at_crash = rig.stage.snapshot().await;
 
         // The operator asks again at once, again after the lease; the reconciler runs.
-        let again = rig.watch.invoke("operator", &request).await;
+        let again = rig.operate(&request).await;
         rig.expire_lease().await;
-        let later = rig.watch.invoke("operator", &request).await;
+        let later = rig.operate(&request).await;
         let tick = rig.reconcile(1).await;
         assert!(tick.is_ok(), "{tick:?}");
         let tick2 = rig.reconcile(2).await;
-        assert_eq!(tick2.as_ref().unwrap()["resumed"], 0, "{tick2:?}");
+        assert_eq!(tick2.as_ref().unwrap().resumed, 0, "{tick2:?}");
 
         let done = rig.stage.snapshot().await;
         let alerts = rig.alerts(Duration::from_secs(2)).await;
         let calls = rig.tap.since(0);
-        let msg = |r: &Result<Value, String>| match r {
-            Ok(v) => v["message"].as_str().unwrap_or("?").to_string(),
+        let msg = |r: &Result<OperatorResponse, String>| match r {
+            Ok(v) => v.message.clone(),
             Err(e) => e.clone(),
         };
         let context = format!(
@@ -298,21 +287,13 @@ async fn a_failback_killed_at_every_step_boundary_completes_exactly_once() {
         // operator's retry finished that failback rather than starting another.
         if at_crash.phase == "FAILING_BACK" {
             let again = again.as_ref().expect("the operator answers");
-            assert_eq!(again["ok"], false, "{context}");
-            assert!(
-                again["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("in progress"),
-                "{context}"
-            );
+            assert!(!again.ok, "{context}");
+            assert!(again.message.contains("in progress"), "{context}");
             let later = later.as_ref().expect("the operator answers");
-            assert_eq!(later["ok"], true, "{context}");
+            assert!(later.ok, "{context}");
             assert!(
-                later["steps"]
-                    .as_array()
-                    .is_some_and(|s| s.iter().any(|s| s["name"] == "resume")),
-                "{context}: {later}"
+                later.steps.iter().any(|s| s.name == "resume"),
+                "{context}: {later:?}"
             );
         }
         println!("crash {context}");

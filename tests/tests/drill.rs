@@ -4,6 +4,7 @@
 //! expected outcome itself (`report.held`); these tests also assert each scenario's
 //! headline outcome directly, and that the JSON and HTML reports are written.
 
+use integration_tests::drill::report::JsonReport;
 use integration_tests::drill::{self, DrillOptions, DrillReport, Scenario};
 
 /// Runs `scenario` quietly, reports into this test's own directory, and fails with the
@@ -30,20 +31,14 @@ async fn drill(scenario: Scenario) -> DrillReport {
 /// timeline chart and the timeline rows.
 fn check_reports(report: &DrillReport) {
     let json_path = report.json_path.as_ref().expect("report.json written");
-    let json: serde_json::Value =
+    let json: JsonReport =
         serde_json::from_str(&std::fs::read_to_string(json_path).expect("read report.json"))
-            .expect("report.json is JSON");
-    assert_eq!(json["drill"]["scenario"], report.scenario.name());
-    assert_eq!(json["drill"]["held"], true);
-    assert_eq!(
-        json["steps"].as_array().map(Vec::len),
-        Some(report.steps.len())
-    );
-    assert_eq!(json["summary"]["aws_calls"]["total"], report.calls.len());
-    assert_eq!(
-        json["summary"]["alerts"].as_array().map(Vec::len),
-        Some(report.alerts.len())
-    );
+            .expect("report.json is a drill report");
+    assert_eq!(json.drill.scenario, report.scenario);
+    assert!(json.drill.held);
+    assert_eq!(json.steps.len(), report.steps.len());
+    assert_eq!(json.summary.aws_calls.total, report.calls.len());
+    assert_eq!(json.summary.alerts.len(), report.alerts.len());
 
     let html = std::fs::read_to_string(report.html_path.as_ref().expect("report.html written"))
         .expect("read report.html");

@@ -1,7 +1,7 @@
-//! Fault injection between the functions and AWS (issue 7, "Reliability"): the built
+//! Fault injection between the functions and AWS (the README's "Reliability"): the built
 //! functions run under `cargo lambda watch` (the real Lambda runtime API, as in
-//! `drill.rs`), each test with its own moto, and their AWS calls go through the drill's
-//! recording tap with a seeded [`FaultPlan`]: throttling errors shaped like each service's,
+//! `drill.rs`), each test with its own moto, and their AWS calls go through the recording
+//! tap with a seeded [`FaultPlan`]: throttling errors shaped like each service's,
 //! HTTP 500/503, connections closed without an answer, added latency, and answers lost
 //! after the request was applied (the at-least-once case). Every injected fault is
 //! decided before the request is forwarded, from the seed and the request's identity, so a
@@ -18,9 +18,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use integration_tests::drill::tap::{FaultKind, FaultPlan, XorShift};
-use integration_tests::drill::{AwsTap, TappedCall};
-use integration_tests::rig::{applied_updates, outcome, Rig};
+use integration_tests::harness::random::XorShift;
+use integration_tests::harness::rig::{applied_updates, outcome, Rig};
+use integration_tests::harness::tap::{AwsTap, FaultKind, FaultPlan, TappedCall};
 use serde_json::json;
 
 /// How often an invocation that returned an error is delivered again (Lambda's
@@ -103,7 +103,7 @@ async fn incident_with_failing_calls(seed: u64, rate: f64) {
     let mut log = Vec::new();
     let mut gave_up = 0;
     while let Some((i, attempt)) = queue.pop_front() {
-        let response = rig.watch.invoke("alarm-trigger", &events[i]).await;
+        let response = rig.deliver(&events[i]).await;
         log.push(format!(
             "observer {} (delivery {}): {}",
             i + 1,
@@ -130,7 +130,10 @@ async fn incident_with_failing_calls(seed: u64, rate: f64) {
         let r = rig.reconcile(runs).await;
         log.push(format!(
             "reconciler run {runs}: {}",
-            r.as_ref().map_or_else(|e| e.clone(), |v| v.to_string())
+            r.as_ref().map_or_else(
+                |e| e.clone(),
+                |v| serde_json::to_string(v).unwrap_or_default()
+            )
         ));
         let snap = rig.stage.snapshot().await;
         let settled = snap.phase == "FAILED_OVER" || snap.phase == "BLOCKED";
@@ -306,12 +309,12 @@ async fn route53_outage(
 
     let e1 = rig.alarm_event(0, "ALARM", &format!("r53-{seed}-1")).await;
     let e2 = rig.alarm_event(1, "ALARM", &format!("r53-{seed}-2")).await;
-    let first = rig.watch.invoke("alarm-trigger", &e1).await;
+    let first = rig.deliver(&e1).await;
     assert_eq!(outcome(&first), "vote_recorded", "{first:?}");
 
     rig.tap.set_outage("route53", Some(outage));
     let mark = rig.tap.mark();
-    let deciding = rig.watch.invoke("alarm-trigger", &e2).await;
+    let deciding = rig.deliver(&e2).await;
     let during = rig.tap.since(mark);
     let failure = deciding
         .as_ref()
@@ -371,18 +374,20 @@ async fn route53_outage(
 
     // Route 53 is back.
     rig.tap.set_outage("route53", None);
-    let finish = match finisher {
-        Finisher::Redelivery => rig.watch.invoke("alarm-trigger", &e2).await,
-        Finisher::Reconciler => rig.reconcile(1).await,
-    };
-    assert!(finish.is_ok(), "{finisher:?} after the outage: {finish:?}");
-    if finisher == Finisher::Redelivery {
-        assert_eq!(outcome(&finish), "failed_over", "{finish:?}");
-    } else {
-        assert_eq!(finish.as_ref().unwrap()["resumed"], 1, "{finish:?}");
+    match finisher {
+        Finisher::Redelivery => {
+            let finish = rig.deliver(&e2).await;
+            assert!(finish.is_ok(), "{finisher:?} after the outage: {finish:?}");
+            assert_eq!(outcome(&finish), "failed_over", "{finish:?}");
+        }
+        Finisher::Reconciler => {
+            let finish = rig.reconcile(1).await;
+            assert!(finish.is_ok(), "{finisher:?} after the outage: {finish:?}");
+            assert_eq!(finish.as_ref().unwrap().resumed, 1, "{finish:?}");
+        }
     }
     // A late duplicate and a reconciler run afterwards change nothing.
-    let late = rig.watch.invoke("alarm-trigger", &e2).await;
+    let late = rig.deliver(&e2).await;
     assert!(late.is_ok(), "{late:?}");
     let tick = rig.reconcile(2).await;
     assert!(tick.is_ok(), "{tick:?}");

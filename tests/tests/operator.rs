@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use failover::operator::OperatorResponse;
+use failover::api::operator_response::{HealthCheckStatus, OperatorResponse, StepStatus};
 use integration_tests::*;
 use serde_json::{json, Value};
 
@@ -57,7 +57,7 @@ async fn failover_status_failback_round_trip_restores_the_prior_flags_exactly() 
     let w = World::start(json!({})).await;
     // Someone had disabled the check (which reads as healthy): that is what must come back.
     w.set_primary_flags(true, false).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
 
     let r = operate(&engine, req("failover", json!({}))).await;
     assert!(r.ok, "{r:?}");
@@ -78,16 +78,15 @@ async fn failover_status_failback_round_trip_restores_the_prior_flags_exactly() 
 
     let status = operate(&engine, json!({"action": "status", "service": "checkout"})).await;
     let s = &status.status[0];
-    assert_eq!(s["phase"], "FAILED_OVER");
-    assert_eq!(s["primary"]["health_check"]["inverted"], true);
+    assert_eq!(s.phase, failover::Phase::FailedOver);
     assert!(
-        s["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|h| h["kind"] == "operator"),
+        matches!(
+            s.primary.health_check,
+            HealthCheckStatus::Read { inverted: true, .. }
+        ),
         "{s}"
     );
+    assert!(s.history.iter().any(|h| h.kind == "operator"), "{s}");
     let all = operate(&engine, json!({"action": "status"})).await;
     assert_eq!(all.status.len(), 1);
 
@@ -125,7 +124,7 @@ async fn planned_failover_is_refused_while_the_secondary_is_not_ready_and_forced
         "observers": w.observers, "quorum": 2,
         "preflight": {"secondary_alarm_arn": alarm}});
     put_catalog_entry(&w.sdk, "failover-control", "checkout", &def.to_string()).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     let before = world_snapshot(&w).await;
     let r = operate(&engine, req("failover", json!({}))).await;
     assert!(!r.ok && r.message.contains("not ready"), "{r:?}");
@@ -183,7 +182,7 @@ async fn planned_failover_is_refused_while_the_secondary_is_not_ready_and_forced
         .send()
         .await
         .unwrap();
-    let engine = w.engine(None);
+    let engine = w.engine();
     let r = operate(&engine, req("failover", json!({}))).await;
     assert!(!r.ok, "{r:?}");
     assert!(
@@ -202,7 +201,7 @@ async fn planned_failover_is_refused_while_the_secondary_is_not_ready_and_forced
 #[tokio::test]
 async fn failback_is_refused_while_an_observer_still_votes_alarm_and_forced_on_request() {
     let w = World::start(json!({})).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     let now = chrono::Utc::now();
     engine
         .handle_alarm_event(
@@ -238,7 +237,7 @@ async fn failback_is_refused_while_an_observer_still_votes_alarm_and_forced_on_r
 #[tokio::test]
 async fn dry_runs_leave_table_health_checks_and_topic_unchanged() {
     let w = World::start(json!({})).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     for payload in [
         req("failover", json!({"dry_run": true})),
@@ -270,7 +269,7 @@ async fn dry_runs_leave_table_health_checks_and_topic_unchanged() {
 #[tokio::test]
 async fn repeated_requests_change_once_and_alert_once() {
     let w = World::start(json!({})).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     for _ in 0..3 {
         assert!(operate(&engine, req("failover", json!({}))).await.ok);
     }
@@ -290,7 +289,7 @@ async fn repeated_requests_change_once_and_alert_once() {
 #[tokio::test]
 async fn pause_blocks_the_automated_path_and_resume_acts_on_a_live_quorum() {
     let w = World::start(json!({})).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     assert!(
         operate(
             &engine,
@@ -370,7 +369,7 @@ async fn an_expired_pause_no_longer_blocks() {
         ..Default::default()
     };
     store.write_control("checkout", 0, &paused).await.unwrap();
-    let engine = w.engine(None);
+    let engine = w.engine();
     let now = chrono::Utc::now();
     engine
         .handle_alarm_event(
@@ -389,7 +388,7 @@ async fn an_expired_pause_no_longer_blocks() {
 #[tokio::test]
 async fn bad_payloads_get_a_clear_error_and_change_nothing() {
     let w = World::start(json!({})).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     let before = world_snapshot(&w).await;
     let long = "x".repeat(600);
     let cases = [
@@ -478,25 +477,23 @@ async fn the_built_operator_runs_through_the_runtime_api() {
     env.push(("FAILOVER_TABLE".into(), w.config.table.clone()));
     env.push(("ALERT_TOPIC_ARN".into(), w.config.topic_arn.clone()));
     let watch = LambdaWatch::start(&["operator"], &env);
-    let out = watch
-        .invoke("operator", &req("failover", json!({})))
+    let out: OperatorResponse = watch
+        .invoke_as("operator", &req("failover", json!({})))
         .await
         .expect("failover");
-    assert_eq!(out["ok"], true, "{out}");
-    assert_eq!(out["phase_after"], "FAILED_OVER");
+    assert!(out.ok, "{out:?}");
+    assert_eq!(out.phase_after, Some(failover::Phase::FailedOver));
     assert!(
-        out["steps"]
-            .as_array()
-            .unwrap()
+        out.steps
             .iter()
-            .any(|s| s["name"] == "switch" && s["status"] == "done"),
-        "{out}"
+            .any(|s| s.name == "switch" && s.status == StepStatus::Done),
+        "{out:?}"
     );
-    let out = watch
-        .invoke("operator", &json!({"action": "status"}))
+    let out: OperatorResponse = watch
+        .invoke_as("operator", &json!({"action": "status"}))
         .await
         .expect("status");
-    assert_eq!(out["status"][0]["phase"], "FAILED_OVER", "{out}");
+    assert_eq!(out.status[0].phase, failover::Phase::FailedOver, "{out:?}");
     let err = watch
         .invoke(
             "operator",
@@ -508,11 +505,11 @@ async fn the_built_operator_runs_through_the_runtime_api() {
         err.contains("BadRequest") && err.contains("reason"),
         "{err}"
     );
-    let out = watch
-        .invoke("operator", &req("failback", json!({})))
+    let out: OperatorResponse = watch
+        .invoke_as("operator", &req("failback", json!({})))
         .await
         .expect("failback");
-    assert_eq!(out["ok"], true, "{out}");
+    assert!(out.ok, "{out:?}");
     assert!(!hc(&w, &w.primary).await.0);
     assert_eq!(w.alerts().await.len(), 2);
 }

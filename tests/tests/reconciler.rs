@@ -1,9 +1,12 @@
 //! The reconciler against moto: interrupted failovers finished, drift, escalation, expired
 //! pauses, and the built binary through the Lambda Runtime API.
 
+use failover::api::reports::ReconcileReport;
 use failover::engine::Invocation;
 use failover::reconcile::ReconcileSettings;
-use integration_tests::faults::{FailFirstPublish, FailFirstUpdate, FailNthControlWrite};
+use integration_tests::harness::failing_ports::{
+    FailFirstPublish, FailFirstUpdate, FailNthControlWrite,
+};
 use integration_tests::*;
 use serde_json::json;
 
@@ -27,10 +30,7 @@ async fn one_run_finishes_a_failover_interrupted_at_each_step_boundary() {
     ] {
         let w = World::start(json!({})).await;
         let now = chrono::Utc::now();
-        let store =
-            failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table);
-        let route53 =
-            failover::aws::Route53HealthChecks::new(failover::aws::route53_client(&w.sdk, None));
+        let p = w.ports(&w.sdk);
         // Control writes of the deciding invocation: 1 claim, 2 prior flags, 3 closing write.
         let n = match boundary {
             "after the switch" => 2,
@@ -38,16 +38,10 @@ async fn one_run_finishes_a_failover_interrupted_at_each_step_boundary() {
             _ => usize::MAX,
         };
         let interrupted = failover::Engine::new(
-            FailNthControlWrite::new(store, n),
-            FailFirstUpdate(route53, (boundary == "after the claim").into()),
-            failover::aws::CloudWatchAlarms::new(w.sdk.clone(), None),
-            FailFirstPublish(
-                failover::aws::SnsNotifier::new(
-                    aws_sdk_sns::Client::new(&w.sdk),
-                    &w.config.topic_arn,
-                ),
-                (boundary == "after the verify").into(),
-            ),
+            FailNthControlWrite::new(p.store, n),
+            FailFirstUpdate(p.health_checks, (boundary == "after the claim").into()),
+            p.alarms,
+            FailFirstPublish(p.notifier, (boundary == "after the verify").into()),
             failover::ports::SystemClock,
             "alarm-trigger",
         );
@@ -96,7 +90,7 @@ async fn one_run_finishes_a_failover_interrupted_at_each_step_boundary() {
             "{boundary}"
         );
 
-        let reconciler = w.engine(None);
+        let reconciler = w.engine();
         let report = reconciler
             .reconcile(&inv("reconciler"), &ReconcileSettings::default())
             .await
@@ -131,7 +125,7 @@ async fn one_run_finishes_a_failover_interrupted_at_each_step_boundary() {
 async fn drift_both_ways_is_alerted_once_and_reapplied_only_with_enforce() {
     for enforce in [false, true] {
         let w = World::start(json!({"enforce": enforce})).await;
-        let engine = w.engine(None);
+        let engine = w.engine();
         let now = chrono::Utc::now();
         engine
             .handle_alarm_event(
@@ -176,7 +170,7 @@ async fn drift_both_ways_is_alerted_once_and_reapplied_only_with_enforce() {
     // Primary active, but forced unhealthy by hand.
     let w = World::start(json!({})).await;
     w.set_primary_flags(true, true).await;
-    let engine = w.engine(None);
+    let engine = w.engine();
     assert_eq!(
         engine
             .reconcile(&inv("r"), &ReconcileSettings::default())
@@ -289,14 +283,17 @@ async fn the_built_reconciler_runs_through_the_runtime_api() {
     let tick = json!({"version": "0", "id": "tick", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/failover-reconciler"], "detail": {}});
-    let out = watch
-        .invoke("reconciler", &tick)
+    let out: ReconcileReport = watch
+        .invoke_as("reconciler", &tick)
         .await
         .expect("reconciler run");
-    assert_eq!(out["services"], 1, "{out}");
-    assert_eq!(out["checked"], 1, "{out}\n{}", watch.log());
-    assert_eq!(out["drifts"], 1, "{out}");
-    let out = watch.invoke("reconciler", &tick).await.expect("second run");
-    assert_eq!(out["drifts"], 0, "{out}");
+    assert_eq!(out.services, 1, "{out:?}");
+    assert_eq!(out.checked, 1, "{out:?}\n{}", watch.log());
+    assert_eq!(out.drifts, 1, "{out:?}");
+    let out: ReconcileReport = watch
+        .invoke_as("reconciler", &tick)
+        .await
+        .expect("second run");
+    assert_eq!(out.drifts, 0, "{out:?}");
     assert_eq!(w.alerts().await.len(), 1);
 }

@@ -3,57 +3,44 @@
 
 use std::process::Command;
 
+use failover::api::reports::AlarmOutcome;
 use integration_tests::*;
 use serde_json::json;
 
-const TABLE: &str = "failover-control";
-
 #[tokio::test]
 async fn the_built_function_fails_over_once_through_the_runtime_api() {
-    let moto = Emulator::start();
-    let sdk = moto.sdk_config().await;
-    create_control_table(&sdk, TABLE).await;
-    let (topic_arn, queue_url) = create_topic_with_queue(&sdk, "failover-alerts").await;
-    let primary = create_health_check(&sdk, "checkout.us-east-1.example.com").await;
-    let secondary = create_health_check(&sdk, "checkout.eu-west-1.example.com").await;
+    let w = World::start(json!({})).await;
     let now = chrono::Utc::now();
     let first = fresh_fixture("eventbridge-with-alarm-tags.json", now);
     let second = fresh_fixture("alarm-action-metric.json", now);
-    let third = fresh_fixture("eventbridge-metric-alarm-to-alarm.json", now);
-    let def = json!({"name": "checkout",
-        "primary": {"region": "us-east-1", "health_check_id": primary},
-        "secondary": {"region": "eu-west-1", "health_check_id": secondary},
-        "observers": [observer_of(&first), observer_of(&second), observer_of(&third)],
-        "quorum": 2});
-    put_catalog_entry(&sdk, TABLE, "checkout", &def.to_string()).await;
 
-    let mut env = moto.function_env();
-    env.push(("FAILOVER_TABLE".into(), TABLE.into()));
-    env.push(("ALERT_TOPIC_ARN".into(), topic_arn));
+    let mut env = w.emulator.function_env();
+    env.push(("FAILOVER_TABLE".into(), w.config.table.clone()));
+    env.push(("ALERT_TOPIC_ARN".into(), w.config.topic_arn.clone()));
     let watch = LambdaWatch::start(&["alarm-trigger"], &env);
 
-    let out = watch
-        .invoke("alarm-trigger", &first)
+    let out: AlarmOutcome = watch
+        .invoke_as("alarm-trigger", &first)
         .await
         .expect("first vote");
-    assert_eq!(out["services"][0]["outcome"], "vote_recorded", "{out}");
-    let out = watch
-        .invoke("alarm-trigger", &second)
+    assert_eq!(out.services[0].outcome, "vote_recorded", "{out:?}");
+    let out: AlarmOutcome = watch
+        .invoke_as("alarm-trigger", &second)
         .await
         .expect("deciding vote");
-    assert_eq!(out["services"][0]["outcome"], "failed_over", "{out}");
-    assert_eq!(out["services"][0]["phase"], "FAILED_OVER");
-    let out = watch
-        .invoke("alarm-trigger", &second)
+    assert_eq!(out.services[0].outcome, "failed_over", "{out:?}");
+    assert_eq!(out.services[0].phase, failover::Phase::FailedOver);
+    let out: AlarmOutcome = watch
+        .invoke_as("alarm-trigger", &second)
         .await
         .expect("duplicate");
-    assert_eq!(out["services"][0]["outcome"], "duplicate", "{out}");
+    assert_eq!(out.services[0].outcome, "duplicate", "{out:?}");
 
-    let (disabled, inverted, _) = get_health_check(&sdk, &primary).await;
+    let (disabled, inverted, _) = hc(&w, &w.primary).await;
     assert!(disabled && inverted, "primary forced unhealthy");
-    assert_eq!(get_health_check(&sdk, &secondary).await, (false, false, 1));
+    assert_eq!(hc(&w, &w.secondary).await, (false, false, 1));
     let alerts =
-        receive_sns_messages(&sdk, &queue_url, std::time::Duration::from_millis(500)).await;
+        receive_sns_messages(&w.sdk, &w.queue_url, std::time::Duration::from_millis(500)).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(
         alerts[0].subject,
@@ -70,15 +57,33 @@ async fn the_built_function_fails_over_once_through_the_runtime_api() {
         .expect_err("malformed event");
     assert!(err.contains("BadEvent"), "{err}");
     let stale = fixture("eventbridge-metric-alarm-to-ok.json");
-    let out = watch
-        .invoke("alarm-trigger", &stale)
+    let out: AlarmOutcome = watch
+        .invoke_as("alarm-trigger", &stale)
         .await
         .expect("stale event");
-    assert_eq!(out["services"][0]["outcome"], "ignored", "{out}");
+    assert_eq!(out.services[0].outcome, "ignored", "{out:?}");
     assert!(
-        receive_sns_messages(&sdk, &queue_url, std::time::Duration::from_millis(200))
+        receive_sns_messages(&w.sdk, &w.queue_url, std::time::Duration::from_millis(200))
             .await
             .is_empty()
+    );
+
+    // The watcher ran the binary LambdaWatch::start pre-built: no compile. Dropping it
+    // stops it.
+    let log = watch.log();
+    assert!(
+        log.contains("Running `target/debug/alarm-trigger`"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("Compiling"),
+        "cargo run rebuilt something:\n{log}"
+    );
+    let pid = watch.pid();
+    drop(watch);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "cargo lambda watch survived Drop"
     );
 }
 

@@ -10,13 +10,14 @@
 //! decided something else than its script).
 //!
 //! How it measures:
-//! * [`runtime::RuntimeApi`] is a Lambda Runtime API of our own, timestamping each
-//!   `/next` answer and each `/response`; [`runtime::FunctionProcess`] spawns the shipped
+//! * [`RuntimeApi`](crate::harness::runtime_api::RuntimeApi) is a Lambda Runtime API of
+//!   our own, timestamping each `/next` answer and each `/response`;
+//!   [`FunctionProcess`](crate::harness::runtime_api::FunctionProcess) spawns the shipped
 //!   `bootstrap` with Lambda's environment. Init = spawn to the first `/next`.
-//! * The functions' `AWS_ENDPOINT_URL` is the drill's recording tap
-//!   ([`crate::drill::AwsTap`]), so every AWS call is seen on the wire with its start and
-//!   end on the same clock. Round trips = the longest chain of calls each starting after
-//!   the previous ended (`failover::aws::critical_path_depth`).
+//! * The functions' `AWS_ENDPOINT_URL` is the recording tap
+//!   ([`crate::harness::tap::AwsTap`]), so every AWS call is seen on the wire with its start
+//!   and end on the same clock. Round trips = the longest chain of calls each starting after
+//!   the previous ended ([`crate::harness::tap::round_trips`]).
 //! * Handler overhead = invocation latency minus the union of its calls' intervals on the
 //!   wire. It still holds the SDK's client-side work per call (serialising, SigV4, a new
 //!   loopback TCP connection per call, since the tap closes each one) and the runtime's
@@ -24,17 +25,19 @@
 //! * CPU per event = the process's CPU time (all threads, `/proc/<pid>/task/*/schedstat`)
 //!   across the invocation.
 
+pub mod packages;
 pub mod phases;
-pub mod runtime;
 pub mod stats;
-pub mod world;
+pub mod tls_probe;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use phases::{Bed, Cold, Measured, Package, Reconciler, Storm, Warm, FUNCTIONS, KINDS};
+use packages::Package;
+use phases::{Bed, Cold, Measured, Reconciler, Storm, Warm, FUNCTIONS, KINDS};
 use stats::{json_opt, round, Summary};
 
 /// What to run; the defaults are `make bench`'s.
@@ -63,7 +66,7 @@ impl Default for Options {
     }
 }
 
-/// The targets of issue 8.
+/// The performance targets the functions are held to (the README's Performance section).
 pub const INIT_TARGET_MS: f64 = 30.0;
 pub const RSS_TARGET_BYTES: u64 = 32 * 1024 * 1024;
 pub const ZIP_TARGET_BYTES: u64 = 8 * 1024 * 1024;
@@ -112,8 +115,8 @@ impl Kind {
     }
 }
 
-/// The round-trip floor of an event kind (issue 8): at most this many sequential round
-/// trips (0 also means no call at all).
+/// The round-trip floor of an event kind: at most this many sequential round trips (0
+/// also means no call at all).
 pub fn floor(kind: &str) -> usize {
     match kind {
         "deciding vote" => 4,
@@ -127,7 +130,7 @@ pub async fn run(opts: &Options) -> Result<Value, String> {
     let wall = Instant::now();
     let root = crate::workspace_root();
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| e.to_string())?;
-    let packages = phases::packages(&root, &opts.out_dir)?;
+    let packages = packages::packages(&root, &opts.out_dir)?;
     println!(
         "bench: release bootstraps from target/lambda/*/bootstrap.zip ({}), {} cold starts per function, {} warm runs, storms with {:?} processes, reconciler over {} services",
         packages[0].machine,
@@ -141,7 +144,7 @@ pub async fn run(opts: &Options) -> Result<Value, String> {
 
     // The events table: the warm runs' services, the cold starts' services and a spare.
     let t = Instant::now();
-    let services = world::provision(
+    let services = workload::provision(
         &bed.sdk,
         "bench-events",
         "svc",
@@ -159,7 +162,7 @@ pub async fn run(opts: &Options) -> Result<Value, String> {
     );
 
     // TLS: the first ClientHello of a process pays the RNG seeding.
-    let hello = phases::tls_first_hello(&bed.bins["alarm-trigger"], &bed.logs, bed.origin)?;
+    let hello = tls_probe::tls_first_hello(&bed.bins["alarm-trigger"], &bed.logs, bed.origin)?;
 
     // Cold starts.
     let mut colds: Vec<(String, Cold)> = Vec::new();
@@ -171,7 +174,7 @@ pub async fn run(opts: &Options) -> Result<Value, String> {
                 "bench-events",
                 opts.cold_runs,
                 &|run| {
-                    world::alarm_event(
+                    workload::alarm_event(
                         &cold_svcs[run].observers[0],
                         "ALARM",
                         chrono::Utc::now(),
@@ -193,7 +196,7 @@ pub async fn run(opts: &Options) -> Result<Value, String> {
                 f,
                 "bench-events",
                 opts.cold_runs,
-                &|run| world::schedule_event(&format!("cold-{run}")),
+                &|run| workload::schedule_event(&format!("cold-{run}")),
                 "scheduled run",
             )?,
         };

@@ -1,7 +1,7 @@
-//! The measurements: packages, cold starts, warm events by kind, the TLS first-handshake
-//! probe, alarm storms and the reconciler over many services. Every function runs as its
-//! release `bootstrap` (extracted from `target/lambda/<f>/bootstrap.zip`) against
-//! [`RuntimeApi`], its AWS calls going through the recording [`AwsTap`] to moto.
+//! The measurements: cold starts, warm events by kind, alarm storms and the reconciler
+//! over many services. Every function runs as its release `bootstrap` (see
+//! [`super::packages`]) against [`RuntimeApi`], its AWS calls going through the recording
+//! [`AwsTap`] to moto. (The TLS first-handshake probe is [`super::tls_probe`].)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,93 +10,27 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use chrono::Utc;
+use failover::api::reports::ReconcileReport;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::runtime::{FunctionProcess, HelloProbe, Outcome, RuntimeApi};
-use super::stats::{aws_time, depth, Summary};
-use super::world::{alarm_event, outcome_of, provision, schedule_event, Svc};
-use crate::drill::tap::XorShift;
-use crate::drill::{AwsTap, TappedCall};
-use crate::{observer_arn, Emulator, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
+use super::packages::Package;
+use super::stats::{aws_time, Summary};
+use super::workload::{alarm_event, outcome_of, provision, schedule_event};
+use crate::harness::emulator::{Emulator, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
+use crate::harness::provision::resources::create_topic_with_queue;
+use crate::harness::provision::Service;
+use crate::harness::random::XorShift;
+use crate::harness::runtime_api::{FunctionProcess, Outcome, RuntimeApi};
+use crate::harness::tap::{round_trips, AwsTap, TappedCall};
+use crate::harness::world::observer_arn;
 
 pub const FUNCTIONS: [&str; 3] = ["alarm-trigger", "operator", "reconciler"];
 const INIT_TIMEOUT: Duration = Duration::from_secs(20);
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
-/// After an answer, the tap may still be filing the last call's record: wait this long
-/// before reading the calls (and the CPU time) of an invocation.
+/// After an answer, the process may still be finishing its side of the invocation: wait
+/// this long before reading its calls and its CPU time.
 const SETTLE: Duration = Duration::from_millis(12);
-
-/// One function's package.
-#[derive(Debug, Clone)]
-pub struct Package {
-    pub function: String,
-    pub zip: PathBuf,
-    pub zip_bytes: u64,
-    pub bootstrap: PathBuf,
-    pub bootstrap_bytes: u64,
-    pub machine: &'static str,
-}
-
-/// Extracts each `target/lambda/<f>/bootstrap.zip` into `<out>/bin/<f>/bootstrap` (the
-/// shipped bytes are what runs) and checks it is an x86_64 ELF this machine can run.
-pub fn packages(root: &Path, out: &Path) -> Result<Vec<Package>, String> {
-    let python = crate::support::venv_file("bin/python");
-    let mut all = Vec::new();
-    for f in FUNCTIONS {
-        let zip = root.join("target/lambda").join(f).join("bootstrap.zip");
-        let zip_bytes = std::fs::metadata(&zip)
-            .map_err(|e| {
-                format!(
-                    "{}: {e}; build it with `make package ARCH=x86_64` (make bench does)",
-                    zip.display()
-                )
-            })?
-            .len();
-        let dir = out.join("bin").join(f);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let bootstrap = dir.join("bootstrap");
-        let status = Command::new(&python)
-            .args([
-                "-c",
-                "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nopen(sys.argv[2], 'wb').write(z.read('bootstrap'))",
-            ])
-            .arg(&zip)
-            .arg(&bootstrap)
-            .status()
-            .map_err(|e| format!("extracting {}: {e}", zip.display()))?;
-        if !status.success() {
-            return Err(format!(
-                "extracting bootstrap from {} failed",
-                zip.display()
-            ));
-        }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| format!("{}: {e}", bootstrap.display()))?;
-        let head = std::fs::read(&bootstrap).map_err(|e| e.to_string())?;
-        let machine = match (head.get(..4), head.get(18..20)) {
-            (Some(b"\x7fELF"), Some([0x3e, 0])) => "x86_64",
-            (Some(b"\x7fELF"), Some([0xb7, 0])) => "aarch64",
-            _ => "unknown",
-        };
-        if machine != std::env::consts::ARCH {
-            return Err(format!(
-                "{} holds a {machine} bootstrap; this machine runs {}: rebuild with `make package ARCH=x86_64` (make bench does)",
-                zip.display(),
-                std::env::consts::ARCH
-            ));
-        }
-        all.push(Package {
-            function: f.to_string(),
-            zip,
-            zip_bytes,
-            bootstrap_bytes: head.len() as u64,
-            bootstrap,
-            machine,
-        });
-    }
-    Ok(all)
-}
 
 /// The shared test bed: moto, the tap in front of it, the alert topic, the binaries.
 pub struct Bed {
@@ -115,7 +49,7 @@ impl Bed {
         let origin = Instant::now();
         let emulator = Emulator::start();
         let sdk = emulator.sdk_config().await;
-        let (topic_arn, _queue) = crate::create_topic_with_queue(&sdk, "bench-alerts").await;
+        let (topic_arn, _queue) = create_topic_with_queue(&sdk, "bench-alerts").await;
         let tap = AwsTap::start(
             std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, emulator.port())),
             origin,
@@ -185,20 +119,11 @@ impl Bed {
         Ok((api, p, polled, init_calls))
     }
 
-    /// The calls recorded since `mark`, once the tap has filed them: it files a call
-    /// just after answering it, so wait until the count has been still for a while.
+    /// The calls recorded since `mark`, once the tap has filed them. The pause first also
+    /// lets the process finish its side of the invocation before its CPU time is read.
     fn calls_since(&self, mark: usize) -> Vec<TappedCall> {
-        let deadline = Instant::now() + Duration::from_millis(500);
-        let mut seen = self.tap.mark();
-        loop {
-            std::thread::sleep(SETTLE);
-            let now = self.tap.mark();
-            if now == seen || Instant::now() > deadline {
-                break;
-            }
-            seen = now;
-        }
-        self.tap.since(mark)
+        std::thread::sleep(SETTLE);
+        self.tap.settled_since(mark, Duration::from_millis(500))
     }
 }
 
@@ -269,7 +194,7 @@ fn measure(
             latency: out.latency(),
             aws: aws_time(&mine, out.sent, out.answered),
             calls: mine.len(),
-            depth: depth(&mine),
+            depth: round_trips(&mine),
             cpu,
             operations: mine.iter().map(|c| c.operation.clone()).collect(),
         },
@@ -339,7 +264,7 @@ pub const KINDS: [(&str, &str); 5] = [
 
 /// One warm alarm-trigger process; after one warm-up event, `services.len()` runs of the
 /// five kinds, each run on its own service (so each deciding vote really decides).
-pub fn warm(bed: &Bed, table: &str, spare: &Svc, services: &[Svc]) -> Result<Warm, String> {
+pub fn warm(bed: &Bed, table: &str, spare: &Service, services: &[Service]) -> Result<Warm, String> {
     let env = bed.env(table, &bed.tap.endpoint());
     let (api, p, _, _) = bed.start_function("alarm-trigger", &env)?;
     let warmup = alarm_event(&spare.observers[0], "ALARM", Utc::now(), "warm-up");
@@ -400,36 +325,12 @@ pub fn warm(bed: &Bed, table: &str, spare: &Svc, services: &[Svc]) -> Result<War
         ));
     }
     if let Some(mut child) = perf {
-        crate::support::send_signal(child.id(), "INT");
+        crate::harness::process::send_signal(child.id(), "INT");
         let _ = child.wait();
     }
     w.peak_rss = p.peak_rss().unwrap_or(0);
     w.threads = p.threads();
     Ok(w)
-}
-
-/// Accept -> ClientHello of the first TLS connections one alarm-trigger process opens at
-/// init (the catalog read, against a listener that hangs up: the SDK retries it).
-pub fn tls_first_hello(
-    bootstrap: &Path,
-    logs: &Path,
-    origin: Instant,
-) -> Result<Vec<Duration>, String> {
-    let probe = HelloProbe::start().map_err(|e| e.to_string())?;
-    let api = RuntimeApi::start("alarm-trigger", origin).map_err(|e| e.to_string())?;
-    let topic = format!("arn:aws:sns:{REGION}:{}:bench-alerts", crate::ACCOUNT_ID);
-    let env = function_env("bench-events", &probe.endpoint(), &topic);
-    let log = logs.join("alarm-trigger-tls-probe.log");
-    let mut p = FunctionProcess::spawn(bootstrap, "alarm-trigger", &api, &env, &log, origin)
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while probe.times().len() < 3 && Instant::now() < deadline {
-        if p.exited().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(probe.times())
 }
 
 /// One storm.
@@ -563,8 +464,9 @@ pub async fn reconciler(bed: &Bed, services: usize, runs: usize) -> Result<Recon
     let mut problems = Vec::new();
     let mut tick = |n: usize| -> Result<Measured, String> {
         let (m, out) = measure(bed, &api, &p, &schedule_event(&format!("tick-{n}")))?;
-        let checked = out.body["checked"].as_u64().unwrap_or(0) as usize;
-        let errors = out.body["errors"].as_array().map_or(0, Vec::len);
+        let report = ReconcileReport::deserialize(&out.body).ok();
+        let checked = report.as_ref().map_or(0, |r| r.checked);
+        let errors = report.as_ref().map_or(0, |r| r.errors.len());
         if !out.ok || checked != services || errors > 0 {
             problems.push(format!(
                 "tick {n}: checked {checked} of {services}, {errors} errors ({})",

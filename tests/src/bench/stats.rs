@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::drill::TappedCall;
+use crate::harness::tap::TappedCall;
 
 /// Median, min and max of a sample (`n` values).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,10 +97,6 @@ pub fn union_within(intervals: &[(Duration, Duration)], from: Duration, to: Dura
     }
     total
 }
-
-/// The sequential round trips among calls seen on the wire (the drill's count, the same
-/// longest-chain rule as [`failover::aws::critical_path_depth`], which the tests assert on).
-pub use crate::drill::sequential_round_trips as depth;
 
 /// The AWS time of an invocation: the union of its calls' intervals on the wire.
 pub fn aws_time(calls: &[TappedCall], from: Duration, to: Duration) -> Duration {

@@ -34,7 +34,7 @@ async fn main() {
             let bin = std::path::PathBuf::from(args.get(1).expect("--tls-probe <bootstrap>"));
             let logs = std::env::temp_dir();
             for run in 0..5 {
-                match bench::phases::tls_first_hello(&bin, &logs, std::time::Instant::now()) {
+                match bench::tls_probe::tls_first_hello(&bin, &logs, std::time::Instant::now()) {
                     Ok(t) => println!(
                         "run {run}: accept -> ClientHello per connection: {:?} ms",
                         t.iter()

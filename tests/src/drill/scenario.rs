@@ -1,7 +1,10 @@
 //! The scripted incidents and what the product must do in each, step by step.
 
-/// Which incident the drill rehearses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use serde::{Deserialize, Serialize};
+
+/// Which incident the drill rehearses. Serialised as [`Scenario::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Scenario {
     /// Two of three observers alarm: one failover, one alert, no automatic failback, the
     /// operator fails back.
@@ -408,5 +411,20 @@ impl Step {
     fn audited(mut self, kind: &'static str) -> Step {
         self.expect.audit = Some(kind);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scenario;
+
+    #[test]
+    fn a_scenario_is_serialised_as_its_name() {
+        for scenario in Scenario::ALL {
+            let json = serde_json::to_value(scenario).unwrap();
+            assert_eq!(json, scenario.name(), "{scenario:?}");
+            assert_eq!(serde_json::from_value::<Scenario>(json).unwrap(), scenario);
+            assert_eq!(Scenario::parse(scenario.name()), Some(scenario));
+        }
     }
 }

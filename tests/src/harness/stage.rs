@@ -1,8 +1,10 @@
-//! What a deployment would have, on a fresh moto server: the control table, the alert
-//! topic with an SQS subscriber, primary and secondary health checks, the Route 53
-//! failover record pair, three observer alarms and the secondary's readiness alarm, and
-//! the catalog entry of the example service `checkout`. Also the drill's read-only view
-//! of it ([`Snapshot`]), taken straight from moto (not through the tap).
+//! [`Stage`]: what a deployment would have, on a fresh moto server, for the function
+//! processes (the drill, and the fault and crash tests through [`crate::harness::rig`]):
+//! the control plane and the example service `checkout` from
+//! [`crate::harness::provision`] (three observer alarms, the secondary's readiness alarm,
+//! the deployment's catalog settings), plus the Route 53 failover record pair. Also the
+//! drill's read-only view of it ([`Snapshot`]), taken straight from moto (not through the
+//! tap).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,9 +18,14 @@ use failover::history::HistoryRecord;
 use failover::ports::ControlStore;
 use serde_json::{json, Value};
 
-use crate::{
-    create_control_table, create_health_check, create_topic_with_queue, fixture, in_region,
-    put_alarm, put_catalog_entry, set_alarm_state, set_times, unique_suffix, Emulator, ACCOUNT_ID,
+use crate::fixtures::{fixture, set_times};
+use crate::harness::emulator::{in_region, Emulator, ACCOUNT_ID};
+use crate::harness::provision::resources::{get_health_check, set_alarm_state, unique_suffix};
+use crate::harness::provision::{
+    deployment_settings, provision_service, ControlPlane, Observers, ServiceSpec,
+};
+pub use crate::harness::provision::{
+    COOLDOWN_SECONDS, MAX_EVENT_AGE_SECONDS, PRIMARY_REGION, SECONDARY_REGION,
 };
 
 pub const TABLE: &str = "failover-control";
@@ -27,14 +34,10 @@ pub const SERVICE: &str = "checkout";
 pub const ZONE: &str = "example.com.";
 pub const RECORD: &str = "checkout.example.com.";
 pub const RECORD_TTL: i64 = 60;
-pub const PRIMARY_REGION: &str = "us-east-1";
-pub const SECONDARY_REGION: &str = "eu-west-1";
 pub const PRIMARY_IP: &str = "192.0.2.10";
 pub const SECONDARY_IP: &str = "198.51.100.10";
+/// The secondary's readiness alarm ([`ServiceSpec::readiness_alarm`] names it so).
 pub const SECONDARY_ALARM: &str = "checkout-secondary-ready";
-/// The catalog's `max_event_age_seconds` (the default, written out).
-pub const MAX_EVENT_AGE_SECONDS: i64 = 300;
-pub const COOLDOWN_SECONDS: i64 = 3600;
 
 /// How an observer's alarm reaches alarm-trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,14 +99,44 @@ impl Stage {
     /// Provisions everything on `emulator`, telling `say` what it did.
     pub async fn provision(emulator: Emulator, say: Say<'_>) -> Stage {
         let sdk = emulator.sdk_config().await;
-        create_control_table(&sdk, TABLE).await;
-        let (topic_arn, queue_url) = create_topic_with_queue(&sdk, TOPIC).await;
+        let plane = ControlPlane::create(&sdk, TABLE, TOPIC).await;
         say(format!(
             "DynamoDB control table {TABLE}; SNS topic {TOPIC} with SQS queue {TOPIC}-sink subscribed (it shows the alerts)"
         ));
 
-        let primary_hc = create_health_check(&sdk, "checkout.us-east-1.example.com").await;
-        let secondary_hc = create_health_check(&sdk, "checkout.eu-west-1.example.com").await;
+        let observer_alarms = [
+            (1, "us-east-1", "checkout-canary-use1", Shape::EventBridge),
+            (2, "us-west-2", "checkout-canary-usw2", Shape::AlarmAction),
+            (3, "eu-west-1", "checkout-canary-euw1", Shape::EventBridge),
+        ];
+        let spec = ServiceSpec::new(
+            SERVICE,
+            Observers::Alarms(
+                observer_alarms
+                    .iter()
+                    .map(|&(_, region, name, _)| (region, name.to_string()))
+                    .collect(),
+            ),
+        )
+        .settings(deployment_settings())
+        .readiness_alarm(true);
+        let service = provision_service(&sdk, TABLE, spec).await;
+        let (primary_hc, secondary_hc) = (service.primary_hc, service.secondary_hc);
+        let observers: Vec<Observer> = observer_alarms
+            .iter()
+            .zip(service.observers)
+            .map(|(&(n, region, name, shape), arn)| Observer {
+                n,
+                region,
+                name: name.to_string(),
+                arn,
+                shape,
+            })
+            .collect();
+        let secondary_alarm_arn = service
+            .readiness_alarm_arn
+            .expect("the readiness alarm was asked for");
+
         let route53 = aws_sdk_route53::Client::new(&sdk);
         let hc = route53
             .get_health_check()
@@ -120,86 +153,10 @@ impl Stage {
         say(format!(
             "Route 53 health checks: primary {primary_hc} (checkout.us-east-1.example.com), secondary {secondary_hc} (checkout.eu-west-1.example.com), HTTPS /health every {hc_interval} s, {hc_threshold} failures"
         ));
-
-        let zone = route53
-            .create_hosted_zone()
-            .name(ZONE)
-            .caller_reference(format!("drill-{}", unique_suffix()))
-            .send()
-            .await
-            .expect("CreateHostedZone");
-        let zone_id = zone
-            .hosted_zone()
-            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-            .expect("hosted zone id");
-        let record = |id: &str, failover: ResourceRecordSetFailover, ip: &str, hc: &str| {
-            RecordChange::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(
-                    ResourceRecordSet::builder()
-                        .name(RECORD)
-                        .r#type(RrType::A)
-                        .set_identifier(id)
-                        .failover(failover)
-                        .ttl(RECORD_TTL)
-                        .health_check_id(hc)
-                        .resource_records(
-                            ResourceRecord::builder()
-                                .value(ip)
-                                .build()
-                                .expect("resource record"),
-                        )
-                        .build()
-                        .expect("record set"),
-                )
-                .build()
-                .expect("change")
-        };
-        route53
-            .change_resource_record_sets()
-            .hosted_zone_id(&zone_id)
-            .change_batch(
-                ChangeBatch::builder()
-                    .changes(record(
-                        "primary",
-                        ResourceRecordSetFailover::Primary,
-                        PRIMARY_IP,
-                        &primary_hc,
-                    ))
-                    .changes(record(
-                        "secondary",
-                        ResourceRecordSetFailover::Secondary,
-                        SECONDARY_IP,
-                        &secondary_hc,
-                    ))
-                    .build()
-                    .expect("change batch"),
-            )
-            .send()
-            .await
-            .expect("ChangeResourceRecordSets");
+        let zone_id = create_failover_records(&route53, &primary_hc, &secondary_hc).await;
         say(format!(
             "Route 53 zone {ZONE} ({zone_id}): {RECORD} A PRIMARY {PRIMARY_IP} (health check {primary_hc}) / SECONDARY {SECONDARY_IP} (health check {secondary_hc}), TTL {RECORD_TTL} s"
         ));
-
-        let mut observers = Vec::new();
-        for (n, region, name, shape) in [
-            (1, "us-east-1", "checkout-canary-use1", Shape::EventBridge),
-            (2, "us-west-2", "checkout-canary-usw2", Shape::AlarmAction),
-            (3, "eu-west-1", "checkout-canary-euw1", Shape::EventBridge),
-        ] {
-            let arn = put_alarm(&sdk, region, name).await;
-            set_alarm_state(&sdk, region, name, "OK").await;
-            observers.push(Observer {
-                n,
-                region,
-                name: name.to_string(),
-                arn,
-                shape,
-            });
-        }
-        let secondary_alarm_arn = put_alarm(&sdk, SECONDARY_REGION, SECONDARY_ALARM).await;
-        set_alarm_state(&sdk, SECONDARY_REGION, SECONDARY_ALARM, "OK").await;
         say(format!(
             "CloudWatch alarms, all OK: {}; secondary readiness alarm {SECONDARY_REGION}/{SECONDARY_ALARM}",
             observers
@@ -208,20 +165,6 @@ impl Stage {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-
-        let definition = json!({
-            "name": SERVICE,
-            "primary": {"region": PRIMARY_REGION, "health_check_id": primary_hc},
-            "secondary": {"region": SECONDARY_REGION, "health_check_id": secondary_hc},
-            "observers": observers.iter().map(|o| o.arn.clone()).collect::<Vec<_>>(),
-            "quorum": 2,
-            "vote_window_seconds": 300,
-            "max_event_age_seconds": MAX_EVENT_AGE_SECONDS,
-            "cooldown_seconds": COOLDOWN_SECONDS,
-            "max_auto_failovers_per_day": 1,
-            "preflight": {"secondary_health_check": true, "secondary_alarm_arn": secondary_alarm_arn}
-        });
-        put_catalog_entry(&sdk, TABLE, SERVICE, &definition.to_string()).await;
         say(format!(
             "catalog entry {SERVICE}: 3 observers, quorum 2, cooldown {COOLDOWN_SECONDS} s, max event age {MAX_EVENT_AGE_SECONDS} s, pre-flight: secondary health check healthy and {SECONDARY_ALARM} OK"
         ));
@@ -230,37 +173,31 @@ impl Stage {
         Stage {
             emulator,
             sdk,
-            topic_arn,
-            queue_url,
+            topic_arn: plane.topic_arn,
+            queue_url: plane.queue_url,
             primary_hc,
             secondary_hc,
             zone_id,
             observers,
             secondary_alarm_arn,
-            definition,
+            definition: service.definition,
             hc_interval,
             hc_threshold,
             store,
         }
     }
 
-    /// Sets an alarm's state in the emulator and reads back when CloudWatch says it
-    /// changed (the event's state timestamp) and the state it now reports.
     /// The environment of function processes whose AWS calls go to `endpoint` (the tap):
     /// the emulator's credentials and region, the table and the topic.
     pub fn function_env(&self, endpoint: &str) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = self
-            .emulator
-            .function_env()
-            .into_iter()
-            .filter(|(k, _)| k != "AWS_ENDPOINT_URL")
-            .collect();
-        env.push(("AWS_ENDPOINT_URL".into(), endpoint.to_string()));
+        let mut env = self.emulator.function_env_through(endpoint);
         env.push(("FAILOVER_TABLE".into(), TABLE.into()));
         env.push(("ALERT_TOPIC_ARN".into(), self.topic_arn.clone()));
         env
     }
 
+    /// Sets an alarm's state in the emulator and reads back when CloudWatch says it
+    /// changed (the event's state timestamp) and the state it now reports.
     pub async fn set_alarm(
         &self,
         region: &str,
@@ -289,8 +226,8 @@ impl Stage {
     /// The state of the service and the Route 53 health checks, read from moto.
     pub async fn snapshot(&self) -> Snapshot {
         let (primary, secondary, state, history) = tokio::join!(
-            crate::get_health_check(&self.sdk, &self.primary_hc),
-            crate::get_health_check(&self.sdk, &self.secondary_hc),
+            get_health_check(&self.sdk, &self.primary_hc),
+            get_health_check(&self.sdk, &self.secondary_hc),
             self.store.load_state(SERVICE),
             self.store.recent_history(SERVICE, 500)
         );
@@ -400,6 +337,73 @@ impl Stage {
         set_times(&mut event, at);
         event
     }
+}
+
+/// The hosted zone [`ZONE`] with the failover pair [`RECORD`] (PRIMARY on the primary's
+/// health check, SECONDARY on the secondary's); returns the zone's id.
+async fn create_failover_records(
+    route53: &aws_sdk_route53::Client,
+    primary_hc: &str,
+    secondary_hc: &str,
+) -> String {
+    let zone = route53
+        .create_hosted_zone()
+        .name(ZONE)
+        .caller_reference(format!("drill-{}", unique_suffix()))
+        .send()
+        .await
+        .expect("CreateHostedZone");
+    let zone_id = zone
+        .hosted_zone()
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .expect("hosted zone id");
+    let record = |id: &str, failover: ResourceRecordSetFailover, ip: &str, hc: &str| {
+        RecordChange::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(
+                ResourceRecordSet::builder()
+                    .name(RECORD)
+                    .r#type(RrType::A)
+                    .set_identifier(id)
+                    .failover(failover)
+                    .ttl(RECORD_TTL)
+                    .health_check_id(hc)
+                    .resource_records(
+                        ResourceRecord::builder()
+                            .value(ip)
+                            .build()
+                            .expect("resource record"),
+                    )
+                    .build()
+                    .expect("record set"),
+            )
+            .build()
+            .expect("change")
+    };
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(record(
+                    "primary",
+                    ResourceRecordSetFailover::Primary,
+                    PRIMARY_IP,
+                    primary_hc,
+                ))
+                .changes(record(
+                    "secondary",
+                    ResourceRecordSetFailover::Secondary,
+                    SECONDARY_IP,
+                    secondary_hc,
+                ))
+                .build()
+                .expect("change batch"),
+        )
+        .send()
+        .await
+        .expect("ChangeResourceRecordSets");
+    zone_id
 }
 
 /// A health check's flags and version.

@@ -1,5 +1,12 @@
-//! Fault injection around the real SDK adapters: the call fails as the service would,
-//! before it is sent, so the rest of the run is real.
+//! Ports that fail once, at an exact step: wrappers around the real SDK adapters for the
+//! in-process engine tests. The call fails as the adapter reports a service that stayed
+//! down through the SDK's retries, without being sent, and the rest of the run is real.
+//!
+//! Not the tap's fault injector ([`crate::harness::tap::faults`]), on purpose: that one
+//! fails single attempts on the wire, which the SDK retries, by seed and request
+//! identity; these fail one port call (the n-th control write, the first switch, the first
+//! alert), which the wire cannot tell apart (a vote and a control write are both an
+//! `UpdateItem` of the same item) and which retries would otherwise paper over.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

@@ -1,24 +1,24 @@
-//! Provisioning and inspection helpers on the real AWS SDK clients.
+//! The AWS resources provisioning is made of, one SDK call (or a few) each: the control
+//! table, the alert topic with its SQS subscriber, health checks, alarms, catalog items.
 //!
 //! They panic with the operation and the SDK error (full context) on failure:
 //! they set up and inspect test fixtures, they are not the code under test.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
 use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::emulator::in_region;
+use crate::harness::emulator::in_region;
 
 /// Partition key attribute of the control table.
 pub const CONTROL_TABLE_PK: &str = "pk";
@@ -98,6 +98,19 @@ pub async fn enable_ttl(config: &SdkConfig, table: &str, attribute: &str) {
         .unwrap_or_else(|e| fail(&format!("UpdateTimeToLive {table}"), e));
 }
 
+/// Writes one catalog item (`pk` = `catalog`, `sk` = the service), as Terraform does.
+pub async fn put_catalog_entry(config: &SdkConfig, table: &str, service: &str, definition: &str) {
+    aws_sdk_dynamodb::Client::new(config)
+        .put_item()
+        .table_name(table)
+        .item(CONTROL_TABLE_PK, AttributeValue::S("catalog".into()))
+        .item(CONTROL_TABLE_SK, AttributeValue::S(service.into()))
+        .item("definition", AttributeValue::S(definition.into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("PutItem catalog {service}"), e));
+}
+
 // ------------------------------------------------------------- SNS and SQS
 
 /// Creates SNS topic `topic_name` and an SQS queue `<topic_name>-sink`
@@ -170,127 +183,6 @@ pub async fn create_topic_with_queue(config: &SdkConfig, topic_name: &str) -> (S
         .unwrap_or_else(|e| fail("Subscribe sqs", e));
 
     (topic_arn, queue_url)
-}
-
-/// One SNS attribute as carried in the notification JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnsAttribute {
-    /// `Type`: `String`, `Number`, `Binary`, `String.Array`.
-    pub data_type: String,
-    /// `Value` (base64 for `Binary`).
-    pub value: String,
-}
-
-/// An SNS notification as delivered to an SQS subscriber with
-/// RawMessageDelivery=false.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SnsEnvelope {
-    /// `MessageId`.
-    pub message_id: String,
-    /// `TopicArn`.
-    pub topic_arn: String,
-    /// `Subject`; empty when the publisher gave none (SNS then omits it).
-    pub subject: String,
-    /// `Message`: the published body.
-    pub message: String,
-    /// `MessageAttributes`, by name.
-    pub attributes: BTreeMap<String, SnsAttribute>,
-    /// The whole notification document.
-    pub raw: Value,
-}
-
-impl SnsEnvelope {
-    /// Parses an SQS body holding an SNS notification document.
-    pub fn parse(body: &str) -> Result<Self, String> {
-        let raw: Value =
-            serde_json::from_str(body).map_err(|e| format!("not JSON ({e}): {body}"))?;
-        let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
-        let mut attributes = BTreeMap::new();
-        if let Some(map) = raw.get("MessageAttributes").and_then(Value::as_object) {
-            for (name, attr) in map {
-                let field = |k: &str| {
-                    attr.get(k)
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .ok_or_else(|| format!("attribute {name} lacks {k}: {attr}"))
-                };
-                attributes.insert(
-                    name.clone(),
-                    SnsAttribute {
-                        data_type: field("Type")?,
-                        value: field("Value")?,
-                    },
-                );
-            }
-        }
-        Ok(SnsEnvelope {
-            message_id: text("MessageId").ok_or_else(|| format!("no MessageId: {body}"))?,
-            topic_arn: text("TopicArn").ok_or_else(|| format!("no TopicArn: {body}"))?,
-            subject: text("Subject").unwrap_or_default(),
-            message: text("Message").ok_or_else(|| format!("no Message: {body}"))?,
-            attributes,
-            raw,
-        })
-    }
-
-    /// The value of attribute `name`, if present.
-    pub fn attribute(&self, name: &str) -> Option<String> {
-        self.attributes.get(name).map(|a| a.value.clone())
-    }
-
-    /// `Message` parsed as JSON.
-    pub fn message_json(&self) -> Result<Value, serde_json::Error> {
-        serde_json::from_str(&self.message)
-    }
-}
-
-/// Receives (and deletes) the SNS notifications in `queue_url`: polls for up
-/// to `wait` for the first message, then drains until a receive comes back
-/// empty. Returns them in receive order (SQS standard queues do not promise
-/// publish order). Panics if a body is not an SNS notification.
-pub async fn receive_sns_messages(
-    config: &SdkConfig,
-    queue_url: &str,
-    wait: Duration,
-) -> Vec<SnsEnvelope> {
-    let sqs = aws_sdk_sqs::Client::new(config);
-    let deadline = Instant::now() + wait;
-    let mut out = Vec::new();
-    loop {
-        // Short polls: SNS->SQS delivery in moto happens inside Publish, so a
-        // message is either there or not; no need to hold a long poll open.
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .visibility_timeout(30)
-            .send()
-            .await
-            .unwrap_or_else(|e| fail(&format!("ReceiveMessage {queue_url}"), e));
-        let messages = received.messages();
-        if messages.is_empty() {
-            if !out.is_empty() || Instant::now() >= deadline {
-                return out;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        }
-        for message in messages {
-            let body = message.body().unwrap_or_default();
-            let envelope = SnsEnvelope::parse(body)
-                .unwrap_or_else(|e| panic!("SQS message in {queue_url} is not SNS: {e}"));
-            if let Some(handle) = message.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| fail("DeleteMessage", e));
-            }
-            out.push(envelope);
-        }
-    }
 }
 
 // ----------------------------------------------------------------- Route 53

@@ -36,9 +36,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::support;
+use crate::harness::process;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const BIND_ATTEMPTS: usize = 5;
@@ -102,27 +103,27 @@ impl LambdaWatch {
             "cargo lambda watch could not bind a free port after {BIND_ATTEMPTS} attempts; \
              last log {}:\n{}",
             log.display(),
-            support::log_tail(&log, 20)
+            process::log_tail(&log, 20)
         );
     }
 
     /// `Err(log)` only when the port was taken (worth a retry); panics on
     /// anything else.
     fn try_start(options: &LambdaWatchOptions) -> Result<Self, PathBuf> {
-        let port = support::free_port();
-        let log = support::new_log_path(&format!("lambda-watch-{port}"));
-        let (stdout, stderr) = support::log_stdio(&log);
+        let port = process::free_port();
+        let log = process::new_log_path(&format!("lambda-watch-{port}"));
+        let (stdout, stderr) = process::log_stdio(&log);
         let timeout_secs = options.invoke_timeout.as_secs().max(1);
-        let mut cmd = Command::new(support::venv_file("bin/cargo-lambda"));
+        let mut cmd = Command::new(process::venv_file("bin/cargo-lambda"));
         cmd.args(["lambda", "watch", "--wait", "--ignore-changes"])
             .args(["--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
             .args(["--timeout", &timeout_secs.to_string()])
             .args(["--concurrency", &options.concurrency.max(1).to_string()])
             .args(["--color", "never"])
-            .current_dir(support::workspace_root());
-        support::scrub_env(&mut cmd);
-        support::scrub_aws_env(&mut cmd);
+            .current_dir(process::workspace_root());
+        process::scrub_env(&mut cmd);
+        process::scrub_aws_env(&mut cmd);
         cmd.envs(options.env.iter().map(|(k, v)| (k, v)))
             .env("CARGO_TERM_COLOR", "never")
             .stdin(Stdio::null())
@@ -141,7 +142,7 @@ impl LambdaWatch {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Ok(Some(status)) = watch.child.try_wait() {
-                let tail = support::log_tail(&log, 30);
+                let tail = process::log_tail(&log, 30);
                 if tail.contains("Address already in use") || tail.contains("AddrInUse") {
                     return Err(log);
                 }
@@ -157,7 +158,7 @@ impl LambdaWatch {
                 panic!(
                     "cargo lambda watch did not listen on {addr} within {READY_TIMEOUT:?}; log {}:\n{}",
                     log.display(),
-                    support::log_tail(&log, 30)
+                    process::log_tail(&log, 30)
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -190,13 +191,13 @@ impl LambdaWatch {
     /// execution environment) afterwards.
     pub fn kill_function(&self, function: &str) -> usize {
         let exe = format!("/{function}");
-        support::descendants(self.child.id())
+        process::descendants(self.child.id())
             .into_iter()
             .filter(|pid| {
                 std::fs::read_link(format!("/proc/{pid}/exe"))
                     .is_ok_and(|p| p.to_string_lossy().ends_with(&exe))
             })
-            .filter(|pid| support::send_signal(*pid, "KILL"))
+            .filter(|pid| process::send_signal(*pid, "KILL"))
             .count()
     }
 
@@ -205,15 +206,15 @@ impl LambdaWatch {
     /// cargo-lambda's report: for a function error it contains the error type
     /// and message, for a timeout or crash the watcher's complaint.
     pub async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, String> {
-        let mut cmd = Command::new(support::venv_file("bin/cargo-lambda"));
+        let mut cmd = Command::new(process::venv_file("bin/cargo-lambda"));
         cmd.args(["lambda", "invoke", function])
             .args(["--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &self.port.to_string()])
             .args(["--data-ascii", &payload.to_string()])
             .args(["--output-format", "json"])
             .args(["--color", "never"]);
-        support::scrub_env(&mut cmd);
-        support::scrub_aws_env(&mut cmd);
+        process::scrub_env(&mut cmd);
+        process::scrub_aws_env(&mut cmd);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -237,18 +238,30 @@ impl LambdaWatch {
         serde_json::from_str(stdout.trim())
             .map_err(|e| format!("{label}: response is not JSON ({e}): {stdout}"))
     }
+
+    /// [`LambdaWatch::invoke`], the response read as the function's typed answer (e.g.
+    /// `failover::api::reports::AlarmOutcome`).
+    pub async fn invoke_as<T: DeserializeOwned>(
+        &self,
+        function: &str,
+        payload: &Value,
+    ) -> Result<T, String> {
+        let response = self.invoke(function, payload).await?;
+        serde_json::from_value(response.clone())
+            .map_err(|e| format!("{function}: unexpected response ({e}): {response}"))
+    }
 }
 
 impl Drop for LambdaWatch {
     fn drop(&mut self) {
         // SIGTERM lets the watcher stop its function processes and reap them;
         // anything left after the grace period is SIGKILLed.
-        support::terminate_tree(&mut self.child, Duration::from_secs(5));
+        process::terminate_tree(&mut self.child, Duration::from_secs(5));
         if std::thread::panicking() {
             eprintln!(
                 "cargo lambda watch log kept at {} (last lines):\n{}",
                 self.log.display(),
-                support::log_tail(&self.log, 60)
+                process::log_tail(&self.log, 60)
             );
         } else {
             let _ = std::fs::remove_file(&self.log);
@@ -264,14 +277,14 @@ pub fn prebuild(functions: &[String]) {
         return;
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let log = support::new_log_path("lambda-prebuild");
-    let (stdout, stderr) = support::log_stdio(&log);
+    let log = process::new_log_path("lambda-prebuild");
+    let (stdout, stderr) = process::log_stdio(&log);
     let mut cmd = Command::new(cargo);
-    cmd.arg("build").current_dir(support::workspace_root());
+    cmd.arg("build").current_dir(process::workspace_root());
     for f in functions {
         cmd.args(["--bin", f]);
     }
-    support::scrub_env(&mut cmd);
+    process::scrub_env(&mut cmd);
     let status = cmd
         .env("CARGO_TERM_COLOR", "never")
         .stdin(Stdio::null())
@@ -283,7 +296,7 @@ pub fn prebuild(functions: &[String]) {
         panic!(
             "{cmd:?} failed ({status}); log {}:\n{}",
             log.display(),
-            support::log_tail(&log, 60)
+            process::log_tail(&log, 60)
         );
     }
     let _ = std::fs::remove_file(&log);
@@ -302,7 +315,7 @@ fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<std::proces
     match rx.recv_timeout(deadline) {
         Ok(result) => result.map_err(|e| format!("waiting for {cmd:?} failed: {e}")),
         Err(_) => {
-            support::send_signal(pid, "KILL");
+            process::send_signal(pid, "KILL");
             // The waiting thread reaps it.
             let _ = rx.recv_timeout(Duration::from_secs(5));
             Err(format!("{cmd:?} did not finish within {deadline:?}"))

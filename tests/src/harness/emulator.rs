@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
-use crate::support;
+use crate::harness::process;
 
 /// Region every harness client and function uses unless told otherwise.
 pub const REGION: &str = "us-east-1";
@@ -87,24 +87,24 @@ impl Emulator {
         panic!(
             "moto could not bind a free port after {BIND_ATTEMPTS} attempts; last log {}:\n{}",
             log.display(),
-            support::log_tail(&log, 20)
+            process::log_tail(&log, 20)
         );
     }
 
     fn try_start(mode: MotoMode, timeout: Duration) -> Result<Self, StartError> {
-        let port = support::free_port();
-        let log = support::new_log_path(&format!("moto-{port}"));
-        let (stdout, stderr) = support::log_stdio(&log);
+        let port = process::free_port();
+        let log = process::new_log_path(&format!("moto-{port}"));
+        let (stdout, stderr) = process::log_stdio(&log);
         let mut cmd = match mode {
             MotoMode::Stock => {
-                let mut cmd = Command::new(support::venv_file("bin/moto_server"));
+                let mut cmd = Command::new(process::venv_file("bin/moto_server"));
                 cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
                 cmd
             }
             MotoMode::Serialised | MotoMode::SingleThreaded => {
-                let script = support::workspace_root().join("scripts/moto_server.py");
+                let script = process::workspace_root().join("scripts/moto_server.py");
                 assert!(script.exists(), "{} is missing", script.display());
-                let mut cmd = Command::new(support::venv_file("bin/python"));
+                let mut cmd = Command::new(process::venv_file("bin/python"));
                 cmd.arg(script)
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                     .args([
@@ -119,8 +119,8 @@ impl Emulator {
                 cmd
             }
         };
-        support::scrub_env(&mut cmd);
-        support::scrub_aws_env(&mut cmd);
+        process::scrub_env(&mut cmd);
+        process::scrub_aws_env(&mut cmd);
         cmd.env("PYTHONUNBUFFERED", "1")
             .env("MOTO_PORT", port.to_string())
             .stdin(Stdio::null())
@@ -146,7 +146,7 @@ impl Emulator {
         let deadline = started + timeout;
         loop {
             if let Ok(Some(status)) = emulator.child.try_wait() {
-                let tail = support::log_tail(&log, 30);
+                let tail = process::log_tail(&log, 30);
                 if tail.contains("Address already in use") {
                     return Err(StartError::PortTaken(log));
                 }
@@ -156,7 +156,7 @@ impl Emulator {
                 )));
             }
             if let Ok((status, _)) =
-                support::http_request(addr, "GET", "/moto-api/", b"", Duration::from_millis(500))
+                process::http_request(addr, "GET", "/moto-api/", b"", Duration::from_millis(500))
             {
                 if status < 500 {
                     emulator.startup = started.elapsed();
@@ -168,7 +168,7 @@ impl Emulator {
                 return Err(StartError::Failed(format!(
                     "moto did not answer on {addr} within {timeout:?}; log {}:\n{}",
                     log.display(),
-                    support::log_tail(&log, 30)
+                    process::log_tail(&log, 30)
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -238,10 +238,22 @@ impl Emulator {
         .collect()
     }
 
+    /// [`Emulator::function_env`] with the calls going to `endpoint` (a tap in front of
+    /// this server) instead.
+    pub fn function_env_through(&self, endpoint: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .function_env()
+            .into_iter()
+            .filter(|(k, _)| k != "AWS_ENDPOINT_URL")
+            .collect();
+        env.push(("AWS_ENDPOINT_URL".into(), endpoint.to_string()));
+        env
+    }
+
     /// Wipes all moto state (`POST /moto-api/reset`).
     pub fn reset(&self) {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        match support::http_request(
+        match process::http_request(
             addr,
             "POST",
             "/moto-api/reset",
@@ -257,12 +269,12 @@ impl Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         // moto is a single Python process: SIGKILL is enough and immediate.
-        support::terminate_tree(&mut self.child, Duration::ZERO);
+        process::terminate_tree(&mut self.child, Duration::ZERO);
         if std::thread::panicking() && !self.keep_log {
             eprintln!(
                 "moto log kept at {} (last lines):\n{}",
                 self.log.display(),
-                support::log_tail(&self.log, 40)
+                process::log_tail(&self.log, 40)
             );
         } else if !self.keep_log {
             let _ = std::fs::remove_file(&self.log);

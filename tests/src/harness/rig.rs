@@ -1,16 +1,20 @@
-//! [`Rig`]: moto provisioned like a deployment (the drill's [`Stage`]), the recording
-//! [`AwsTap`] in front of it, and the built functions under `cargo lambda watch` with
-//! their `AWS_ENDPOINT_URL` on the tap. Used by the fault-injection and crash tests.
+//! [`Rig`]: moto provisioned like a deployment ([`Stage`]), the recording [`AwsTap`] in
+//! front of it, and the built functions under `cargo lambda watch` with their
+//! `AWS_ENDPOINT_URL` on the tap. Used by the fault-injection and crash tests.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use failover::api::operator_response::OperatorResponse;
+use failover::api::reports::{AlarmOutcome, ReconcileReport};
 use serde_json::{json, Value};
 
-use crate::drill::stage::{self, Stage};
-use crate::drill::{AwsTap, TappedCall};
-use crate::{put_catalog_entry, receive_sns_messages, LambdaWatch, LambdaWatchOptions};
-use crate::{ACCOUNT_ID, REGION};
+use crate::harness::alerts::receive_sns_messages;
+use crate::harness::emulator::{Emulator, ACCOUNT_ID, REGION};
+use crate::harness::lambda_watch::{LambdaWatch, LambdaWatchOptions};
+use crate::harness::provision::resources::put_catalog_entry;
+use crate::harness::stage::{self, Stage};
+use crate::harness::tap::{AwsTap, TappedCall};
 
 /// The functions every rig serves.
 const FUNCTIONS: [&str; 3] = ["alarm-trigger", "reconciler", "operator"];
@@ -27,7 +31,7 @@ impl Rig {
     /// `|s| s.definition.clone()`); it is written before the functions start.
     /// `invoke_timeout` is each invocation's deadline, so also how long a lease lasts.
     pub async fn start(definition: impl FnOnce(&Stage) -> Value, invoke_timeout: Duration) -> Rig {
-        let emulator = tokio::task::spawn_blocking(crate::Emulator::start)
+        let emulator = tokio::task::spawn_blocking(Emulator::start)
             .await
             .expect("starting moto");
         let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port()));
@@ -110,15 +114,25 @@ impl Rig {
         true
     }
 
+    /// Delivers an alarm event to alarm-trigger.
+    pub async fn deliver(&self, event: &Value) -> Result<AlarmOutcome, String> {
+        self.watch.invoke_as("alarm-trigger", event).await
+    }
+
+    /// Sends a request to the operator.
+    pub async fn operate(&self, request: &Value) -> Result<OperatorResponse, String> {
+        self.watch.invoke_as("operator", request).await
+    }
+
     /// One scheduled reconciler run.
-    pub async fn reconcile(&self, n: usize) -> Result<Value, String> {
+    pub async fn reconcile(&self, n: usize) -> Result<ReconcileReport, String> {
         let now = chrono::Utc::now();
         let tick = json!({"version": "0", "id": format!("rig-tick-{n}"),
             "detail-type": "Scheduled Event", "source": "aws.events",
             "account": ACCOUNT_ID, "time": now.to_rfc3339(), "region": REGION,
             "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/failover-reconciler")],
             "detail": {}});
-        self.watch.invoke("reconciler", &tick).await
+        self.watch.invoke_as("reconciler", &tick).await
     }
 
     /// The alerts the SQS subscriber received since the last call:
@@ -144,12 +158,14 @@ async fn start_watch(options: LambdaWatchOptions) -> LambdaWatch {
         .expect("starting cargo lambda watch")
 }
 
-/// The first service's outcome in an alarm-trigger response, or `error`.
-pub fn outcome(response: &Result<Value, String>) -> String {
+/// The first service's outcome in an alarm-trigger response, `ignored`, or `error`.
+pub fn outcome(response: &Result<AlarmOutcome, String>) -> String {
     match response {
-        Ok(v) => v["services"][0]["outcome"]
-            .as_str()
-            .or_else(|| v["ignored"].as_str().map(|_| "ignored"))
+        Ok(o) => o
+            .services
+            .first()
+            .map(|s| s.outcome)
+            .or_else(|| o.ignored.as_ref().map(|_| "ignored"))
             .unwrap_or("?")
             .to_string(),
         Err(_) => "error".into(),

@@ -1,11 +1,13 @@
-//! A minimal Lambda Runtime API on loopback, and the function processes that poll it.
+//! Our own Lambda Runtime API on loopback, and the function processes that poll it: the
+//! path the bench measures through (the other path, `cargo lambda watch`, is
+//! [`crate::harness::lambda_watch`]).
 //!
 //! [`RuntimeApi`] serves the four routes a custom runtime uses (`lambda_runtime` 1.x):
 //! `GET /2018-06-01/runtime/invocation/next` (held until an event is queued),
 //! `POST /2018-06-01/runtime/invocation/<id>/response` and `.../<id>/error`, and
 //! `POST /2018-06-01/runtime/init/error`. HTTP/1.1 with keep-alive, one thread per
 //! connection, no async. It timestamps what a benchmark needs, on the clock of the bench
-//! (an `origin` shared with the [`crate::drill::AwsTap`]):
+//! (an `origin` shared with the [`crate::harness::tap::AwsTap`]):
 //!
 //! * the first `/next` (the end of init);
 //! * for each invocation, when the event went out (after the `/next` answer was written)
@@ -18,7 +20,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +29,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::harness::emulator::{ACCOUNT_ID, REGION};
+use crate::harness::process::log_tail;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 /// The invocation deadline the API announces (the functions' configured timeout is 55-60 s).
@@ -106,8 +111,7 @@ impl RuntimeApi {
             origin,
             function_arn: format!(
                 "arn:aws:lambda:{}:{}:function:{function}",
-                crate::REGION,
-                crate::ACCOUNT_ID
+                REGION, ACCOUNT_ID
             ),
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -194,7 +198,7 @@ impl RuntimeApi {
                     "{} exited during init ({status}); log {}:\n{}",
                     process.function,
                     process.log.display(),
-                    crate::log_tail(&process.log, 20)
+                    log_tail(&process.log, 20)
                 ));
             }
             if Instant::now() >= deadline {
@@ -506,63 +510,5 @@ impl Drop for FunctionProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Accepts TLS clients on loopback and times each connection from accept to its first
-/// bytes (the ClientHello), then hangs up. The first connection of a process pays the
-/// one-time seeding of the TLS library's random generator (AWS-LC's CPU-jitter entropy,
-/// unless built with `AWS_LC_SYS_NO_JITTER_ENTROPY=1`); the later ones do not.
-pub struct HelloProbe {
-    addr: SocketAddr,
-    times: Arc<Mutex<Vec<Duration>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl HelloProbe {
-    pub fn start() -> std::io::Result<HelloProbe> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let addr = listener.local_addr()?;
-        let times: Arc<Mutex<Vec<Duration>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let (times, stop) = (times.clone(), stop.clone());
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(mut conn) = conn else { continue };
-                    let accepted = Instant::now();
-                    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut b = [0u8; 1];
-                    if conn.read(&mut b).is_ok_and(|n| n == 1) {
-                        times
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(accepted.elapsed());
-                    }
-                    let _ = conn.shutdown(Shutdown::Both);
-                }
-            });
-        }
-        Ok(HelloProbe { addr, times, stop })
-    }
-
-    /// `https://127.0.0.1:<port>`.
-    pub fn endpoint(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-
-    /// Accept -> ClientHello, per connection, in order.
-    pub fn times(&self) -> Vec<Duration> {
-        self.times.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-impl Drop for HelloProbe {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
     }
 }

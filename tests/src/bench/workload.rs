@@ -1,67 +1,49 @@
 //! What the benchmarks run against: control tables with N catalogued services on moto
-//! (health checks, optional readiness alarm), and the events they deliver.
+//! (through [`crate::harness::provision`]), and the events they deliver.
 
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
+use failover::api::reports::AlarmOutcome;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{
-    create_control_table, create_health_check, fixture, observer_arn, put_alarm, put_catalog_entry,
-    set_alarm_state, set_times, ACCOUNT_ID,
+use crate::fixtures::{fixture, set_times};
+use crate::harness::emulator::ACCOUNT_ID;
+use crate::harness::provision::resources::create_control_table;
+use crate::harness::provision::{
+    deployment_settings, provision_service, Observers, Service, ServiceSpec,
 };
+use crate::harness::world::observer_arn;
 
 pub const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
 
-/// One catalogued service.
-#[derive(Debug, Clone)]
-pub struct Svc {
-    pub name: String,
-    pub observers: [String; 3],
-    pub primary_hc: String,
-}
-
 /// Creates `table` with `count` services `<prefix>-000`...: primary and secondary health
 /// checks, three observers (quorum 2) and, with `readiness_alarm`, a secondary alarm (OK)
-/// in the pre-flight, as the drill's `checkout` has.
+/// in the pre-flight, with the deployment's catalog settings, as the drill's `checkout`
+/// has.
 pub async fn provision(
     sdk: &SdkConfig,
     table: &str,
     prefix: &str,
     count: usize,
     readiness_alarm: bool,
-) -> Vec<Svc> {
+) -> Vec<Service> {
     create_control_table(sdk, table).await;
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let name = format!("{prefix}-{i:03}");
-        let primary = create_health_check(sdk, &format!("{name}.us-east-1.example.com")).await;
-        let secondary = create_health_check(sdk, &format!("{name}.eu-west-1.example.com")).await;
-        let observers = [0, 1, 2].map(|k| {
-            observer_arn(
-                REGIONS[k],
-                &format!("{name}-canary-{}", REGIONS[k].replace('-', "")),
-            )
-        });
-        let mut preflight = json!({"secondary_health_check": true});
-        if readiness_alarm {
-            let alarm = format!("{name}-secondary-ready");
-            let arn = put_alarm(sdk, "eu-west-1", &alarm).await;
-            set_alarm_state(sdk, "eu-west-1", &alarm, "OK").await;
-            preflight["secondary_alarm_arn"] = json!(arn);
-        }
-        let def = json!({"name": name,
-            "primary": {"region": "us-east-1", "health_check_id": primary},
-            "secondary": {"region": "eu-west-1", "health_check_id": secondary},
-            "observers": observers, "quorum": 2,
-            "vote_window_seconds": 300, "max_event_age_seconds": 300,
-            "cooldown_seconds": 3600, "max_auto_failovers_per_day": 1,
-            "preflight": preflight});
-        put_catalog_entry(sdk, table, &name, &def.to_string()).await;
-        out.push(Svc {
-            name,
-            observers,
-            primary_hc: primary,
-        });
+        let observers = (0..3)
+            .map(|k| {
+                observer_arn(
+                    REGIONS[k],
+                    &format!("{name}-canary-{}", REGIONS[k].replace('-', "")),
+                )
+            })
+            .collect();
+        let spec = ServiceSpec::new(name, Observers::Arns(observers))
+            .settings(deployment_settings())
+            .readiness_alarm(readiness_alarm);
+        out.push(provision_service(sdk, table, spec).await);
     }
     out
 }
@@ -93,16 +75,15 @@ pub fn schedule_event(id: &str) -> Value {
 }
 
 /// What an alarm-trigger answer says happened: `ignored`, or the first service's outcome
-/// (`vote_recorded`, `duplicate`, `failed_over`, ...), or the error type.
+/// (`vote_recorded`, `duplicate`, `failed_over`, ...), or the error type (Lambda's error
+/// shape).
 pub fn outcome_of(body: &Value) -> String {
     if let Some(t) = body.get("errorType").and_then(Value::as_str) {
         return format!("error {t}");
     }
-    if body.get("ignored").is_some_and(|v| !v.is_null()) {
-        return "ignored".into();
+    match AlarmOutcome::deserialize(body) {
+        Ok(o) if o.ignored.is_some() => "ignored".into(),
+        Ok(o) => o.services.first().map_or("?", |s| s.outcome).to_string(),
+        Err(_) => "?".into(),
     }
-    body["services"][0]["outcome"]
-        .as_str()
-        .unwrap_or("?")
-        .to_string()
 }

@@ -1,0 +1,204 @@
+//! The drill's report: what it saw ([`DrillReport`]) and how it is written: the text
+//! summary ([`summary`]), `report.json` ([`json`]) and a self-contained HTML page
+//! ([`html`], with its timeline chart from [`chart`]).
+
+mod chart;
+pub mod html;
+pub mod json;
+mod summary;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use failover::history::HistoryRecord;
+use serde_json::Value;
+
+pub use html::to_html;
+pub use json::JsonReport;
+pub use summary::summary;
+
+use super::timeline::Line;
+use super::{
+    Act, Change, Check, HealthCheckFlags, Latency, RecordView, RtoBudget, Scenario, TappedCall,
+};
+
+/// An alert as the SQS subscriber received it.
+#[derive(Debug, Clone)]
+pub struct AlertSeen {
+    pub step: usize,
+    pub subject: String,
+    pub event_type: String,
+    pub severity: String,
+    pub epoch: String,
+    /// SNS's `Timestamp` of the notification (when it was published).
+    pub published_at: Option<DateTime<Utc>>,
+    /// When the drill received it, since the drill began.
+    pub received: Duration,
+}
+
+/// A change of the primary's health check: a failover (forced unhealthy) or a failback.
+#[derive(Debug, Clone)]
+pub struct Switch {
+    pub step: usize,
+    /// The function whose invocation made it.
+    pub function: &'static str,
+    /// `true`: forced unhealthy (failover); `false`: restored (failback).
+    pub forced: bool,
+    pub before: String,
+    pub after: String,
+}
+
+/// One step as it ran.
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub n: usize,
+    pub title: String,
+    pub act: Act,
+    pub function: &'static str,
+    /// What was invoked, in one line.
+    pub request_summary: String,
+    pub request: Value,
+    /// The invoke, since the drill began.
+    pub start: Duration,
+    pub end: Duration,
+    /// The first invoke of this function (includes its start-up).
+    pub cold_start: bool,
+    /// The function's response, or cargo lambda's error report.
+    pub response: Result<Value, String>,
+    pub outcome: String,
+    pub detail: String,
+    /// When the alarm entered its state (alarm steps), wall clock.
+    pub alarm_at: Option<DateTime<Utc>>,
+    pub calls: Vec<TappedCall>,
+    pub changes: Vec<Change>,
+    pub alerts: Vec<AlertSeen>,
+    pub audit: Vec<HistoryRecord>,
+    pub phase_after: String,
+    pub primary_after: HealthCheckFlags,
+    pub execution_after: Option<failover::state::Execution>,
+}
+
+/// Everything the drill saw and concluded.
+#[derive(Debug, Clone)]
+pub struct DrillReport {
+    pub scenario: Scenario,
+    /// Every check passed.
+    pub held: bool,
+    pub started_at: DateTime<Utc>,
+    /// When the incident (step 1) began, since the drill began.
+    pub incident_start: Duration,
+    pub duration: Duration,
+    pub emulator_endpoint: String,
+    pub tap_endpoint: String,
+    pub invoke_port: u16,
+    pub primary_hc: String,
+    pub secondary_hc: String,
+    pub definition: Value,
+    pub lines: Vec<Line>,
+    pub steps: Vec<StepRecord>,
+    pub checks: Vec<Check>,
+    pub calls: Vec<TappedCall>,
+    pub alerts: Vec<AlertSeen>,
+    pub switches: Vec<Switch>,
+    pub records_before: Vec<RecordView>,
+    pub records_after: Vec<RecordView>,
+    pub final_phase: String,
+    pub final_epoch: u64,
+    pub final_primary: HealthCheckFlags,
+    pub final_secondary: HealthCheckFlags,
+    pub latency: Option<Latency>,
+    pub rto: Option<RtoBudget>,
+    /// The summary block, as printed.
+    pub summary: Vec<String>,
+    pub json_path: Option<PathBuf>,
+    pub html_path: Option<PathBuf>,
+    pub functions_log: Option<PathBuf>,
+}
+
+impl DrillReport {
+    /// The checks that failed.
+    pub fn failures(&self) -> Vec<&Check> {
+        self.checks.iter().filter(|c| !c.ok).collect()
+    }
+
+    /// The whole timeline and summary as text (what the demo prints).
+    pub fn text(&self) -> String {
+        let mut out: Vec<String> = self.lines.iter().map(Line::render).collect();
+        out.extend(self.summary.iter().cloned());
+        out.join("\n")
+    }
+
+    /// The alerts' `event_type`s, in the order received.
+    pub fn alert_types(&self) -> Vec<&str> {
+        self.alerts.iter().map(|a| a.event_type.as_str()).collect()
+    }
+
+    /// Each step's title and outcome.
+    pub fn outcomes(&self) -> Vec<(&str, &str)> {
+        self.steps
+            .iter()
+            .map(|s| (s.title.as_str(), s.outcome.as_str()))
+            .collect()
+    }
+
+    /// The calls the functions made, by operation.
+    pub fn calls_by_operation(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for c in &self.calls {
+            *m.entry(c.operation.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+/// Writes `report.json` and `report.html` into `dir`; returns their paths.
+pub fn write(r: &DrillReport, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let json_path = dir.join("report.json");
+    let html_path = dir.join("report.html");
+    std::fs::write(&json_path, JsonReport::from(r).to_pretty_json()? + "\n")?;
+    std::fs::write(&html_path, to_html(r))?;
+    Ok((json_path, html_path))
+}
+
+/// Which record Route 53 answers with: the PRIMARY unless its check is forced unhealthy
+/// (moto does not evaluate health checks, so this is derived from the flags).
+pub fn answer(report: &DrillReport) -> Option<&RecordView> {
+    let want = if report.final_primary.forced_unhealthy() {
+        "SECONDARY"
+    } else {
+        "PRIMARY"
+    };
+    report.records_after.iter().find(|r| r.failover == want)
+}
+
+/// `1.234 s`.
+fn secs(ms: i64) -> String {
+    format!("{:.3} s", ms as f64 / 1000.0)
+}
+
+/// Wall-clock millis as `HH:MM:SS.mmm`.
+fn clock(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// Whole milliseconds, as a float (the JSON's `*_ms` fields).
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round()
+}
+
+/// `UpdateItem 10, PutItem 8, ...`: most frequent first.
+fn ops_list(by_op: &BTreeMap<String, usize>) -> String {
+    let mut ops: Vec<(&String, &usize)> = by_op.iter().collect();
+    ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    ops.iter()
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

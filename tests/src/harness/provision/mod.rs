@@ -1,0 +1,172 @@
+//! The one provisioning path: what every test bed (the engine tests' [`World`], the
+//! drill's [`Stage`], the storm, the bench) puts on moto is a [`ControlPlane`] (control
+//! table, alert topic and its SQS subscriber) and catalogued services made by
+//! [`provision_service`]: two health checks, the observers, an optional readiness alarm
+//! and the catalog item. The SDK calls they are made of are in [`resources`].
+//!
+//! [`World`]: crate::harness::world::World
+//! [`Stage`]: crate::harness::stage::Stage
+
+pub mod resources;
+
+use aws_config::SdkConfig;
+use serde_json::{json, Value};
+
+use resources::{
+    create_control_table, create_health_check, create_topic_with_queue, put_alarm,
+    put_catalog_entry, set_alarm_state,
+};
+
+/// Where every service's primary runs.
+pub const PRIMARY_REGION: &str = "us-east-1";
+/// Where every service fails over to.
+pub const SECONDARY_REGION: &str = "eu-west-1";
+/// The catalog's `max_event_age_seconds` in [`deployment_settings`] (the default, written out).
+pub const MAX_EVENT_AGE_SECONDS: i64 = 300;
+/// The catalog's `cooldown_seconds` in [`deployment_settings`].
+pub const COOLDOWN_SECONDS: i64 = 3600;
+
+/// The control table and the alert topic, with an SQS queue `<topic>-sink` subscribed so
+/// tests can read the alerts.
+#[derive(Debug, Clone)]
+pub struct ControlPlane {
+    pub table: String,
+    pub topic_arn: String,
+    pub queue_url: String,
+}
+
+impl ControlPlane {
+    pub async fn create(sdk: &SdkConfig, table: &str, topic: &str) -> ControlPlane {
+        let table = create_control_table(sdk, table).await;
+        let (topic_arn, queue_url) = create_topic_with_queue(sdk, topic).await;
+        ControlPlane {
+            table,
+            topic_arn,
+            queue_url,
+        }
+    }
+}
+
+/// A service's observers.
+#[derive(Debug, Clone)]
+pub enum Observers {
+    /// Alarm ARNs only: the engine reads alarms from their events, so none need exist.
+    Arns(Vec<String>),
+    /// CloudWatch alarms created in moto, state OK: `(region, name)`.
+    Alarms(Vec<(&'static str, String)>),
+}
+
+/// One service to catalogue.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub observers: Observers,
+    /// A readiness alarm `<name>-secondary-ready` (OK) in the secondary region, named in
+    /// the pre-flight as `secondary_alarm_arn`.
+    pub readiness_alarm: bool,
+    /// Catalog fields laid over the base (name, both regions with their health checks,
+    /// the observers, quorum 2), replacing it key by key at the top level.
+    pub settings: Value,
+}
+
+impl ServiceSpec {
+    /// `name` with `observers`, no readiness alarm, the base catalog fields only.
+    pub fn new(name: impl Into<String>, observers: Observers) -> ServiceSpec {
+        ServiceSpec {
+            name: name.into(),
+            observers,
+            readiness_alarm: false,
+            settings: json!({}),
+        }
+    }
+
+    pub fn settings(mut self, settings: Value) -> ServiceSpec {
+        self.settings = settings;
+        self
+    }
+
+    pub fn readiness_alarm(mut self, on: bool) -> ServiceSpec {
+        self.readiness_alarm = on;
+        self
+    }
+}
+
+/// The catalog fields a deployment has (the drill's and the bench's services): the
+/// `protected-service` module's defaults written out (votes and events count for 300 s, a
+/// cooldown of an hour, one automated failover a day) and the secondary's health check in
+/// the pre-flight.
+pub fn deployment_settings() -> Value {
+    json!({
+        "vote_window_seconds": 300,
+        "max_event_age_seconds": MAX_EVENT_AGE_SECONDS,
+        "cooldown_seconds": COOLDOWN_SECONDS,
+        "max_auto_failovers_per_day": 1,
+        "preflight": {"secondary_health_check": true}
+    })
+}
+
+/// A catalogued service, as provisioned.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    /// Health check ids of `<name>.us-east-1.example.com` and `<name>.eu-west-1.example.com`.
+    pub primary_hc: String,
+    pub secondary_hc: String,
+    /// The observers' alarm ARNs, in the order given.
+    pub observers: Vec<String>,
+    pub readiness_alarm_arn: Option<String>,
+    /// The catalog item's definition, as written.
+    pub definition: Value,
+}
+
+/// Creates `spec`'s health checks, alarms and catalog item in `table`.
+pub async fn provision_service(sdk: &SdkConfig, table: &str, spec: ServiceSpec) -> Service {
+    let name = spec.name;
+    let primary_hc =
+        create_health_check(sdk, &format!("{name}.{PRIMARY_REGION}.example.com")).await;
+    let secondary_hc =
+        create_health_check(sdk, &format!("{name}.{SECONDARY_REGION}.example.com")).await;
+    let observers = match spec.observers {
+        Observers::Arns(arns) => arns,
+        Observers::Alarms(alarms) => {
+            let mut arns = Vec::with_capacity(alarms.len());
+            for (region, alarm) in alarms {
+                arns.push(put_alarm(sdk, region, &alarm).await);
+                set_alarm_state(sdk, region, &alarm, "OK").await;
+            }
+            arns
+        }
+    };
+    let readiness_alarm_arn = if spec.readiness_alarm {
+        let alarm = format!("{name}-secondary-ready");
+        let arn = put_alarm(sdk, SECONDARY_REGION, &alarm).await;
+        set_alarm_state(sdk, SECONDARY_REGION, &alarm, "OK").await;
+        Some(arn)
+    } else {
+        None
+    };
+    let mut definition = json!({
+        "name": name,
+        "primary": {"region": PRIMARY_REGION, "health_check_id": primary_hc},
+        "secondary": {"region": SECONDARY_REGION, "health_check_id": secondary_hc},
+        "observers": observers,
+        "quorum": 2
+    });
+    if let (Some(base), Some(settings)) = (definition.as_object_mut(), spec.settings.as_object()) {
+        for (k, v) in settings {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(arn) = &readiness_alarm_arn {
+        definition["preflight"]["secondary_alarm_arn"] = json!(arn);
+    }
+    put_catalog_entry(sdk, table, &name, &definition.to_string()).await;
+    Service {
+        name,
+        primary_hc,
+        secondary_hc,
+        observers,
+        readiness_alarm_arn,
+        definition,
+    }
+}
