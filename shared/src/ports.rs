@@ -10,8 +10,7 @@ use crate::domain::history::HistoryRecord;
 use crate::domain::state::{HealthCheckSettings, ServiceState, Vote};
 use crate::domain::time::Millis;
 
-// `pub` only while tests/ imports `failover::ports::Alert` (issue 13); then a plain `use`.
-pub use crate::domain::alert::Alert;
+use crate::domain::alert::Alert;
 
 /// A failed AWS call, classified for retry decisions and for the alert text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

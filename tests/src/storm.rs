@@ -247,7 +247,8 @@ pub async fn run(plan: StormPlan) -> Result<StormReport, (String, Option<StormRe
                 .collect::<Vec<_>>()
         ));
     }
-    let store = failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
+    let store =
+        failover::adapters::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
     for name in primaries.keys() {
         use failover::ports::ControlStore;
         let want = u64::from(expected.contains(name));

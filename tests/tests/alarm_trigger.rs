@@ -7,7 +7,7 @@ use integration_tests::harness::tap::{round_trips, TappedCall};
 use integration_tests::*;
 use serde_json::json;
 
-fn outcomes(out: &failover::engine::AlarmOutcome) -> Vec<&'static str> {
+fn outcomes(out: &failover::api::reports::AlarmOutcome) -> Vec<&'static str> {
     out.services.iter().map(|s| s.outcome).collect()
 }
 
@@ -548,11 +548,13 @@ async fn a_bad_catalog_entry_is_skipped_and_the_others_still_fail_over() {
 async fn a_paused_service_records_votes_but_takes_no_action() {
     use failover::ports::ControlStore;
     let w = World::start(json!({})).await;
-    let store =
-        failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table);
+    let store = failover::adapters::aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&w.sdk),
+        &w.config.table,
+    );
     let paused = failover::ServiceState {
         version: 1,
-        pause: Some(failover::state::Pause {
+        pause: Some(failover::domain::state::Pause {
             reason: "db upgrade".into(),
             requested_by: "bob".into(),
             since: chrono::Utc::now().timestamp_millis(),

@@ -18,7 +18,7 @@ fn req(action: &str, extra: Value) -> Value {
     v
 }
 
-async fn operate(engine: &failover::aws::AwsEngine, payload: Value) -> OperatorResponse {
+async fn operate(engine: &failover::adapters::aws::AwsEngine, payload: Value) -> OperatorResponse {
     engine
         .handle_operator_request(&payload, &inv("op"))
         .await
@@ -355,12 +355,14 @@ async fn pause_blocks_the_automated_path_and_resume_acts_on_a_live_quorum() {
 async fn an_expired_pause_no_longer_blocks() {
     use failover::ports::ControlStore;
     let w = World::start(json!({})).await;
-    let store =
-        failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&w.sdk), &w.config.table);
+    let store = failover::adapters::aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&w.sdk),
+        &w.config.table,
+    );
     let now_ms = chrono::Utc::now().timestamp_millis();
     let paused = failover::ServiceState {
         version: 1,
-        pause: Some(failover::state::Pause {
+        pause: Some(failover::domain::state::Pause {
             reason: "db upgrade".into(),
             requested_by: "bob".into(),
             since: now_ms - 3_600_000,

@@ -3,7 +3,7 @@
 
 use failover::api::reports::ReconcileReport;
 use failover::engine::Invocation;
-use failover::reconcile::ReconcileSettings;
+use failover::engine::ReconcileSettings;
 use integration_tests::harness::failing_ports::{
     FailFirstPublish, FailFirstUpdate, FailNthControlWrite,
 };

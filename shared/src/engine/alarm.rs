@@ -4,7 +4,6 @@ use futures::future::join_all;
 use tracing::{error, info, warn};
 
 use super::{Engine, EngineError, Invocation};
-use crate::adapters::metrics::Unit;
 use crate::api::reports::{AlarmOutcome, ServiceOutcome};
 use crate::domain::alert::capped_alert;
 use crate::domain::arn::alarm_name;
@@ -14,6 +13,7 @@ use crate::domain::event::{parse_alarm_event, AlarmObservation};
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{ServiceState, Trigger, VoteRecord};
 use crate::domain::time::Millis;
+use crate::metrics::Unit;
 use crate::ports::{
     AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier, VoteWrite,
 };

@@ -4,13 +4,14 @@
 use tracing::{error, info, warn};
 
 use super::{Engine, EngineError};
-use crate::adapters::metrics::Unit;
+use crate::domain::alert::Alert;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::complete_transition;
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Execution, ServiceState};
 use crate::domain::time::Millis;
-use crate::ports::{AlarmReader, Alert, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::metrics::Unit;
+use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where

@@ -5,10 +5,10 @@
 use tracing::{error, info, warn};
 
 use super::{Engine, EngineError};
-use crate::adapters::metrics::Unit;
 use crate::domain::alert::pending_alert;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::state::{Execution, ServiceState};
+use crate::metrics::Unit;
 use crate::ports::{
     AlarmReader, AwsError, Clock, ControlStore, ControlWrite, HealthChecks, Notifier,
 };

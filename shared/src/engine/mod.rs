@@ -24,19 +24,17 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use tracing::{error, warn};
 
-use crate::adapters::metrics::{self, Unit};
 use crate::api::operator_request::RequestError;
 use crate::api::reports::{ServiceOutcome, SERVICE_OUTCOMES};
+use crate::domain::alert::Alert;
 use crate::domain::catalog::{Catalog, ServiceDefinition};
 use crate::domain::event::EventError;
 use crate::domain::state::ServiceState;
 use crate::domain::time::Millis;
-use crate::ports::{AlarmReader, Alert, AwsError, Clock, ControlStore, HealthChecks, Notifier};
+use crate::metrics::{self, Unit};
+use crate::ports::{AlarmReader, AwsError, Clock, ControlStore, HealthChecks, Notifier};
 
 pub use reconcile::ReconcileSettings;
-
-// Temporary re-export (issue 13): tests/ still names `failover::engine::AlarmOutcome`.
-pub use crate::api::reports::AlarmOutcome;
 
 /// The catalog is re-read at most this often.
 pub const CATALOG_TTL_MS: Millis = 60_000;

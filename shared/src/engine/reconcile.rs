@@ -5,13 +5,13 @@ use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
 use super::{Engine, EngineError, Invocation};
-use crate::adapters::metrics::Unit;
 use crate::api::reports::ReconcileReport;
 use crate::domain::alert::{drift_alert, escalation_alert, pause_alert};
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Drift, HealthCheckSettings, Phase, ServiceState};
 use crate::domain::time::{fmt_time, secs, Millis};
+use crate::metrics::Unit;
 use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
 
 /// How the reconciler paces itself.

@@ -6,7 +6,6 @@ use tracing::{info, warn};
 
 use super::readiness::{def_has_preflight, Readings};
 use super::{Engine, EngineError, Invocation};
-use crate::adapters::metrics::Unit;
 use crate::api::reports::ServiceOutcome;
 use crate::domain::alert::{blocked_alert, failback_alert, failover_alert};
 use crate::domain::catalog::ServiceDefinition;
@@ -17,6 +16,7 @@ use crate::domain::history::HistoryRecord;
 use crate::domain::state::{
     Execution, HealthCheckSettings, ServiceState, TransitionKind, Trigger, VoteRecord,
 };
+use crate::metrics::Unit;
 use crate::ports::{
     AlarmReader, Clock, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
     UpdateError,

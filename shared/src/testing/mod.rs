@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
+use crate::domain::alert::Alert;
 use crate::domain::catalog::ReplicaLag;
 use crate::domain::decision::HealthReading;
 use crate::domain::event::ObservedState;
 use crate::domain::state::HealthCheckSettings;
 use crate::domain::time::Millis;
 use crate::ports::{
-    AlarmReader, Alert, AwsError, Clock, ErrorKind, HealthCheckConfig, HealthChecks, Notifier,
-    UpdateError,
+    AlarmReader, AwsError, Clock, ErrorKind, HealthCheckConfig, HealthChecks, Notifier, UpdateError,
 };
 
 pub use store::{MemStore, WriteFault};

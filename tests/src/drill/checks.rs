@@ -1,7 +1,7 @@
 //! What must hold: each step's expectations ([`Expect`]) and the scenario-wide ones
 //! ([`Totals`](super::Totals)). A failed check also goes on the timeline.
 
-use failover::history::HistoryRecord;
+use failover::domain::history::HistoryRecord;
 use serde::{Deserialize, Serialize};
 
 use super::report::{AlertSeen, StepRecord, Switch};

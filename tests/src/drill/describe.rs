@@ -2,12 +2,16 @@
 //! detail, a decided transition, the AWS calls of a step.
 
 use chrono::DateTime;
+use failover::api::operator_response::{HealthCheckStatus, OperatorResponse, ServiceStatus};
+use failover::api::reports::{AlarmOutcome, ReconcileReport};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::tap::round_trips;
 use super::{Act, TappedCall};
 
-/// The step's outcome in one word, and a readable detail, from the function's response.
+/// The step's outcome in one word, and a readable detail, from the function's response
+/// read as the function's typed answer.
 pub(super) fn outcome_of(
     function: &str,
     act: Act,
@@ -17,106 +21,89 @@ pub(super) fn outcome_of(
         Ok(v) => v,
         Err(e) => return ("error".into(), shorten(e, 300)),
     };
+    let unreadable = |e: serde_json::Error| ("unreadable".to_string(), format!("{e}: {v}"));
     match function {
-        "alarm-trigger" => {
-            if let Some(reason) = v["ignored"].as_str() {
-                return ("ignored".into(), reason.to_string());
-            }
-            let s = &v["services"][0];
-            match s["outcome"].as_str() {
-                Some(o) => (
-                    o.to_string(),
-                    format!(
-                        "{} (phase {}, epoch {})",
-                        s["detail"].as_str().unwrap_or_default(),
-                        s["phase"].as_str().unwrap_or_default(),
-                        s["epoch"]
-                    ),
+        "alarm-trigger" => match AlarmOutcome::deserialize(v) {
+            Err(e) => unreadable(e),
+            Ok(AlarmOutcome {
+                ignored: Some(reason),
+                ..
+            }) => ("ignored".into(), reason),
+            Ok(a) => match a.services.first() {
+                Some(s) => (
+                    s.outcome.to_string(),
+                    format!("{} (phase {}, epoch {})", s.detail, s.phase, s.epoch),
                 ),
                 None => ("no_service".into(), v.to_string()),
+            },
+        },
+        "operator" => match OperatorResponse::deserialize(v) {
+            Err(e) => unreadable(e),
+            Ok(r) => {
+                let outcome = if r.ok { "ok" } else { "refused" };
+                match (act, r.status.first()) {
+                    (Act::Status, Some(s)) => (outcome.into(), describe_status(s)),
+                    _ => (
+                        outcome.into(),
+                        format!(
+                            "{} [{} -> {}]",
+                            r.message,
+                            r.phase_before.map_or("?", |p| p.as_str()),
+                            r.phase_after.map_or("?", |p| p.as_str()),
+                        ),
+                    ),
+                }
             }
-        }
-        "operator" if act == Act::Status => {
-            let s = &v["status"][0];
-            let preflight: Vec<String> = s["preflight"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|c| {
-                            format!(
-                                "{} {}",
-                                c["name"].as_str().unwrap_or_default(),
-                                if c["ok"].as_bool() == Some(true) {
-                                    "ok"
-                                } else {
-                                    "NOT ok"
-                                }
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let hc = &s["primary"]["health_check"];
-            let outcome = if v["ok"].as_bool() == Some(true) {
-                "ok"
-            } else {
-                "refused"
-            };
-            (
-                outcome.into(),
-                format!(
-                    "{} epoch {}; {} of {} votes live; primary check Disabled={} Inverted={}; pre-flight: {}; cooldown {} s",
-                    s["phase"].as_str().unwrap_or_default(),
-                    s["epoch"],
-                    s["live_votes"].as_array().map_or(0, Vec::len),
-                    s["quorum"],
-                    hc["disabled"],
-                    hc["inverted"],
-                    preflight.join(", "),
-                    s["cooldown_remaining_seconds"]
-                ),
-            )
-        }
-        "operator" => {
-            let outcome = if v["ok"].as_bool() == Some(true) {
-                "ok"
-            } else {
-                "refused"
-            };
-            (
-                outcome.into(),
-                format!(
-                    "{} [{} -> {}]",
-                    v["message"].as_str().unwrap_or_default(),
-                    v["phase_before"].as_str().unwrap_or("?"),
-                    v["phase_after"].as_str().unwrap_or("?"),
-                ),
-            )
-        }
-        _ => {
-            let count = |k: &str| v[k].as_u64().unwrap_or(u64::MAX);
-            let empty = |k: &str| v[k].as_array().is_some_and(Vec::is_empty);
-            let in_sync = count("services") == count("checked")
-                && count("drifts") == 0
-                && count("resumed") == 0
-                && count("escalations") == 0
-                && empty("errors")
-                && empty("not_reached");
-            (
-                if in_sync { "in_sync" } else { "not_in_sync" }.into(),
-                format!(
-                    "checked {} of {} services, {} drifts, {} resumed, {} escalations, errors {}, not reached {}",
-                    v["checked"], v["services"], v["drifts"], v["resumed"], v["escalations"],
-                    v["errors"], v["not_reached"]
-                ),
-            )
-        }
+        },
+        _ => match ReconcileReport::deserialize(v) {
+            Err(e) => unreadable(e),
+            Ok(r) => {
+                let in_sync = r.services == r.checked
+                    && r.drifts == 0
+                    && r.resumed == 0
+                    && r.escalations == 0
+                    && r.errors.is_empty()
+                    && r.not_reached.is_empty();
+                (
+                    if in_sync { "in_sync" } else { "not_in_sync" }.into(),
+                    format!(
+                        "checked {} of {} services, {} drifts, {} resumed, {} escalations, errors {:?}, not reached {:?}",
+                        r.checked, r.services, r.drifts, r.resumed, r.escalations, r.errors,
+                        r.not_reached
+                    ),
+                )
+            }
+        },
     }
 }
 
+/// One service's status in one line: phase, votes, the primary's flags, the pre-flight.
+fn describe_status(s: &ServiceStatus) -> String {
+    let preflight: Vec<String> = s
+        .preflight
+        .iter()
+        .map(|c| format!("{} {}", c.name, if c.ok { "ok" } else { "NOT ok" }))
+        .collect();
+    let flags = match &s.primary.health_check {
+        HealthCheckStatus::Read {
+            disabled, inverted, ..
+        } => format!("Disabled={disabled} Inverted={inverted}"),
+        HealthCheckStatus::Unreadable { error } => format!("unreadable ({error})"),
+    };
+    format!(
+        "{} epoch {}; {} of {} votes live; primary check {flags}; pre-flight: {}; cooldown {} s",
+        s.phase,
+        s.epoch,
+        s.live_votes.len(),
+        s.quorum,
+        preflight.join(", "),
+        s.cooldown_remaining_seconds
+    )
+}
+
 /// A decided transition in one line: what, by whom, why, and the pre-flight results.
-pub(super) fn describe_decision(exec: &failover::state::Execution) -> String {
-    use failover::state::{TransitionKind, Trigger};
+pub(super) fn describe_decision(exec: &failover::domain::state::Execution) -> String {
+    use failover::domain::state::{TransitionKind, Trigger};
     let kind = match exec.kind {
         TransitionKind::Failover => "failover",
         TransitionKind::Failback => "failback",
@@ -129,7 +116,7 @@ pub(super) fn describe_decision(exec: &failover::state::Execution) -> String {
                 .map(|v| {
                     format!(
                         "{} since {}",
-                        failover::decision::alarm_name(&v.observer),
+                        failover::domain::arn::alarm_name(&v.observer),
                         DateTime::from_timestamp_millis(v.at)
                             .map(|t| t.format("%H:%M:%S%.3f").to_string())
                             .unwrap_or_default()

@@ -40,10 +40,9 @@ pub use run::run;
 pub use scenario::{Act, Expect, Scenario, Step, Totals};
 pub use timeline::{Kind, Line, Timeline};
 
-// The harness's provisioning and tap, under their former `drill::` paths while tests
-// outside the drill still use those.
-pub use crate::harness::stage::{self, Change, HealthCheckFlags, RecordView, Snapshot, Stage};
-pub use crate::harness::tap::{self, AwsTap, TappedCall};
+// The harness's provisioning and tap, as the drill's modules name them.
+use crate::harness::stage::{self, Change, HealthCheckFlags, RecordView, Snapshot, Stage};
+use crate::harness::tap::{self, AwsTap, TappedCall};
 
 use crate::workspace_root;
 

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use failover::history::HistoryRecord;
+use failover::domain::history::HistoryRecord;
 use serde_json::{json, Value};
 
 use super::checks::{self, Check, StepSeen};

@@ -10,12 +10,14 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use failover::history::HistoryRecord;
+use failover::domain::alert::Alert;
+use failover::domain::history::HistoryRecord;
+use failover::domain::state::{HealthCheckSettings, ServiceState, Vote};
 use failover::ports::{
-    Alert, AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthChecks,
-    Notifier, UpdateError, VoteWrite,
+    AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthChecks, Notifier,
+    UpdateError, VoteWrite,
 };
-use failover::state::{HealthCheckSettings, Millis, ServiceState, Vote};
+use failover::Millis;
 
 fn unavailable(service: &'static str, operation: &'static str) -> AwsError {
     AwsError::new(service, operation, ErrorKind::Unavailable, "injected")
@@ -42,7 +44,10 @@ impl<H: HealthChecks> HealthChecks for FailFirstUpdate<H> {
         }
         self.0.update(id, version, s).await
     }
-    async fn status(&self, id: &str) -> Result<failover::decision::HealthReading, AwsError> {
+    async fn status(
+        &self,
+        id: &str,
+    ) -> Result<failover::domain::decision::HealthReading, AwsError> {
         self.0.status(id).await
     }
 }

@@ -14,7 +14,7 @@ use aws_sdk_route53::types::{
     ResourceRecordSetFailover, RrType,
 };
 use chrono::{DateTime, Utc};
-use failover::history::HistoryRecord;
+use failover::domain::history::HistoryRecord;
 use failover::ports::ControlStore;
 use serde_json::{json, Value};
 
@@ -89,7 +89,7 @@ pub struct Stage {
     /// Health-check request interval and failure threshold (seconds, count), as configured.
     pub hc_interval: i64,
     pub hc_threshold: i64,
-    pub(crate) store: failover::aws::DynamoStore,
+    pub(crate) store: failover::adapters::aws::DynamoStore,
 }
 
 /// Where provisioning tells what it did (one line per call).
@@ -169,7 +169,8 @@ impl Stage {
             "catalog entry {SERVICE}: 3 observers, quorum 2, cooldown {COOLDOWN_SECONDS} s, max event age {MAX_EVENT_AGE_SECONDS} s, pre-flight: secondary health check healthy and {SECONDARY_ALARM} OK"
         ));
 
-        let store = failover::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
+        let store =
+            failover::adapters::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
         Stage {
             emulator,
             sdk,
@@ -238,7 +239,7 @@ impl Stage {
             .iter()
             .map(|(arn, v)| {
                 (
-                    failover::decision::alarm_name(arn).to_string(),
+                    failover::domain::arn::alarm_name(arn).to_string(),
                     v.state.as_str().to_string(),
                 )
             })
@@ -461,7 +462,7 @@ pub struct Snapshot {
     pub epoch: u64,
     /// Alarm name -> the state of its latest vote.
     pub votes: BTreeMap<String, String>,
-    pub execution: Option<failover::state::Execution>,
+    pub execution: Option<failover::domain::state::Execution>,
     pub history: Vec<HistoryRecord>,
 }
 

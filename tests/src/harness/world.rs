@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use failover::aws::{AwsEngine, CloudWatchAlarms, DynamoStore, Route53HealthChecks, SnsNotifier};
+use failover::adapters::aws::{
+    AwsEngine, CloudWatchAlarms, DynamoStore, Route53HealthChecks, SnsNotifier,
+};
 use failover::engine::Invocation;
 use failover::Config;
 use serde_json::Value;
@@ -81,7 +83,7 @@ impl World {
 
     /// The engine as the functions wire it, straight to moto.
     pub fn engine(&self) -> AwsEngine {
-        failover::aws::engine(&self.sdk, &self.config, "test")
+        failover::adapters::aws::engine(&self.sdk, &self.config, "test")
     }
 
     /// A recording tap in front of this world's moto.
@@ -92,15 +94,15 @@ impl World {
 
     /// The engine as the functions wire it, its calls going through `tap`.
     pub fn engine_through(&self, tap: &AwsTap) -> AwsEngine {
-        failover::aws::engine(&tap.sdk_config(&self.sdk), &self.config, "test")
+        failover::adapters::aws::engine(&tap.sdk_config(&self.sdk), &self.config, "test")
     }
 
     /// The real adapters on `sdk` (this world's, or one on a tap).
     pub fn ports(&self, sdk: &SdkConfig) -> SdkPorts {
         SdkPorts {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &self.config.table),
-            health_checks: Route53HealthChecks::new(failover::aws::route53_client(sdk, None)),
-            alarms: CloudWatchAlarms::new(sdk.clone(), None),
+            health_checks: Route53HealthChecks::new(failover::adapters::aws::route53_client(sdk)),
+            alarms: CloudWatchAlarms::new(sdk.clone()),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), &self.config.topic_arn),
         }
     }

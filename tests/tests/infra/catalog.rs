@@ -23,7 +23,7 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
         .as_str()
         .expect("definition.name")
         .to_string();
-    let def = failover::catalog::ServiceDefinition::parse(&name, &json)
+    let def = failover::domain::catalog::ServiceDefinition::parse(&name, &json)
         .unwrap_or_else(|e| panic!("the functions reject Terraform's catalog entry {json}: {e}"));
     // It names the resources the module creates.
     assert_eq!(
@@ -67,7 +67,7 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
     assert_eq!(item["pk"]["S"], "catalog");
     assert_eq!(item["sk"]["S"], name.as_str());
     let stored = item["definition"]["S"].as_str().expect("definition.S");
-    failover::catalog::ServiceDefinition::parse(&name, stored)
+    failover::domain::catalog::ServiceDefinition::parse(&name, stored)
         .expect("the stored definition parses");
 }
 
@@ -84,7 +84,7 @@ fn a_catalog_item_without_the_optional_preflight_is_accepted_too() {
         &unset,
     );
     let json = serde_json::to_string(locals.get("definition").expect("local.definition")).unwrap();
-    let def = failover::catalog::ServiceDefinition::parse("checkout", &json)
+    let def = failover::domain::catalog::ServiceDefinition::parse("checkout", &json)
         .unwrap_or_else(|e| panic!("rejected {json}: {e}"));
     assert!(json.contains("\"secondary_alarm_arn\":null"), "{json}");
     assert!(

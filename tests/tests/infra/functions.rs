@@ -151,9 +151,9 @@ fn every_environment_variable_a_function_reads_is_set_on_it() {
             .keys()
             .map(String::as_str)
             .collect();
-        let mut reads: Vec<&str> = failover::config::ENV_VARS.to_vec();
+        let mut reads: Vec<&str> = failover::adapters::config::ENV_VARS.to_vec();
         if name == "reconciler" {
-            reads.extend(failover::reconcile::ENV_VARS);
+            reads.extend(failover::adapters::config::RECONCILER_ENV_VARS);
         }
         for var in reads {
             assert!(
@@ -169,9 +169,9 @@ fn every_environment_variable_a_function_reads_is_set_on_it() {
 /// the check above.
 #[test]
 fn the_code_reads_no_environment_variable_the_lists_miss() {
-    let known: BTreeSet<&str> = failover::config::ENV_VARS
+    let known: BTreeSet<&str> = failover::adapters::config::ENV_VARS
         .iter()
-        .chain(failover::reconcile::ENV_VARS)
+        .chain(failover::adapters::config::RECONCILER_ENV_VARS)
         .copied()
         .chain(["RUST_LOG", "AWS_LAMBDA_FUNCTION_NAME"])
         .collect();

@@ -10,7 +10,7 @@ use aws_sdk_cloudwatch::types::{
 };
 use aws_sdk_cloudwatch::Client;
 
-use super::{classify, CallLog};
+use super::classify;
 use crate::domain::arn::AlarmArn;
 use crate::domain::catalog::ReplicaLag;
 use crate::domain::event::ObservedState;
@@ -23,15 +23,13 @@ const LAG_LOOKBACK_MS: Millis = 5 * 60_000;
 #[derive(Debug)]
 pub struct CloudWatchAlarms {
     sdk: SdkConfig,
-    log: Option<CallLog>,
     clients: Mutex<HashMap<String, Client>>,
 }
 
 impl CloudWatchAlarms {
-    pub fn new(sdk: SdkConfig, log: Option<CallLog>) -> Self {
+    pub fn new(sdk: SdkConfig) -> Self {
         CloudWatchAlarms {
             sdk,
-            log,
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -41,11 +39,8 @@ impl CloudWatchAlarms {
         clients
             .entry(region.to_string())
             .or_insert_with(|| {
-                let mut conf = aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
+                let conf = aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
                     .region(aws_sdk_cloudwatch::config::Region::new(region.to_string()));
-                if let Some(l) = &self.log {
-                    conf = conf.interceptor(l.clone());
-                }
                 Client::from_conf(conf.build())
             })
             .clone()

@@ -1,6 +1,5 @@
 //! One adapter per port, over the AWS SDK. Retries and timeouts are the SDK's own.
 
-mod call_log;
 mod cloudwatch;
 mod dynamodb;
 mod route53;
@@ -13,7 +12,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-pub use call_log::{critical_path_depth, Call, CallLog};
 pub use cloudwatch::CloudWatchAlarms;
 pub use dynamodb::DynamoStore;
 pub use route53::Route53HealthChecks;
@@ -52,35 +50,16 @@ pub async fn load_sdk_config() -> SdkConfig {
 
 /// Clients for every port from one SDK configuration.
 pub fn engine(sdk: &SdkConfig, config: &Config, function: &'static str) -> AwsEngine {
-    engine_with_log(sdk, config, function, None)
-}
-
-/// Same, with every client's calls recorded in `log` (tests and benchmarks).
-pub fn engine_with_log(
-    sdk: &SdkConfig,
-    config: &Config,
-    function: &'static str,
-    log: Option<CallLog>,
-) -> AwsEngine {
-    let dynamodb = {
-        let mut b = aws_sdk_dynamodb::config::Builder::from(sdk);
-        if let Some(l) = &log {
-            b = b.interceptor(l.clone());
-        }
-        aws_sdk_dynamodb::Client::from_conf(b.build())
-    };
-    let sns = {
-        let mut b =
-            aws_sdk_sns::config::Builder::from(sdk).retry_classifier(SnsThrottledIsRetryable);
-        if let Some(l) = &log {
-            b = b.interceptor(l.clone());
-        }
-        aws_sdk_sns::Client::from_conf(b.build())
-    };
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(sdk)
+            .retry_classifier(SnsThrottledIsRetryable)
+            .build(),
+    );
     Engine::new(
         DynamoStore::new(dynamodb, &config.table),
-        Route53HealthChecks::new(route53_client(sdk, log.clone())),
-        CloudWatchAlarms::new(sdk.clone(), log),
+        Route53HealthChecks::new(route53_client(sdk)),
+        CloudWatchAlarms::new(sdk.clone()),
         SnsNotifier::new(sns, &config.topic_arn),
         SystemClock,
         function,
@@ -89,12 +68,8 @@ pub fn engine_with_log(
 
 /// Route 53's control plane (served from us-east-1) gets more patience: more attempts with
 /// backoff inside a longer deadline, because the switch depends on it.
-pub fn route53_client(sdk: &SdkConfig, log: Option<CallLog>) -> aws_sdk_route53::Client {
-    let mut conf = aws_sdk_route53::config::Builder::from(sdk);
-    if let Some(l) = log {
-        conf = conf.interceptor(l);
-    }
-    let conf = conf
+pub fn route53_client(sdk: &SdkConfig) -> aws_sdk_route53::Client {
+    let conf = aws_sdk_route53::config::Builder::from(sdk)
         .retry_config(RetryConfig::standard().with_max_attempts(5))
         .timeout_config(
             TimeoutConfig::builder()

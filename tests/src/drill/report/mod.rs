@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use failover::history::HistoryRecord;
+use failover::domain::history::HistoryRecord;
 use serde_json::Value;
 
 pub use html::to_html;
@@ -79,7 +79,7 @@ pub struct StepRecord {
     pub audit: Vec<HistoryRecord>,
     pub phase_after: String,
     pub primary_after: HealthCheckFlags,
-    pub execution_after: Option<failover::state::Execution>,
+    pub execution_after: Option<failover::domain::state::Execution>,
 }
 
 /// Everything the drill saw and concluded.

@@ -1,5 +1,6 @@
 //! Metrics as CloudWatch Embedded Metric Format lines on stdout: CloudWatch Logs turns them
-//! into metrics, so the hot path makes no extra API call.
+//! into metrics, so the hot path makes no extra API call. A log line, like a trace, and so
+//! not behind a port: the engine writes it directly.
 
 use serde_json::{json, Map, Value};
 
