@@ -156,13 +156,3 @@ pub trait Notifier: Send + Sync {
 pub trait Clock: Send + Sync {
     fn now(&self) -> Millis;
 }
-
-/// The wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Millis {
-        chrono::Utc::now().timestamp_millis()
-    }
-}

@@ -304,7 +304,7 @@ async fn failure_between_claim_and_switch_is_finished_by_a_redelivery() {
         FailFirstUpdate(p.health_checks, true.into()),
         p.alarms,
         p.notifier,
-        failover::ports::SystemClock,
+        failover::adapters::clock::SystemClock,
         "alarm-trigger",
     );
     let now = chrono::Utc::now();
@@ -365,7 +365,7 @@ async fn failure_between_switch_and_alert_is_finished_without_a_second_switch_or
         p.health_checks,
         p.alarms,
         FailFirstPublish(p.notifier, true.into()),
-        failover::ports::SystemClock,
+        failover::adapters::clock::SystemClock,
         "alarm-trigger",
     );
     let now = chrono::Utc::now();

@@ -42,7 +42,7 @@ async fn one_run_finishes_a_failover_interrupted_at_each_step_boundary() {
             FailFirstUpdate(p.health_checks, (boundary == "after the claim").into()),
             p.alarms,
             FailFirstPublish(p.notifier, (boundary == "after the verify").into()),
-            failover::ports::SystemClock,
+            failover::adapters::clock::SystemClock,
             "alarm-trigger",
         );
         interrupted

@@ -2,6 +2,7 @@
 //! environment, and the subscriber that writes the traces.
 
 pub mod aws;
+pub mod clock;
 pub mod config;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -17,9 +17,10 @@ pub use dynamodb::DynamoStore;
 pub use route53::Route53HealthChecks;
 pub use sns::{SnsNotifier, SnsThrottledIsRetryable};
 
+use crate::adapters::clock::SystemClock;
 use crate::adapters::config::{Config, ConfigError};
 use crate::engine::{Engine, EngineError};
-use crate::ports::{AwsError, ErrorKind, SystemClock};
+use crate::ports::{AwsError, ErrorKind};
 
 /// The engine wired to AWS.
 pub type AwsEngine =
