@@ -15,7 +15,8 @@ locals {
   health_check_arns         = distinct(flatten([for s in local.services : s.health_check_arns]))
   primary_health_check_arns = [for s in local.services : s.primary_health_check_arn]
 
-  # Pre-flight alarms may live in any region (the secondary's); DescribeAlarms is read-only.
+  # The secondary's readiness alarms and the observers' alarms (the reconciler confirms
+  # standing ALARM votes by reading them) live in several regions; DescribeAlarms is read-only.
   alarm_arns = "arn:${local.partition}:cloudwatch:*:${local.account_id}:alarm:*"
 }
 
@@ -42,7 +43,7 @@ data "aws_iam_policy_document" "engine" {
   }
 
   statement {
-    sid       = "ReadPreflightAlarms"
+    sid       = "ReadAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
     resources = [local.alarm_arns]
   }

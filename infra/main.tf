@@ -129,5 +129,7 @@ module "checkout" {
   secondary_alarm_arn        = var.checkout.secondary_alarm_arn
   replica_lag                = var.checkout.replica_lag
 
+  secondary_alarm_insufficient_data = var.checkout.secondary_alarm_insufficient_data
+
   canary_schedule = var.checkout.canary_schedule
 }

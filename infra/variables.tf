@@ -123,6 +123,8 @@ variable "checkout" {
     enforce                    = optional(bool, false)
     secondary_health_check     = optional(bool, true)
     secondary_alarm_arn        = optional(string)
+    # not_ready or ready; the module validates it.
+    secondary_alarm_insufficient_data = optional(string, "not_ready")
     replica_lag = optional(object({
       region      = string
       namespace   = string
@@ -130,6 +132,7 @@ variable "checkout" {
       dimensions  = optional(map(string), {})
       statistic   = optional(string, "Maximum")
       max_seconds = optional(number, 30)
+      unit        = optional(string, "seconds")
     }))
 
     canary_schedule = optional(string, "rate(1 minute)")

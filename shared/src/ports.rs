@@ -1,6 +1,7 @@
 //! The small traits the engine needs from the outside world. Each has one AWS SDK adapter
 //! (`crate::adapters::aws`); tests use the in-memory ones in `crate::testing`.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use crate::domain::catalog::ReplicaLag;
@@ -86,6 +87,16 @@ pub trait ControlStore: Send + Sync {
         expected_version: u64,
         next: &ServiceState,
     ) -> impl Future<Output = Result<ControlWrite, AwsError>> + Send;
+    /// Marks the given ALARM votes (observer, the vote's `at`) confirmed at `confirmed_at`
+    /// if every one is still that ALARM vote; one conditional round trip. `Recorded`: the
+    /// state after the write; `NotNewer`: a vote changed meanwhile (a newer event won),
+    /// nothing written, the current state.
+    fn confirm_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+        confirmed_at: Millis,
+    ) -> impl Future<Output = Result<VoteWrite, AwsError>> + Send;
     /// Removes the given votes (observer, the vote's `at`) if they are still those votes.
     /// Returns whether they were removed (a newer vote in the meantime keeps them all).
     fn expire_votes(
@@ -134,12 +145,22 @@ pub trait HealthChecks: Send + Sync {
     fn status(&self, id: &str) -> impl Future<Output = Result<HealthReading, AwsError>> + Send;
 }
 
+/// DescribeAlarms takes at most this many alarm names a call.
+pub const MAX_ALARMS_PER_READ: usize = 100;
+
 pub trait AlarmReader: Send + Sync {
     /// The alarm's current state (region from its ARN); `None` when it does not exist.
     fn alarm_state(
         &self,
         alarm_arn: &str,
     ) -> impl Future<Output = Result<Option<ObservedState>, AwsError>> + Send;
+    /// The current state of up to [`MAX_ALARMS_PER_READ`] alarms of `region`, by alarm
+    /// name, in one call (DescribeAlarms); an alarm that does not exist is absent.
+    fn alarm_states(
+        &self,
+        region: &str,
+        alarm_names: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, ObservedState>, AwsError>> + Send;
     /// The metric's latest value over the last few minutes; `None` without datapoints.
     fn replica_lag(
         &self,

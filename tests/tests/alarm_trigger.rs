@@ -581,7 +581,17 @@ async fn a_paused_service_records_votes_but_takes_no_action() {
     assert_eq!(state.votes.len(), 2, "votes are recorded while paused");
     assert_eq!(state.phase, failover::Phase::PrimaryActive);
     assert_eq!(hc(&w, &w.primary).await, (false, false, 1));
-    assert!(w.alerts().await.is_empty());
+    let held: Vec<Option<String>> = w
+        .alerts()
+        .await
+        .iter()
+        .map(|a| a.attribute("event_type"))
+        .collect();
+    assert_eq!(
+        held,
+        [Some("held".to_string())],
+        "the held quorum pages once"
+    );
     let history = w.history().await;
     assert!(
         history

@@ -146,7 +146,7 @@ async fn blocked_pages_once_and_switches_nothing() {
 #[tokio::test]
 async fn flapping_is_held_by_the_cooldown() {
     let r = drill(Scenario::Flapping).await;
-    assert_eq!(r.alert_types(), ["failover", "failback"]);
+    assert_eq!(r.alert_types(), ["failover", "failback", "held"]);
     assert_eq!(switches(&r), [("alarm-trigger", true), ("operator", false)]);
     let held = r
         .steps
@@ -156,7 +156,8 @@ async fn flapping_is_held_by_the_cooldown() {
     assert_eq!(held.outcome, "held");
     assert!(held.detail.contains("cooldown"), "{}", held.detail);
     assert!(held.audit.iter().any(|h| h.kind == "refusal"));
-    assert!(held.alerts.is_empty());
+    let pages: Vec<&str> = held.alerts.iter().map(|a| a.event_type.as_str()).collect();
+    assert_eq!(pages, ["held"], "the held quorum pages a human once");
     assert_eq!(r.final_phase, "PRIMARY_ACTIVE");
     assert_eq!(r.calls_by_operation().get("UpdateHealthCheck"), Some(&2));
 }

@@ -326,7 +326,7 @@ async fn pause_blocks_the_automated_path_and_resume_acts_on_a_live_quorum() {
         .iter()
         .map(|a| a.attribute("event_type"))
         .collect();
-    assert_eq!(types, [Some("pause".to_string())]);
+    assert_eq!(types, [Some("pause".to_string()), Some("held".to_string())]);
 
     let r = operate(
         &engine,
@@ -514,4 +514,45 @@ async fn the_built_operator_runs_through_the_runtime_api() {
     assert!(out.ok, "{out:?}");
     assert!(!hc(&w, &w.primary).await.0);
     assert_eq!(w.alerts().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_service_added_while_the_built_operator_runs_is_known_at_once() {
+    let w = World::start(json!({})).await;
+    let mut env = w.emulator.function_env();
+    env.push(("FAILOVER_TABLE".into(), w.config.table.clone()));
+    env.push(("ALERT_TOPIC_ARN".into(), w.config.topic_arn.clone()));
+    let watch = LambdaWatch::start(&["operator"], &env);
+    let status = |service: &str| json!({"action": "status", "service": service});
+    let out: OperatorResponse = watch
+        .invoke_as("operator", &status("checkout"))
+        .await
+        .expect("status of checkout");
+    assert_eq!(out.status[0].service, "checkout", "{out:?}");
+    // Terraform adds a service while the function is warm (its catalog cached).
+    let payments = json!({"name": "payments",
+        "primary": {"region": "us-east-1", "health_check_id": w.primary},
+        "secondary": {"region": "eu-west-1", "health_check_id": w.secondary},
+        "observers": w.observers, "quorum": 2});
+    put_catalog_entry(&w.sdk, &w.config.table, "payments", &payments.to_string()).await;
+    let out: OperatorResponse = watch
+        .invoke_as("operator", &status("payments"))
+        .await
+        .expect("status of the service added a moment ago");
+    assert_eq!(out.status.len(), 1, "{out:?}");
+    assert_eq!(
+        (out.status[0].service.as_str(), out.status[0].phase),
+        ("payments", failover::Phase::PrimaryActive),
+        "{out:?}"
+    );
+    // A planned failover of it works at once too.
+    let out: OperatorResponse = watch
+        .invoke_as(
+            "operator",
+            &json!({"action": "failover", "service": "payments", "reason": "new service drill",
+                    "requested_by": "alice"}),
+        )
+        .await
+        .expect("failover of the new service");
+    assert!(out.ok && out.epoch == Some(1), "{out:?}");
 }

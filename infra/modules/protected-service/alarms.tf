@@ -40,7 +40,7 @@ resource "aws_cloudwatch_metric_alarm" "replica_lag" {
   count    = var.replica_lag == null ? 0 : 1
 
   alarm_name          = "${var.name}-replica-lag"
-  alarm_description   = "Early warning for ${var.name}: replica lag over ${var.replica_lag.max_seconds}; the failover pre-flight would refuse."
+  alarm_description   = "Early warning for ${var.name}: replica lag over ${var.replica_lag.max_seconds}s; the failover pre-flight would refuse."
   namespace           = var.replica_lag.namespace
   metric_name         = var.replica_lag.metric_name
   dimensions          = var.replica_lag.dimensions
@@ -48,7 +48,8 @@ resource "aws_cloudwatch_metric_alarm" "replica_lag" {
   period              = 60
   evaluation_periods  = 3
   datapoints_to_alarm = 3
-  threshold           = var.replica_lag.max_seconds
+  # In the metric's unit, like the values it is compared with (max_seconds is seconds).
+  threshold           = var.replica_lag.unit == "milliseconds" ? var.replica_lag.max_seconds * 1000 : var.replica_lag.max_seconds
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "breaching"
 

@@ -46,9 +46,10 @@ locals {
     max_auto_failovers_per_day = var.max_auto_failovers_per_day
     enforce                    = var.enforce
     preflight = {
-      secondary_health_check = var.secondary_health_check
-      secondary_alarm_arn    = var.secondary_alarm_arn
-      replica_lag            = var.replica_lag
+      secondary_health_check            = var.secondary_health_check
+      secondary_alarm_arn               = var.secondary_alarm_arn
+      secondary_alarm_insufficient_data = var.secondary_alarm_insufficient_data
+      replica_lag                       = var.replica_lag
     }
   }
 }

@@ -353,7 +353,7 @@ variable "secondary_alarm_arn" {
 }
 
 variable "replica_lag" {
-  description = "Pre-flight: optional metric whose latest value must be <= max_seconds; also alarmed in its region (aws.replica provider). null for none."
+  description = "Pre-flight: optional metric whose latest value must be <= max_seconds; also alarmed in its region (aws.replica provider). unit is the metric's: seconds (RDS ReplicaLag) or milliseconds (Aurora's AuroraReplicaLag, AuroraGlobalDBReplicationLag); max_seconds is always seconds. null for none."
   type = object({
     region      = string
     namespace   = string
@@ -361,6 +361,7 @@ variable "replica_lag" {
     dimensions  = optional(map(string), {})
     statistic   = optional(string, "Maximum")
     max_seconds = optional(number, 30)
+    unit        = optional(string, "seconds")
   })
   default = null
 
@@ -374,6 +375,23 @@ variable "replica_lag" {
       var.replica_lag.max_seconds > 0
     )
     error_message = "replica_lag needs a region, a namespace, a metric_name, non-empty dimensions, a statistic among Average, Maximum, Minimum, Sum, SampleCount and max_seconds > 0."
+  }
+
+  validation {
+    condition     = var.replica_lag == null ? true : contains(["seconds", "milliseconds"], var.replica_lag.unit)
+    error_message = "replica_lag.unit must be \"seconds\" or \"milliseconds\" (the unit the metric is published in)."
+  }
+}
+
+variable "secondary_alarm_insufficient_data" {
+  description = "Pre-flight: what secondary_alarm_arn in INSUFFICIENT_DATA counts as: not_ready (refuse to fail over) or ready (an idle passive secondary's alarm often has no data)."
+  type        = string
+  default     = "not_ready"
+  nullable    = false
+
+  validation {
+    condition     = contains(["not_ready", "ready"], var.secondary_alarm_insufficient_data)
+    error_message = "secondary_alarm_insufficient_data must be \"not_ready\" or \"ready\"."
   }
 }
 

@@ -1,5 +1,6 @@
 //! Configuration from the environment, checked once at start-up.
 
+use crate::domain::arn::HomeAccount;
 use crate::domain::time::secs;
 use crate::engine::ReconcileSettings;
 
@@ -61,7 +62,12 @@ impl Config {
         }
         let topic_arn = read(ALERT_TOPIC_ARN)?;
         let parts: Vec<&str> = topic_arn.split(':').collect();
-        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+        // Its partition and account are the deployment's (see `home_account`).
+        if parts.len() != 6
+            || parts[2] != "sns"
+            || parts[5].is_empty()
+            || HomeAccount::of_arn(&topic_arn).is_none()
+        {
             return Err(ConfigError::Invalid {
                 name: ALERT_TOPIC_ARN,
                 message: format!(
@@ -70,6 +76,13 @@ impl Config {
             });
         }
         Ok(Config { table, topic_arn })
+    }
+
+    /// The partition and account the functions run in, from the alert topic's ARN (the
+    /// topic is the deployment's own): known without an API call at start-up. `None` only
+    /// for a `Config` built by hand with a malformed ARN.
+    pub fn home_account(&self) -> Option<HomeAccount> {
+        HomeAccount::of_arn(&self.topic_arn)
     }
 }
 
@@ -128,6 +141,21 @@ mod tests {
                 &[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, "my-topic")],
                 "ALERT_TOPIC_ARN is invalid",
             ),
+            // The deployment's account comes from the topic: it must be a real one.
+            (
+                &[
+                    (FAILOVER_TABLE, "control"),
+                    (ALERT_TOPIC_ARN, "arn:aws:sns:us-east-1:12345:alerts"),
+                ],
+                "ALERT_TOPIC_ARN is invalid",
+            ),
+            (
+                &[
+                    (FAILOVER_TABLE, "control"),
+                    (ALERT_TOPIC_ARN, "arn::sns:us-east-1:123456789012:alerts"),
+                ],
+                "ALERT_TOPIC_ARN is invalid",
+            ),
         ];
         for (pairs, want) in cases {
             let err = cfg(pairs).unwrap_err().to_string();
@@ -135,5 +163,24 @@ mod tests {
         }
         let ok = cfg(&[(FAILOVER_TABLE, "control"), (ALERT_TOPIC_ARN, topic)]).unwrap();
         assert_eq!(ok.table, "control");
+        assert_eq!(
+            ok.home_account(),
+            Some(HomeAccount {
+                partition: "aws".into(),
+                account_id: "123456789012".into()
+            })
+        );
+        let gov = cfg(&[
+            (FAILOVER_TABLE, "control"),
+            (
+                ALERT_TOPIC_ARN,
+                "arn:aws-us-gov:sns:us-gov-west-1:210987654321:alerts",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            gov.home_account().map(|h| (h.partition, h.account_id)),
+            Some(("aws-us-gov".into(), "210987654321".into()))
+        );
     }
 }

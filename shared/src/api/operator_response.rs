@@ -48,6 +48,10 @@ pub struct OperatorResponse {
     pub dry_run: bool,
     pub steps: Vec<StepReport>,
     pub message: String,
+    /// What happens next, once an action has landed (its epoch claimed, a pause written):
+    /// who finishes an unfinished transition and when, what the operator may do now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
     /// Only in `status` responses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub status: Vec<ServiceStatus>,

@@ -85,6 +85,10 @@ pub struct ReconcileReport {
     pub escalations: usize,
     pub pauses_expired: usize,
     pub votes_expired: usize,
+    /// Standing ALARM votes confirmed by reading their alarms.
+    pub votes_confirmed: usize,
+    /// Standing quorums decided by this run (no event needed).
+    pub decided: usize,
     /// Services not reached before the deadline; the next run starts with them.
     pub not_reached: Vec<String>,
     pub errors: Vec<String>,

@@ -80,6 +80,7 @@ fn operator_status_response_round_trips_in_its_wire_spelling() {
         dry_run: false,
         steps: Vec::new(),
         message: "1 service(s)".into(),
+        next: None,
         status: vec![status()],
     };
     round_trip(
@@ -143,6 +144,7 @@ fn an_action_response_has_no_status_and_spells_its_steps() {
             "claim epoch 1",
         )],
         message: "dry run".into(),
+        next: None,
         status: Vec::new(),
     };
     round_trip(
@@ -152,6 +154,25 @@ fn an_action_response_has_no_status_and_spells_its_steps() {
             "phase_after": null, "epoch": null, "dry_run": true,
             "steps": [{"name": "claim", "status": "would-do", "detail": "claim epoch 1"}],
             "message": "dry run"
+        }),
+    );
+    // A landed action says what happens next.
+    let landed = OperatorResponse {
+        ok: true,
+        dry_run: false,
+        epoch: Some(1),
+        steps: vec![StepReport::new("claim", StepStatus::Done, "epoch 1")],
+        message: "checkout: failed_over".into(),
+        next: Some("fail back with action failback".into()),
+        ..r
+    };
+    round_trip(
+        &landed,
+        json!({
+            "ok": true, "action": "failover", "service": null, "phase_before": null,
+            "phase_after": null, "epoch": 1, "dry_run": false,
+            "steps": [{"name": "claim", "status": "done", "detail": "epoch 1"}],
+            "message": "checkout: failed_over", "next": "fail back with action failback"
         }),
     );
 }
@@ -187,6 +208,8 @@ fn alarm_and_reconciler_reports_round_trip() {
     let report = ReconcileReport {
         services: 2,
         checked: 1,
+        votes_confirmed: 2,
+        decided: 1,
         not_reached: vec!["payments".into()],
         duration_ms: 40,
         ..ReconcileReport::default()
@@ -195,6 +218,6 @@ fn alarm_and_reconciler_reports_round_trip() {
         &report,
         json!({"services": 2, "checked": 1, "resumed": 0, "drifts": 0, "reapplied": 0,
                "escalations": 0, "pauses_expired": 0, "votes_expired": 0,
-               "not_reached": ["payments"], "errors": [], "duration_ms": 40}),
+               "votes_confirmed": 2, "decided": 1, "not_reached": ["payments"], "errors": [], "duration_ms": 40}),
     );
 }

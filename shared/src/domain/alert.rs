@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::catalog::ServiceDefinition;
+use super::decision::HeldPage;
 use super::state::{
     Drift, Execution, HealthCheckSettings, Pause, Phase, TransitionKind, Trigger, VoteRecord,
 };
@@ -416,29 +417,39 @@ pub fn escalation_alert(def: &ServiceDefinition, epoch: u64, phase: Phase, why: 
     }
 }
 
-/// The daily cap held back a confirmed quorum: a human decides now.
-pub fn capped_alert(
+/// A quorum stands but a hold (pause, cooldown, daily cap, BLOCKED) keeps automation from
+/// acting: a human decides now, or the hold ends and the reconciler re-assesses.
+pub fn held_alert(
     def: &ServiceDefinition,
     epoch: u64,
-    count: usize,
+    page: &HeldPage,
     votes: &[VoteRecord],
 ) -> Alert {
+    let until = page.until.map_or("an operator acts".to_string(), fmt_time);
     let subject = subject(
-        "[CAPPED]",
+        "[HELD]",
         &def.name,
         &format!(
-            ": quorum says {} is down, daily failover cap reached",
-            def.primary.region
+            ": quorum says {} is down, held ({}) until {until}",
+            def.primary.region, page.reason
         ),
     );
     let mut m = String::new();
     let _ = writeln!(
         m,
-        "CAPPED: a quorum of observers says {} in {} is down, but {} automatic failover(s) in the last 24 hours reached max_auto_failovers_per_day={}. \
-         Automation will not act again today: a human must decide.\n",
-        def.name, def.primary.region, count, def.max_auto_failovers_per_day
+        "HELD: a quorum of observers says {} in {} is down, but automatic failover is held: {}.\n",
+        def.name, def.primary.region, page.detail
     );
-    let _ = writeln!(m, "Votes");
+    let _ = writeln!(m, "Hold");
+    let _ = writeln!(m, "  reason:   {}", page.reason);
+    let _ = writeln!(m, "  until:    {until}");
+    if page.until.is_some() {
+        let _ = writeln!(
+            m,
+            "  then:     the reconciler re-assesses; if the quorum still stands, it fails over"
+        );
+    }
+    let _ = writeln!(m, "\nVotes");
     for v in votes {
         let _ = writeln!(
             m,
@@ -448,21 +459,22 @@ pub fn capped_alert(
             clip(&v.reason, 300)
         );
     }
-    let _ = writeln!(m, "\nWhat to do");
+    let _ = writeln!(m, "\nAct now");
     let _ = writeln!(
         m,
-        "  - If the primary is really down, fail over with the operator (a reason is required)."
+        "  If the primary is really down, fail over now: invoke the operator with"
     );
+    let _ = writeln!(m, "  {}", page.act_now);
     let _ = writeln!(
         m,
-        "  - If the observers are flapping, find out why before anything else moves."
+        "  If the observers are wrong, find out why before anything else moves."
     );
     let _ = writeln!(m, "\n-- regional failover, epoch {epoch}");
     Alert {
         subject,
         message: m,
         service: def.name.clone(),
-        event_type: "capped".into(),
+        event_type: "held".into(),
         epoch,
         severity: "critical".into(),
     }

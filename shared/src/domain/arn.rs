@@ -26,11 +26,8 @@ impl<'a> AlarmArn<'a> {
             parts.next()?,
             parts.next()?,
         );
-        let partition_ok = !partition.is_empty()
-            && partition
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-');
-        let account_ok = account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit());
+        let partition_ok = is_partition(partition);
+        let account_ok = is_account_id(account_id);
         let name_ok = !alarm_name.is_empty()
             && alarm_name.chars().count() <= MAX_ALARM_NAME_CHARS
             && !alarm_name.chars().any(char::is_control);
@@ -48,6 +45,61 @@ impl<'a> AlarmArn<'a> {
                 alarm_name,
             })
     }
+}
+
+/// The partition and account the functions run in: an alarm outside them cannot be read
+/// (DescribeAlarms reads this account's alarms, and IAM grants only those), so the
+/// catalog refuses it instead of counting on a vote or a readiness it can never confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeAccount {
+    pub partition: String,
+    pub account_id: String,
+}
+
+impl HomeAccount {
+    /// From any ARN of the deployment (e.g. the alert topic's,
+    /// `arn:<partition>:sns:<region>:<account>:<name>`); `None` unless both parts are well formed.
+    pub fn of_arn(arn: &str) -> Option<HomeAccount> {
+        let mut parts = arn.splitn(6, ':');
+        let (arn_lit, partition, _service, _region, account_id) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        (arn_lit == "arn" && is_partition(partition) && is_account_id(account_id)).then(|| {
+            HomeAccount {
+                partition: partition.to_string(),
+                account_id: account_id.to_string(),
+            }
+        })
+    }
+
+    /// Why `alarm` cannot be read from this account, if it cannot.
+    pub fn refuses(&self, alarm: &AlarmArn<'_>) -> Option<String> {
+        if alarm.partition != self.partition {
+            Some(format!(
+                "is in partition '{}', not this deployment's '{}'",
+                alarm.partition, self.partition
+            ))
+        } else if alarm.account_id != self.account_id {
+            Some(format!(
+                "is in account {}, not this deployment's {}: its state cannot be read from here",
+                alarm.account_id, self.account_id
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+fn is_partition(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Hand-written `^[a-z]{2}(-[a-z]+)+-\d+$` (e.g. us-east-1, us-gov-west-1).
@@ -128,5 +180,47 @@ mod tests {
         ))
         .is_none());
         assert!(AlarmArn::parse("arn:aws:cloudwatch:us-east-1:210987654321:alarm:a\nb").is_none());
+    }
+
+    #[test]
+    fn home_account_from_the_topic_and_what_it_refuses() {
+        let home = HomeAccount::of_arn("arn:aws:sns:us-east-1:123456789012:failover-alerts")
+            .expect("a topic ARN");
+        assert_eq!(
+            home,
+            HomeAccount {
+                partition: "aws".into(),
+                account_id: "123456789012".into()
+            }
+        );
+        for bad in [
+            "",
+            "my-topic",
+            "arn:aws:sns:us-east-1:1234:t",
+            "arn::sns:us-east-1:123456789012:t",
+            "arn:AWS:sns:us-east-1:123456789012:t",
+            "urn:aws:sns:us-east-1:123456789012:t",
+        ] {
+            assert_eq!(HomeAccount::of_arn(bad), None, "{bad}");
+        }
+        let refused = |arn: &str| home.refuses(&AlarmArn::parse(arn).expect(arn));
+        assert_eq!(
+            refused("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:a"),
+            None
+        );
+        let other_account = refused("arn:aws:cloudwatch:eu-west-1:210987654321:alarm:a");
+        assert!(
+            other_account
+                .as_deref()
+                .is_some_and(|m| m.contains("account 210987654321")),
+            "{other_account:?}"
+        );
+        let other_partition = refused("arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:a");
+        assert!(
+            other_partition
+                .as_deref()
+                .is_some_and(|m| m.contains("partition 'aws-cn'")),
+            "{other_partition:?}"
+        );
     }
 }

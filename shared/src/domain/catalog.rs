@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Error as _, IntoDeserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use super::arn::{is_region, AlarmArn};
+use super::arn::{is_region, AlarmArn, HomeAccount};
 use super::text::quote_capped;
 
 /// Longest service name accepted; names end up in DynamoDB keys and log lines.
@@ -60,6 +61,10 @@ pub struct Preflight {
     pub secondary_alarm_arn: Option<String>,
     #[serde(default)]
     pub replica_lag: Option<ReplicaLag>,
+    /// What the secondary's readiness alarm in INSUFFICIENT_DATA counts as. An idle
+    /// passive secondary often has no data, so `ready` is offered; `not_ready` stays the default.
+    #[serde(default, deserialize_with = "choice_or_null")]
+    pub secondary_alarm_insufficient_data: InsufficientData,
 }
 
 impl Default for Preflight {
@@ -68,8 +73,29 @@ impl Default for Preflight {
             secondary_health_check: true,
             secondary_alarm_arn: None,
             replica_lag: None,
+            secondary_alarm_insufficient_data: InsufficientData::default(),
         }
     }
+}
+
+/// `preflight.secondary_alarm_insufficient_data`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InsufficientData {
+    #[default]
+    NotReady,
+    Ready,
+}
+
+/// `preflight.replica_lag.unit`: the unit the metric is published in. Aurora's
+/// `AuroraGlobalDBReplicationLag` and `AuroraReplicaLag` are in milliseconds, RDS's
+/// `ReplicaLag` in seconds; `max_seconds` is always seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagUnit {
+    #[default]
+    Seconds,
+    Milliseconds,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +110,33 @@ pub struct ReplicaLag {
     pub statistic: String,
     #[serde(default = "default_max_seconds")]
     pub max_seconds: f64,
+    #[serde(default, deserialize_with = "choice_or_null")]
+    pub unit: LagUnit,
+}
+
+impl ReplicaLag {
+    /// The metric's value in seconds, to compare with `max_seconds`.
+    pub fn to_seconds(&self, value: f64) -> f64 {
+        match self.unit {
+            LagUnit::Seconds => value,
+            LagUnit::Milliseconds => value / 1000.0,
+        }
+    }
+}
+
+/// A choice spelled as a string (`"milliseconds"`), or `null` for the default: Terraform
+/// writes `null` for an optional input it was not given. Read as a string first, so a
+/// number or a bool is refused at its field rather than as broken JSON.
+fn choice_or_null<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + DeserializeOwned,
+{
+    match Option::<String>::deserialize(d)? {
+        None => Ok(T::default()),
+        Some(s) => T::deserialize(s.into_deserializer())
+            .map_err(|e: serde::de::value::Error| D::Error::custom(e)),
+    }
 }
 
 fn default_quorum() -> u32 {
@@ -132,6 +185,16 @@ impl CatalogError {
 impl ServiceDefinition {
     /// Parses and validates one catalog item. `key` is the item's sk.
     pub fn parse(key: &str, definition_json: &str) -> Result<ServiceDefinition, CatalogError> {
+        Self::parse_in(key, definition_json, None)
+    }
+
+    /// [`Self::parse`], refusing alarm ARNs outside `home` (the deployment's partition and
+    /// account) when it is given.
+    pub fn parse_in(
+        key: &str,
+        definition_json: &str,
+        home: Option<&HomeAccount>,
+    ) -> Result<ServiceDefinition, CatalogError> {
         let mut json = serde_json::Deserializer::from_str(definition_json);
         let def: ServiceDefinition = serde_path_to_error::deserialize(&mut json)
             .map_err(|e| parse_error(key, Some(e.path()), e.inner()))?;
@@ -147,12 +210,18 @@ impl ServiceDefinition {
                 ),
             ));
         }
-        def.validate()?;
+        def.validate_in(home)?;
         Ok(def)
     }
 
     pub fn validate(&self) -> Result<(), CatalogError> {
+        self.validate_in(None)
+    }
+
+    /// [`Self::validate`], and every alarm ARN inside `home` when it is given.
+    pub fn validate_in(&self, home: Option<&HomeAccount>) -> Result<(), CatalogError> {
         let err = |field: &str, message: String| Err(CatalogError::new(&self.name, field, message));
+        let outside = |arn: &AlarmArn<'_>| home.and_then(|h| h.refuses(arn));
 
         if let Some(problem) = service_name_problem(&self.name) {
             return err("name", problem);
@@ -193,11 +262,14 @@ impl ServiceDefinition {
         let mut seen = HashSet::new();
         for (i, arn) in self.observers.iter().enumerate() {
             let field = format!("observers[{i}]");
-            if AlarmArn::parse(arn).is_none() {
+            let Some(parsed) = AlarmArn::parse(arn) else {
                 return err(
                     &field,
                     format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
                 );
+            };
+            if let Some(why) = outside(&parsed) {
+                return err(&field, format!("'{}' {why}", quote_cap(arn)));
             }
             if !seen.insert(arn.as_str()) {
                 return err(&field, format!("'{}' is listed twice", quote_cap(arn)));
@@ -232,11 +304,15 @@ impl ServiceDefinition {
         }
 
         if let Some(arn) = &self.preflight.secondary_alarm_arn {
-            if AlarmArn::parse(arn).is_none() {
+            let field = "preflight.secondary_alarm_arn";
+            let Some(parsed) = AlarmArn::parse(arn) else {
                 return err(
-                    "preflight.secondary_alarm_arn",
+                    field,
                     format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
                 );
+            };
+            if let Some(why) = outside(&parsed) {
+                return err(field, format!("'{}' {why}", quote_cap(arn)));
             }
         }
         if let Some(lag) = &self.preflight.replica_lag {
@@ -301,10 +377,18 @@ impl Catalog {
     pub fn from_entries<I: IntoIterator<Item = (String, String)>>(
         entries: I,
     ) -> (Catalog, Vec<CatalogError>) {
+        Self::from_entries_in(entries, None)
+    }
+
+    /// [`Self::from_entries`], refusing entries with an alarm ARN outside `home`.
+    pub fn from_entries_in<I: IntoIterator<Item = (String, String)>>(
+        entries: I,
+        home: Option<&HomeAccount>,
+    ) -> (Catalog, Vec<CatalogError>) {
         let mut catalog = Catalog::default();
         let mut errors = Vec::new();
         for (key, json) in entries {
-            match ServiceDefinition::parse(&key, &json) {
+            match ServiceDefinition::parse_in(&key, &json, home) {
                 Ok(def) => {
                     // DynamoDB keys are unique, so a repeat means a caller bug: keep the first.
                     if catalog.services.contains_key(&def.name) {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::arn::HomeAccount;
 
 const FULL: &str = r#"{"name": "checkout",
  "primary":   {"region": "us-east-1", "health_check_id": "hc-primary"},
@@ -304,6 +305,34 @@ fn each_rule_names_its_field() {
         ),
         ("wrong type", "quorum", with("quorum", json!("2"))),
         ("negative quorum", "quorum", with("quorum", json!(-1))),
+        (
+            "lag unit unknown",
+            "preflight.replica_lag.unit",
+            with("preflight/replica_lag/unit", json!("minutes")),
+        ),
+        (
+            "lag unit abbreviated",
+            "preflight.replica_lag.unit",
+            with("preflight/replica_lag/unit", json!("ms")),
+        ),
+        (
+            "lag unit a number",
+            "preflight.replica_lag.unit",
+            with("preflight/replica_lag/unit", json!(1000)),
+        ),
+        (
+            "insufficient data unknown",
+            "preflight.secondary_alarm_insufficient_data",
+            with(
+                "preflight/secondary_alarm_insufficient_data",
+                json!("ignore"),
+            ),
+        ),
+        (
+            "insufficient data a bool",
+            "preflight.secondary_alarm_insufficient_data",
+            with("preflight/secondary_alarm_insufficient_data", json!(true)),
+        ),
         ("not json", "definition", "{\"name\": ".to_string()),
         ("not an object", "definition", "[]".to_string()),
     ];
@@ -392,4 +421,144 @@ fn observer_shared_by_two_services() {
     assert!(catalog
         .services_observing("arn:aws:cloudwatch:us-east-1:210987654321:alarm:zzz")
         .is_empty());
+}
+
+#[test]
+fn lag_unit_and_insufficient_data_default_parse_and_convert() {
+    use serde_json::json;
+    let def = ServiceDefinition::parse("checkout", FULL).unwrap();
+    let lag = def.preflight.replica_lag.as_ref().unwrap();
+    assert_eq!(lag.unit, LagUnit::Seconds, "seconds unless told");
+    assert_eq!(lag.to_seconds(12.5), 12.5);
+    assert_eq!(
+        def.preflight.secondary_alarm_insufficient_data,
+        InsufficientData::NotReady,
+        "INSUFFICIENT_DATA is not ready unless told"
+    );
+
+    let ms = with("preflight/replica_lag/unit", json!("milliseconds"));
+    let def = ServiceDefinition::parse("checkout", &ms).unwrap();
+    let lag = def.preflight.replica_lag.as_ref().unwrap();
+    assert_eq!(lag.unit, LagUnit::Milliseconds);
+    assert_eq!(lag.to_seconds(5_000.0), 5.0);
+    assert!(lag.to_seconds(31_000.0) > lag.max_seconds);
+    // Round-trips with the unit kept.
+    let again =
+        ServiceDefinition::parse("checkout", &serde_json::to_string(&def).unwrap()).unwrap();
+    assert_eq!(again, def);
+
+    let ready = with(
+        "preflight/secondary_alarm_insufficient_data",
+        json!("ready"),
+    );
+    let def = ServiceDefinition::parse("checkout", &ready).unwrap();
+    assert_eq!(
+        def.preflight.secondary_alarm_insufficient_data,
+        InsufficientData::Ready
+    );
+
+    // Terraform writes null for an optional input it was not given: the default.
+    for (path, check) in [
+        (
+            "preflight/replica_lag/unit",
+            (|d: &ServiceDefinition| {
+                d.preflight.replica_lag.as_ref().map(|l| l.unit) == Some(LagUnit::Seconds)
+            }) as fn(&ServiceDefinition) -> bool,
+        ),
+        ("preflight/secondary_alarm_insufficient_data", |d| {
+            d.preflight.secondary_alarm_insufficient_data == InsufficientData::NotReady
+        }),
+    ] {
+        let def = ServiceDefinition::parse("checkout", &with(path, json!(null)))
+            .unwrap_or_else(|e| panic!("{path}: null refused: {e}"));
+        assert!(check(&def), "{path}: null is the default");
+    }
+    // An unknown unit names the values it takes.
+    let e = ServiceDefinition::parse(
+        "checkout",
+        &with("preflight/replica_lag/unit", json!("minutes")),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("seconds") && e.message.contains("milliseconds"),
+        "{e}"
+    );
+}
+
+#[test]
+fn alarms_outside_the_deployments_account_or_partition_are_refused_by_field() {
+    use serde_json::json;
+    // FULL's alarms are all in 210987654321, partition aws.
+    let home = HomeAccount::of_arn("arn:aws:sns:us-east-1:210987654321:failover-alerts").unwrap();
+    assert!(ServiceDefinition::parse_in("checkout", FULL, Some(&home)).is_ok());
+    let elsewhere = HomeAccount::of_arn("arn:aws:sns:us-east-1:123456789012:alerts").unwrap();
+    let e = ServiceDefinition::parse_in("checkout", FULL, Some(&elsewhere)).unwrap_err();
+    assert_eq!(e.field, "observers[0]", "{e}");
+    assert!(
+        e.message.contains("account 210987654321") && e.message.contains("123456789012"),
+        "{e}"
+    );
+    // Without a home (tests, the parser alone) the account is not checked.
+    assert!(ServiceDefinition::parse("checkout", FULL).is_ok());
+
+    let other_account = "arn:aws:cloudwatch:us-east-1:999999999999:alarm:x";
+    let other_partition = "arn:aws-us-gov:cloudwatch:us-gov-west-1:210987654321:alarm:x";
+    let obs = |third: &str| {
+        json!([
+            "arn:aws:cloudwatch:us-east-1:210987654321:alarm:a",
+            "arn:aws:cloudwatch:us-west-2:210987654321:alarm:b",
+            third
+        ])
+    };
+    for (case, field, json, what) in [
+        (
+            "observer in another account",
+            "observers[2]",
+            with("observers", obs(other_account)),
+            "account 999999999999",
+        ),
+        (
+            "observer in another partition",
+            "observers[2]",
+            with("observers", obs(other_partition)),
+            "partition 'aws-us-gov'",
+        ),
+        (
+            "secondary alarm in another account",
+            "preflight.secondary_alarm_arn",
+            with("preflight/secondary_alarm_arn", json!(other_account)),
+            "account 999999999999",
+        ),
+        (
+            "secondary alarm in another partition",
+            "preflight.secondary_alarm_arn",
+            with("preflight/secondary_alarm_arn", json!(other_partition)),
+            "partition 'aws-us-gov'",
+        ),
+    ] {
+        assert!(
+            ServiceDefinition::parse("checkout", &json).is_ok(),
+            "{case}: well formed"
+        );
+        let e = ServiceDefinition::parse_in("checkout", &json, Some(&home)).unwrap_err();
+        assert_eq!(e.field, field, "{case}: {e}");
+        assert!(e.message.contains(what), "{case}: {e}");
+    }
+
+    // The catalog keeps the entries inside the account and reports the other by field.
+    let foreign = with("observers", obs(other_account)).replace("\"checkout\"", "\"payments\"");
+    let (catalog, errors) = Catalog::from_entries_in(
+        vec![
+            ("checkout".to_string(), FULL.to_string()),
+            ("payments".to_string(), foreign),
+        ],
+        Some(&home),
+    );
+    let names: Vec<&str> = catalog.services().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["checkout"]);
+    let failed: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.service.as_str(), e.field.as_str()))
+        .collect();
+    assert_eq!(failed, [("payments", "observers[2]")]);
 }

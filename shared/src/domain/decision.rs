@@ -1,7 +1,7 @@
 //! The pure decision core: no SDK types, no clock, no I/O. Everything it needs is passed in.
 
 use super::arn::alarm_name;
-use super::catalog::ServiceDefinition;
+use super::catalog::{InsufficientData, ServiceDefinition};
 use super::event::{AlarmObservation, ObservedState};
 use super::state::{
     Execution, HealthCheckSettings, Phase, PreflightCheck, ServiceState, TransitionKind, Trigger,
@@ -76,11 +76,13 @@ pub fn vote_from(obs: &AlarmObservation, now: Millis, received_by: &str) -> Vote
         reason: obs.reason.clone(),
         received_at: now,
         received_by: received_by.to_string(),
+        confirmed_at: None,
     }
 }
 
-/// The observers of this service whose latest state is ALARM inside the vote window.
-/// Votes from alarms no longer in the catalog do not count.
+/// The observers of this service whose latest known state is ALARM, confirmed (by its
+/// event or by a read of the alarm) inside the vote window. Votes from alarms no longer in
+/// the catalog do not count.
 pub fn live_votes(def: &ServiceDefinition, state: &ServiceState, now: Millis) -> Vec<VoteRecord> {
     let window = secs(def.vote_window_seconds);
     def.observers
@@ -88,7 +90,7 @@ pub fn live_votes(def: &ServiceDefinition, state: &ServiceState, now: Millis) ->
         .filter_map(|observer| {
             let vote = state.votes.get(observer)?;
             let live = vote.state == ObservedState::Alarm
-                && now - vote.at <= window
+                && now - vote.last_confirmed() <= window
                 && vote.at - now <= MAX_CLOCK_SKEW_MS;
             live.then(|| VoteRecord {
                 observer: observer.clone(),
@@ -96,6 +98,35 @@ pub fn live_votes(def: &ServiceDefinition, state: &ServiceState, now: Millis) ->
                 reason: vote.reason.clone(),
             })
         })
+        .collect()
+}
+
+/// The catalogued observers whose stored vote is ALARM, live or not, as (observer, the
+/// vote's `at`): a read of the alarm that still finds it in ALARM confirms the vote.
+pub fn standing_alarms(def: &ServiceDefinition, state: &ServiceState) -> Vec<(String, Millis)> {
+    def.observers
+        .iter()
+        .filter_map(|o| {
+            let v = state.votes.get(o)?;
+            (v.state == ObservedState::Alarm).then(|| (o.clone(), v.at))
+        })
+        .collect()
+}
+
+/// Vote records that no longer matter, as (observer, the vote's `at`): last confirmed
+/// longer ago than both the vote window and `max_event_age_seconds` (until then an OK
+/// still refuses a late, older ALARM, and a confirmed ALARM is kept).
+pub fn expired_votes(
+    def: &ServiceDefinition,
+    state: &ServiceState,
+    now: Millis,
+) -> Vec<(String, Millis)> {
+    let keep = secs(def.vote_window_seconds.max(def.max_event_age_seconds));
+    state
+        .votes
+        .iter()
+        .filter(|(_, v)| now - v.last_confirmed() > keep)
+        .map(|(o, v)| (o.clone(), v.at))
         .collect()
 }
 
@@ -210,6 +241,90 @@ pub fn assess(def: &ServiceDefinition, state: &ServiceState, now: Millis) -> Ass
     Assessment::QuorumReached { votes }
 }
 
+/// A held quorum is paged at most this often (the reconciler's escalation interval).
+pub const ESCALATION_INTERVAL_MS: Millis = 15 * 60_000;
+
+/// What a `held` page says: which hold, why, until when, and what an operator can do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPage {
+    /// Stable for as long as this one hold lasts: one page per key.
+    pub key: String,
+    /// `paused`, `cooldown`, `daily_cap` or `blocked`.
+    pub reason: &'static str,
+    pub detail: String,
+    /// When the hold ends by itself; `None`: only an operator ends it.
+    pub until: Option<Millis>,
+    /// The operator request (JSON) that fails over now.
+    pub act_now: String,
+}
+
+/// The page a held quorum is owed, if any: `hold` holds back a quorum of live votes (for
+/// BLOCKED: a new quorum, all of it newer than the blocked decision, whose own `blocked`
+/// alert paged the votes it saw), and no page went out for this hold or within
+/// [`ESCALATION_INTERVAL_MS`] of the last one.
+pub fn held_page(
+    def: &ServiceDefinition,
+    state: &ServiceState,
+    hold: &Hold,
+    now: Millis,
+) -> Option<HeldPage> {
+    let force = cooldown_remaining(def, state, now).is_some() || state.phase == Phase::Blocked;
+    let (key, reason, until) = match hold {
+        Hold::Paused { until, .. } => {
+            let since = state.pause.as_ref().map_or(0, |p| p.since);
+            (format!("paused#{since}"), "paused", *until)
+        }
+        Hold::Cooldown { remaining_ms, .. } => {
+            let started = state.last_transition_at.unwrap_or_default();
+            (
+                format!("cooldown#{started}"),
+                "cooldown",
+                Some(now + remaining_ms),
+            )
+        }
+        Hold::DailyCap { .. } => {
+            let oldest = recent_auto_failovers(state, now).min().unwrap_or(now);
+            (
+                format!("daily_cap#{oldest}"),
+                "daily_cap",
+                Some(oldest + DAY_MS),
+            )
+        }
+        Hold::Phase(Phase::Blocked) => {
+            let decided = state.execution.as_ref().map_or(0, |e| e.decided_at);
+            let newer = live_votes(def, state, now)
+                .iter()
+                .filter(|v| v.at > decided)
+                .count();
+            if newer < def.quorum as usize {
+                return None;
+            }
+            (format!("blocked#{}", state.epoch), "blocked", None)
+        }
+        Hold::Phase(_) | Hold::InProgress { .. } => return None,
+    };
+    let paged = state.held_paged.as_ref();
+    if paged.is_some_and(|p| p.key == key || now - p.at < ESCALATION_INTERVAL_MS) {
+        return None;
+    }
+    let mut request = serde_json::json!({
+        "action": "failover",
+        "service": def.name,
+        "reason": format!("quorum of observers in ALARM, automatic failover held ({reason})"),
+        "requested_by": "<your name>",
+    });
+    if force {
+        request["force"] = serde_json::Value::Bool(true);
+    }
+    Some(HeldPage {
+        key,
+        reason,
+        detail: hold.to_string(),
+        until,
+        act_now: request.to_string(),
+    })
+}
+
 /// Time left in the cooldown that follows every completed transition, if any.
 pub fn cooldown_remaining(
     def: &ServiceDefinition,
@@ -287,14 +402,17 @@ pub fn claim_failback(
 }
 
 /// Marks a transition complete: its phase, and the cooldown and daily cap it starts.
-/// Only a completed switch counts; a blocked failover changed nothing.
+/// Only a completed switch counts; a blocked failover, or a failback from BLOCKED, changed
+/// nothing.
 pub fn complete_transition(state: &ServiceState, now: Millis) -> ServiceState {
     let mut next = state.clone();
     next.version = state.version + 1;
     if let Some(exec) = next.execution.as_mut() {
         exec.completed_at = Some(now);
         exec.lease_until = now;
-        let switched = exec.switched_at.is_some() || exec.kind == TransitionKind::Failback;
+        // Only a switch that changed Route 53 starts the cooldown: a failback from BLOCKED
+        // (nothing to restore) leaves the automated path armed.
+        let switched = exec.switched_at.is_some();
         next.phase = match (exec.kind, exec.blocked_reason.is_some()) {
             (TransitionKind::Failover, true) => Phase::Blocked,
             (TransitionKind::Failover, false) => Phase::FailedOver,
@@ -409,6 +527,17 @@ pub fn preflight_checks(
                 ok: true,
                 detail: "OK".into(),
             },
+            Some(Ok(Some(ObservedState::InsufficientData)))
+                if pf.secondary_alarm_insufficient_data == InsufficientData::Ready =>
+            {
+                PreflightCheck {
+                    name,
+                    ok: true,
+                    detail: "INSUFFICIENT_DATA (counted as ready: \
+                             preflight.secondary_alarm_insufficient_data)"
+                        .into(),
+                }
+            }
             Some(Ok(Some(s))) => not_ready(name, s.to_string()),
             Some(Ok(None)) => not_ready(name, "alarm not found".into()),
             Some(Err(e)) => not_ready(name, format!("could not be read: {e}")),

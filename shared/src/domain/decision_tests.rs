@@ -36,6 +36,7 @@ fn vote(state: ObservedState, at: Millis) -> Vote {
         reason: String::new(),
         received_at: at,
         received_by: "r".into(),
+        confirmed_at: None,
     }
 }
 
@@ -77,6 +78,72 @@ fn freshness_table() {
     for (state_at, event_at, want) in cases {
         let got = check_freshness(&d, &obs(state_at, event_at), NOW).map_err(|e| e.label());
         assert_eq!(got, want, "state_at {state_at} event_at {event_at}");
+    }
+}
+
+#[test]
+fn a_vote_lives_from_its_last_confirmation_not_from_when_it_entered_alarm() {
+    use ObservedState::*;
+    let d = def(3, 2);
+    let window = 300_000;
+    let confirmed = |state, at, confirmed_at| Vote {
+        confirmed_at,
+        ..vote(state, at)
+    };
+    // (what, the older vote, live ALARM votes expected)
+    let cases = [
+        (
+            "entered 10 min ago, never confirmed",
+            confirmed(Alarm, NOW - 600_000, None),
+            1,
+        ),
+        (
+            "entered 10 min ago, read a minute ago",
+            confirmed(Alarm, NOW - 600_000, Some(NOW - 60_000)),
+            2,
+        ),
+        (
+            "read exactly a window ago",
+            confirmed(Alarm, NOW - 600_000, Some(NOW - window)),
+            2,
+        ),
+        (
+            "read a window and 1 ms ago",
+            confirmed(Alarm, NOW - 600_000, Some(NOW - window - 1)),
+            1,
+        ),
+        (
+            "a confirmation older than the event counts as the event",
+            confirmed(Alarm, NOW - 10, Some(NOW - 600_000)),
+            2,
+        ),
+        (
+            "an OK is never live, read or not",
+            confirmed(Ok, NOW - 600_000, Some(NOW)),
+            1,
+        ),
+    ];
+    for (what, older, want) in cases {
+        let mut s = with_votes(&[(0, Alarm, NOW)]);
+        s.votes.insert(arn(1), older.clone());
+        assert_eq!(live_votes(&d, &s, NOW).len(), want, "{what}");
+        let standing: Vec<String> = standing_alarms(&d, &s)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        let alarmed = usize::from(older.state == Alarm);
+        assert_eq!(
+            standing.len(),
+            1 + alarmed,
+            "{what}: every ALARM vote, live or not"
+        );
+        // Expiry keeps what a confirmation keeps live.
+        let expired = expired_votes(&d, &s, NOW).len();
+        assert_eq!(
+            expired == 1,
+            older.last_confirmed() < NOW - window,
+            "{what}"
+        );
     }
 }
 
@@ -286,12 +353,20 @@ fn claim_moves_to_the_next_epoch_and_completion_starts_cooldown_and_counts_the_c
         NOW,
     );
     assert_eq!(back.phase, Phase::FailingBack);
+    let unswitched = complete_transition(&back, NOW + 5);
+    assert_eq!(unswitched.phase, Phase::PrimaryActive);
+    assert_eq!(
+        unswitched.last_transition_at, None,
+        "a failback that restored nothing (e.g. from BLOCKED) starts no cooldown"
+    );
+    let mut back = back;
+    back.execution.as_mut().unwrap().switched_at = Some(NOW + 3);
     let back = complete_transition(&back, NOW + 5);
     assert_eq!(back.phase, Phase::PrimaryActive);
     assert_eq!(
         back.last_transition_at,
         Some(NOW),
-        "failback starts the cooldown"
+        "a failback that restored the primary starts the cooldown"
     );
 }
 

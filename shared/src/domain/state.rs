@@ -62,6 +62,18 @@ pub struct Vote {
     /// write (whose answer was lost) from a redelivery.
     #[serde(default)]
     pub received_by: String,
+    /// When a read of the alarm (the reconciler's DescribeAlarms) last found it still in
+    /// this state. CloudWatch sends an event only on a change, so an observer that stays in
+    /// ALARM is kept live by these reads; `at` still orders the events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<Millis>,
+}
+
+impl Vote {
+    /// When this state was last confirmed: by its event (`at`) or by a read of the alarm.
+    pub fn last_confirmed(&self) -> Millis {
+        self.confirmed_at.map_or(self.at, |c| c.max(self.at))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +191,14 @@ pub struct Execution {
     pub completed_at: Option<Millis>,
 }
 
+/// A `held` page that went out (or is being sent): the hold's key and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldPaged {
+    /// Stable for as long as that one hold lasts, e.g. `cooldown#<when it started>`.
+    pub key: String,
+    pub at: Millis,
+}
+
 /// The primary's check does not say what the phase says it should.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drift {
@@ -199,8 +219,9 @@ pub struct ServiceState {
     pub last_transition_at: Option<Millis>,
     /// Times of automatic failovers in the last 24 hours (the daily cap).
     pub auto_failovers: Vec<Millis>,
-    /// When a human was last paged because the daily cap held back a quorum.
-    pub cap_paged_at: Option<Millis>,
+    /// The last `held` page: which hold (pause, cooldown, daily cap, BLOCKED) held back a
+    /// quorum, and when. One page per hold.
+    pub held_paged: Option<HeldPaged>,
     /// A difference between the decision and Route 53 that the reconciler reported.
     pub drift: Option<Drift>,
     /// When the reconciler last re-alerted about a blocked or stuck transition.

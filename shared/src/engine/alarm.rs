@@ -5,18 +5,30 @@ use tracing::{error, info, warn};
 
 use super::{Engine, EngineError, Invocation};
 use crate::api::reports::{AlarmOutcome, ServiceOutcome};
-use crate::domain::alert::capped_alert;
+use crate::domain::alert::held_alert;
 use crate::domain::arn::alarm_name;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::{self, assess, check_freshness, Assessment, Hold};
 use crate::domain::event::{parse_alarm_event, AlarmObservation};
 use crate::domain::history::HistoryRecord;
-use crate::domain::state::{ServiceState, Trigger, VoteRecord};
+use crate::domain::state::{HeldPaged, ServiceState, Trigger, VoteRecord};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
 use crate::ports::{
     AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier, VoteWrite,
 };
+
+/// What made the engine assess a service.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Prompt<'a> {
+    /// An observer's event; `fresh` unless it was a duplicate or reordered delivery.
+    Event {
+        obs: &'a AlarmObservation,
+        fresh: bool,
+    },
+    /// The reconciler's run, after confirming the standing votes by reading the alarms.
+    Reconcile,
+}
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
@@ -40,7 +52,9 @@ where
                 return Err(EngineError::BadEvent(e));
             }
         };
-        let catalog = self.catalog().await?;
+        let catalog = self
+            .catalog_for_event(|c| !c.services_observing(&obs.observer).is_empty())
+            .await?;
         let services = catalog.services_observing(&obs.observer);
         let mut outcome = AlarmOutcome {
             observer: obs.observer.clone(),
@@ -141,26 +155,59 @@ where
         obs: &AlarmObservation,
         inv: &Invocation,
     ) -> Result<ServiceOutcome, EngineError> {
+        self.decide(def, state, Prompt::Event { obs, fresh }, inv)
+            .await
+    }
+
+    /// Assesses a service and acts on it: the one decide-and-execute path, for an
+    /// observer's event and for the reconciler's re-assessment of a standing quorum alike
+    /// (the same claim, invariants, pre-flight, switch and alert).
+    pub(super) async fn decide(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        prompt: Prompt<'_>,
+        inv: &Invocation,
+    ) -> Result<ServiceOutcome, EngineError> {
         let now = self.clock.now();
+        let fresh = match prompt {
+            Prompt::Event { fresh, .. } => fresh,
+            Prompt::Reconcile => false,
+        };
         match assess(def, &state, now) {
             Assessment::NoQuorum { live, quorum } => {
-                let what = if fresh { "vote_recorded" } else { "duplicate" };
-                info!(service = %def.name, observer = %obs.observer, live, quorum, outcome = what, "no quorum");
+                let what = match prompt {
+                    Prompt::Event { fresh: true, .. } => "vote_recorded",
+                    Prompt::Event { .. } => "duplicate",
+                    Prompt::Reconcile => "held",
+                };
+                if let Prompt::Event { obs, .. } = prompt {
+                    info!(service = %def.name, observer = %obs.observer, live, quorum, outcome = what, "no quorum");
+                }
                 Ok(self.outcome(def, what, &state, format!("{live} of {quorum} votes live")))
             }
             Assessment::Held(hold) => {
-                if fresh
-                    && matches!(
-                        hold,
-                        Hold::Paused { .. } | Hold::Cooldown { .. } | Hold::DailyCap { .. }
-                    )
-                {
-                    self.record_refusal(def, &state, &hold, obs).await?;
+                let refusable = matches!(
+                    hold,
+                    Hold::Paused { .. } | Hold::Cooldown { .. } | Hold::DailyCap { .. }
+                );
+                match prompt {
+                    Prompt::Event { obs, fresh: true } if refusable => {
+                        self.record_refusal(def, &state, &hold, obs).await?;
+                    }
+                    // A fresh vote onto a BLOCKED service, and every reconciler run over a
+                    // held quorum: paged once per hold (a page lost to a refused publish is
+                    // sent by the next run), even when no new event comes.
+                    Prompt::Event { fresh: true, .. } | Prompt::Reconcile => {
+                        let votes = decision::live_votes(def, &state, now);
+                        self.page_held(def, &state, &hold, &votes, now).await?;
+                    }
+                    Prompt::Event { .. } => {}
                 }
                 info!(service = %def.name, hold = %hold, "quorum or not, no automatic action");
                 let what = match hold {
                     Hold::InProgress { .. } => "in_progress",
-                    _ if !fresh => "duplicate",
+                    _ if matches!(prompt, Prompt::Event { fresh: false, .. }) => "duplicate",
                     _ => "held",
                 };
                 Ok(self.outcome(def, what, &state, hold.to_string()))
@@ -170,6 +217,11 @@ where
                     quorum: def.quorum,
                     observers: def.observers.len() as u32,
                 };
+                if let Prompt::Reconcile = prompt {
+                    info!(service = %def.name, live = votes.len(), "a standing quorum, confirmed by reading the alarms, decides");
+                }
+                // The deciding event reads the secondary beside its claim; a duplicate or
+                // the reconciler claims first and reads only if it won.
                 self.start_failover(def, state, votes, trigger, inv, fresh)
                     .await
             }
@@ -180,7 +232,7 @@ where
         }
     }
 
-    /// A held-back quorum is audited once per vote; the daily cap also pages, once a day.
+    /// A held-back quorum is audited once per vote and paged once per hold.
     async fn record_refusal(
         &self,
         def: &ServiceDefinition,
@@ -208,15 +260,16 @@ where
         );
         let (audited, paged) = tokio::join!(
             self.store.append_history(&def.name, &record),
-            self.page_daily_cap(def, state, hold, &votes, now)
+            self.page_held(def, state, hold, &votes, now)
         );
         audited.map_err(EngineError::Store)?;
         paged
     }
 
-    /// Claims the day's cap page with a version-guarded write, then publishes; a failed
-    /// publish gives the claim back so the retry pages.
-    async fn page_daily_cap(
+    /// Pages a held quorum, once per hold (see [`decision::held_page`]): claims the page
+    /// with a version-guarded write, then publishes; a failed publish gives the claim back
+    /// so a retry or the next reconciler run pages.
+    pub(super) async fn page_held(
         &self,
         def: &ServiceDefinition,
         state: &ServiceState,
@@ -224,18 +277,15 @@ where
         votes: &[VoteRecord],
         now: Millis,
     ) -> Result<(), EngineError> {
-        let Hold::DailyCap { count, .. } = hold else {
+        let Some(page) = decision::held_page(def, state, hold, now) else {
             return Ok(());
         };
-        if state
-            .cap_paged_at
-            .is_some_and(|t| now - t < decision::DAY_MS)
-        {
-            return Ok(());
-        }
         let mut next = state.clone();
         next.version += 1;
-        next.cap_paged_at = Some(now);
+        next.held_paged = Some(HeldPaged {
+            key: page.key.clone(),
+            at: now,
+        });
         match self
             .store
             .write_control(&def.name, state.version, &next)
@@ -244,11 +294,11 @@ where
         {
             ControlWrite::Conflict(_) => Ok(()),
             ControlWrite::Written => {
-                let alert = capped_alert(def, state.epoch, *count, votes);
+                let alert = held_alert(def, state.epoch, &page, votes);
                 if let Err(e) = self.notifier.publish(&alert).await {
                     let mut undo = next.clone();
                     undo.version += 1;
-                    undo.cap_paged_at = state.cap_paged_at;
+                    undo.held_paged = state.held_paged.clone();
                     let _ = self
                         .store
                         .write_control(&def.name, next.version, &undo)
@@ -256,10 +306,11 @@ where
                     return Err(EngineError::StepFailed {
                         service: def.name.clone(),
                         epoch: state.epoch,
-                        step: "daily cap page",
+                        step: "held page",
                         cause: e.to_string(),
                     });
                 }
+                info!(service = %def.name, hold = page.reason, key = %page.key, "held quorum paged");
                 Ok(())
             }
         }

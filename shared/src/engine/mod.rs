@@ -13,6 +13,7 @@ mod operator;
 mod pause;
 mod readiness;
 pub mod reconcile;
+mod standing;
 mod status;
 mod transition;
 
@@ -38,6 +39,11 @@ pub use reconcile::ReconcileSettings;
 
 /// The catalog is re-read at most this often.
 pub const CATALOG_TTL_MS: Millis = 60_000;
+
+/// A catalog that does not know a requested service or observer (a new entry) is re-read
+/// at once, but a miss re-reads at most this often, so a flood of events from unknown
+/// alarms cannot turn into a flood of Queries. A failed re-read is retried no sooner.
+pub const CATALOG_MISS_REFRESH_MS: Millis = 10_000;
 
 /// The Lambda invocation doing the work: its id owns a claimed decision until its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +99,19 @@ pub struct Engine<S, H, A, N, C> {
     pub function: &'static str,
     /// EMF metric lines on stdout (on in Lambda; the demo turns them off).
     pub metrics: bool,
-    catalog: Mutex<Option<(Arc<Catalog>, Millis)>>,
+    /// The deployment's partition and account: catalog entries naming alarms outside it are
+    /// refused. Set where the functions start (`adapters::aws::engine_from_env`); `None` checks nothing.
+    pub home_account: Option<crate::domain::arn::HomeAccount>,
+    catalog: Mutex<CatalogCache>,
+}
+
+/// The last good catalog and when it was read; when a miss last re-read it; when a
+/// re-read last failed.
+#[derive(Default)]
+struct CatalogCache {
+    catalog: Option<(Arc<Catalog>, Millis)>,
+    miss_read_at: Option<Millis>,
+    failed_at: Option<Millis>,
 }
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
@@ -120,7 +138,8 @@ where
             clock,
             function,
             metrics: true,
-            catalog: Mutex::new(None),
+            home_account: None,
+            catalog: Mutex::new(CatalogCache::default()),
         }
     }
 
@@ -139,16 +158,55 @@ where
     /// The cached catalog, re-read when older than a minute. Bad entries are logged by
     /// name and field and skipped; if a re-read fails, the last good catalog is kept.
     pub async fn catalog(&self) -> Result<Arc<Catalog>, EngineError> {
+        self.catalog_with(|_| true).await
+    }
+
+    /// The cached catalog, re-read as [`Engine::catalog`] does, and also at once when `knows`
+    /// is false for it (a service or observer added since it was read); a miss re-reads at
+    /// most once every [`CATALOG_MISS_REFRESH_MS`].
+    pub async fn catalog_with(
+        &self,
+        knows: impl Fn(&Catalog) -> bool,
+    ) -> Result<Arc<Catalog>, EngineError> {
+        self.catalog_refreshed_on_miss(knows, 0).await
+    }
+
+    /// As [`Engine::catalog_with`] for an alarm event: a miss re-reads only a catalog read
+    /// at least [`CATALOG_MISS_REFRESH_MS`] ago, so an event from an alarm that is no
+    /// observer costs no call within 10 s of a read (the path stays free of round trips).
+    pub async fn catalog_for_event(
+        &self,
+        knows: impl Fn(&Catalog) -> bool,
+    ) -> Result<Arc<Catalog>, EngineError> {
+        self.catalog_refreshed_on_miss(knows, CATALOG_MISS_REFRESH_MS)
+            .await
+    }
+
+    async fn catalog_refreshed_on_miss(
+        &self,
+        knows: impl Fn(&Catalog) -> bool,
+        min_age: Millis,
+    ) -> Result<Arc<Catalog>, EngineError> {
         let now = self.clock.now();
         let mut cached = self.catalog.lock().await;
-        if let Some((catalog, loaded_at)) = cached.as_ref() {
-            if now - loaded_at < CATALOG_TTL_MS {
-                return Ok(catalog.clone());
+        let since = |t: Option<Millis>| t.is_none_or(|t| now - t >= CATALOG_MISS_REFRESH_MS);
+        if let Some((catalog, loaded_at)) = cached.catalog.clone() {
+            let stale = now - loaded_at >= CATALOG_TTL_MS;
+            let miss = !stale
+                && since(cached.miss_read_at)
+                && now - loaded_at >= min_age
+                && !knows(&catalog);
+            if !since(cached.failed_at) || !(stale || miss) {
+                return Ok(catalog);
+            }
+            if miss {
+                cached.miss_read_at = Some(now);
             }
         }
         match self.store.load_catalog().await {
             Ok(entries) => {
-                let (catalog, errors) = Catalog::from_entries(entries);
+                let (catalog, errors) =
+                    Catalog::from_entries_in(entries, self.home_account.as_ref());
                 for e in &errors {
                     error!(error = %e, "catalog entry skipped");
                 }
@@ -162,16 +220,18 @@ where
                     &[],
                 );
                 let catalog = Arc::new(catalog);
-                *cached = Some((catalog.clone(), now));
+                cached.catalog = Some((catalog.clone(), now));
+                cached.failed_at = None;
                 Ok(catalog)
             }
-            Err(e) => match cached.as_ref() {
-                Some((catalog, _)) => {
-                    warn!(error = %e, "catalog re-read failed; keeping the last good one");
-                    Ok(catalog.clone())
-                }
-                None => Err(EngineError::Catalog(e)),
-            },
+            Err(e) => {
+                let Some((catalog, _)) = cached.catalog.clone() else {
+                    return Err(EngineError::Catalog(e));
+                };
+                cached.failed_at = Some(now);
+                warn!(error = %e, "catalog re-read failed; keeping the last good one");
+                Ok(catalog)
+            }
         }
     }
 

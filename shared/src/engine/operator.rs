@@ -1,7 +1,12 @@
 //! The operator's actions on one service: planned failover and failback. They reuse the
-//! automated path's steps (claim, switch, alert) through the same engine.
+//! automated path's steps (claim, switch, alert) through the same engine; what the
+//! operator is told once a claim has landed is in `answer`.
+
+mod answer;
 
 use tracing::info;
+
+pub(super) use answer::operator_record;
 
 use super::{Engine, EngineError, Invocation};
 use crate::api::operator_request::{parse_request, Action, OperatorRequest};
@@ -12,8 +17,7 @@ use crate::domain::decision::{
     claim_failback, claim_failover, cooldown_remaining, live_votes, preflight_checks,
     preflight_passed, Claimant,
 };
-use crate::domain::history::HistoryRecord;
-use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, TransitionKind, Trigger};
+use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, Trigger};
 use crate::domain::time::{fmt_time, Millis};
 use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
 
@@ -35,7 +39,14 @@ where
         inv: &Invocation,
     ) -> Result<OperatorResponse, EngineError> {
         let req = parse_request(payload, self.clock.now())?;
-        let catalog = self.catalog().await?;
+        // A service added since the catalog was read is found at once (a re-read on a miss).
+        let catalog = self
+            .catalog_with(|c| {
+                req.service
+                    .as_deref()
+                    .is_none_or(|n| c.service(n).is_some())
+            })
+            .await?;
         if req.action == Action::Status {
             let defs: Vec<&ServiceDefinition> = match req.service.as_deref() {
                 Some(name) => vec![catalog
@@ -58,7 +69,7 @@ where
         match req.action {
             Action::Failover => self.manual_failover(def, &req, state, inv).await,
             Action::Failback => self.manual_failback(def, &req, state, inv).await,
-            Action::Pause => self.pause(def, &req, state).await,
+            Action::Pause => self.pause(def, &req, state, inv).await,
             Action::Resume => self.resume_automation(def, &req, state, inv).await,
             Action::Status => unreachable!("handled above"),
         }
@@ -183,21 +194,20 @@ where
         };
         let votes = live_votes(def, &state, now);
         let next = claim_failover(&state, votes, trigger, &claimant, now);
-        if let ControlWrite::Conflict(current) = self
-            .write_transition(&def.name, state.version, &next)
-            .await
-            .map_err(EngineError::Store)?
-        {
+        if let ControlWrite::Conflict(current) = self.claim(def, state.version, &next).await? {
             let phase = current.map_or(state.phase, |c| c.phase);
             return Ok(refuse(
                 r,
                 format!("the state changed while deciding (now {phase}); nothing done, retry"),
             ));
         }
-        self.audit_operator(def, req, next.epoch, "failover")
-            .await?;
-        let outcome = self.execute(def, next, Some(readings)).await?;
-        self.finish(def, r, outcome.outcome).await
+        // From here on the claim stands: the answer reports it whatever a later step does.
+        let epoch = next.epoch;
+        let record = operator_record(req, epoch, "failover", now);
+        let first = self.store.append_history(&def.name, &record).await;
+        let outcome = self.execute(def, next, Some(readings)).await;
+        let audit = self.audit_landed(def, &record, first, inv).await;
+        Ok(self.answer_claimed(def, r, epoch, audit, outcome).await)
     }
 
     async fn manual_failback(
@@ -305,45 +315,42 @@ where
             lease_until: inv.deadline,
         };
         let next = claim_failback(&state, target, live, trigger, &claimant, now);
-        if let ControlWrite::Conflict(current) = self
-            .write_transition(&def.name, state.version, &next)
-            .await
-            .map_err(EngineError::Store)?
-        {
+        if let ControlWrite::Conflict(current) = self.claim(def, state.version, &next).await? {
             let phase = current.map_or(state.phase, |c| c.phase);
             return Ok(refuse(
                 r,
                 format!("the state changed while deciding (now {phase}); nothing done, retry"),
             ));
         }
-        self.audit_operator(def, req, next.epoch, "failback")
-            .await?;
-        let outcome = self.execute_failback(def, next).await?;
-        self.finish(def, r, outcome.outcome).await
+        let epoch = next.epoch;
+        let record = operator_record(req, epoch, "failback", now);
+        let first = self.store.append_history(&def.name, &record).await;
+        let outcome = self.execute_failback(def, next).await;
+        let audit = self.audit_landed(def, &record, first, inv).await;
+        Ok(self.answer_claimed(def, r, epoch, audit, outcome).await)
     }
 
-    pub(super) async fn audit_operator(
+    /// The operator's claim. When its answer is lost (the write may have landed), the state
+    /// is read back to tell: a landed claim goes on, so the operator is never told "failed"
+    /// about a transition that the reconciler would then carry out anyway.
+    async fn claim(
         &self,
         def: &ServiceDefinition,
-        req: &OperatorRequest,
-        epoch: u64,
-        what: &str,
-    ) -> Result<(), EngineError> {
-        let now = self.clock.now();
-        let record = HistoryRecord {
-            at: now,
-            epoch,
-            kind: "operator".into(),
-            actor: req.requested_by.clone(),
-            what: format!("{what}{}", if req.force { " (forced)" } else { "" }),
-            why: req.reason.clone(),
-            votes: Vec::new(),
-            key: format!("operator#{what}#{now}"),
+        expected: u64,
+        next: &ServiceState,
+    ) -> Result<ControlWrite, EngineError> {
+        let lost = match self.write_transition(&def.name, expected, next).await {
+            Ok(written) => return Ok(written),
+            Err(e) => e,
         };
-        self.store
-            .append_history(&def.name, &record)
-            .await
-            .map_err(EngineError::Store)
+        match self.store.load_state(&def.name).await {
+            Ok(cur) if cur.version == next.version && cur.execution == next.execution => {
+                info!(service = %def.name, epoch = next.epoch, error = %lost, "the claim's answer was lost, but it had landed");
+                Ok(ControlWrite::Written)
+            }
+            Ok(cur) if cur.version != expected => Ok(ControlWrite::Conflict(Some(Box::new(cur)))),
+            _ => Err(EngineError::Store(lost)),
+        }
     }
 
     /// A transition whose owner stopped (its lease passed, or it released it after a failed
@@ -364,73 +371,11 @@ where
                 state.phase, state.epoch
             ),
         ));
-        let outcome = self.resume(def, state, inv).await?;
-        self.finish(def, r, outcome.outcome).await
-    }
-
-    /// Fills the response from the state the steps left behind.
-    async fn finish(
-        &self,
-        def: &ServiceDefinition,
-        mut r: OperatorResponse,
-        outcome: &str,
-    ) -> Result<OperatorResponse, EngineError> {
-        let state = self
-            .store
-            .load_state(&def.name)
-            .await
-            .map_err(EngineError::Store)?;
-        if let Some(exec) = &state.execution {
-            r.steps.push(StepReport::new(
-                "claim",
-                Done,
-                format!("epoch {} owned by {}", exec.epoch, exec.owner),
-            ));
-            let target = match exec.kind {
-                TransitionKind::Failover => HealthCheckSettings::FORCED_UNHEALTHY.to_string(),
-                TransitionKind::Failback => {
-                    exec.prior.map_or("unchanged".into(), |p| p.to_string())
-                }
-            };
-            r.steps.push(match exec.switched_at {
-                Some(t) => StepReport::new(
-                    "switch",
-                    Done,
-                    format!(
-                        "health check {} -> {target} at {}",
-                        def.primary.health_check_id,
-                        fmt_time(t)
-                    ),
-                ),
-                None => StepReport::new(
-                    "switch",
-                    Skipped,
-                    exec.blocked_reason
-                        .clone()
-                        .unwrap_or_else(|| "no change needed".into()),
-                ),
-            });
-            r.steps
-                .push(match (exec.alerted_at, &exec.alert_message_id) {
-                    (Some(t), Some(id)) => StepReport::new(
-                        "alert",
-                        Done,
-                        format!("sent at {} (message {id})", fmt_time(t)),
-                    ),
-                    (Some(t), None) => {
-                        StepReport::new("alert", Done, format!("sent at {}", fmt_time(t)))
-                    }
-                    (None, _) => StepReport::new("alert", Skipped, "not sent"),
-                });
+        let epoch = state.epoch;
+        match self.resume(def, state, inv).await {
+            Ok(outcome) => Ok(self.finish(def, r, &outcome).await),
+            Err(e) => Ok(self.answer_unfinished(def, r, epoch, e).await),
         }
-        r.ok = matches!(outcome, "failed_over" | "failed_back");
-        r.message = format!(
-            "{}: {outcome} (now {}, epoch {})",
-            def.name, state.phase, state.epoch
-        );
-        r.phase_after = Some(state.phase);
-        r.epoch = Some(state.epoch);
-        Ok(r)
     }
 
     pub(super) async fn finish_phase(
@@ -477,6 +422,7 @@ pub(super) fn response(req: &OperatorRequest, state: &ServiceState) -> OperatorR
         dry_run: req.dry_run,
         steps: Vec::new(),
         message: String::new(),
+        next: None,
         status: Vec::new(),
     }
 }

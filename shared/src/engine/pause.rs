@@ -1,7 +1,7 @@
 //! The operator's pause and resume of automatic actions. Votes are still recorded while
 //! paused; on resume a quorum they make is acted on at once.
 
-use super::operator::{refuse, response};
+use super::operator::{operator_record, refuse, response};
 use super::{Engine, EngineError, Invocation};
 use crate::api::operator_request::OperatorRequest;
 use crate::api::operator_response::{OperatorResponse, StepReport, StepStatus};
@@ -27,6 +27,7 @@ where
         def: &ServiceDefinition,
         req: &OperatorRequest,
         state: ServiceState,
+        inv: &Invocation,
     ) -> Result<OperatorResponse, EngineError> {
         let now = self.clock.now();
         let mut r = response(req, &state);
@@ -81,17 +82,28 @@ where
             format!("automatic actions paused until {until_text}"),
         ));
         let alert = pause_alert(def, &pause, true, state.epoch);
-        let (published, audited) = tokio::join!(
+        let record = operator_record(req, state.epoch, "pause", now);
+        let (published, first) = tokio::join!(
             self.notifier.publish(&alert),
-            self.audit_operator(def, req, state.epoch, "pause")
+            self.store.append_history(&def.name, &record)
         );
-        audited?;
         r.steps.push(match published {
             Ok(id) => StepReport::new("alert", Done, format!("message {id}")),
             Err(e) => StepReport::new("alert", Failed, e.to_string()),
         });
+        // The pause is written: an audit write that keeps failing does not undo it.
         r.ok = r.steps.iter().all(|s| s.status != Failed);
+        r.steps
+            .push(self.audit_landed(def, &record, first, inv).await);
         r.phase_after = Some(next.phase);
+        r.next = Some(match req.until {
+            Some(t) => format!(
+                "automatic actions resume by themselves at {}, and a quorum standing then is \
+                 acted on; action resume ends the pause sooner",
+                fmt_time(t)
+            ),
+            None => "automatic actions stay paused until action resume".into(),
+        });
         r.message = format!(
             "{} paused until {until_text}; votes are still recorded",
             def.name
@@ -143,15 +155,17 @@ where
                     until: Some(now),
                 };
                 let alert = pause_alert(def, &resumed, false, state.epoch);
-                let (published, audited) = tokio::join!(
+                let record = operator_record(req, state.epoch, "resume", now);
+                let (published, first) = tokio::join!(
                     self.notifier.publish(&alert),
-                    self.audit_operator(def, req, state.epoch, "resume")
+                    self.store.append_history(&def.name, &record)
                 );
-                audited?;
                 r.steps.push(match published {
                     Ok(id) => StepReport::new("alert", Done, format!("message {id}")),
                     Err(e) => StepReport::new("alert", Failed, e.to_string()),
                 });
+                r.steps
+                    .push(self.audit_landed(def, &record, first, inv).await);
             }
         }
         // Re-evaluate the live votes at once: a quorum held back by the pause acts now.
@@ -168,20 +182,38 @@ where
                     quorum: def.quorum,
                     observers: def.observers.len() as u32,
                 };
-                let outcome = self
+                // The resume has landed: a failover step that fails now is reported, and
+                // finished by the reconciler, not turned into a failed resume.
+                match self
                     .start_failover(def, current, votes, trigger, inv, true)
-                    .await?;
-                r.steps.push(StepReport::new(
-                    "evaluate",
-                    Done,
-                    format!("quorum live: {}", outcome.outcome),
-                ));
+                    .await
+                {
+                    Ok(outcome) => r.steps.push(StepReport::new(
+                        "evaluate",
+                        Done,
+                        format!("quorum live: {}", outcome.outcome),
+                    )),
+                    Err(e) => {
+                        r.steps.push(StepReport::new(
+                            "evaluate",
+                            Failed,
+                            format!("quorum live, the failover did not complete: {e}"),
+                        ));
+                        r.next = Some(
+                            "the reconciler finishes the failover on its next run (every minute)"
+                                .into(),
+                        );
+                    }
+                }
             }
             other => r
                 .steps
                 .push(StepReport::new("evaluate", Skipped, describe(&other))),
         }
-        r.ok = r.steps.iter().all(|s| s.status != Failed);
+        r.ok = r
+            .steps
+            .iter()
+            .all(|s| s.status != Failed || s.name == "audit");
         r.message = if req.dry_run {
             format!("dry run: would resume automatic actions for {}", def.name)
         } else if state.pause.is_some() {

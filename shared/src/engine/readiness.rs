@@ -42,9 +42,15 @@ where
                 None => None,
             }
         };
+        // The decision compares seconds with `max_seconds`; the metric may be in ms.
         let lag = async {
             match &pf.replica_lag {
-                Some(spec) => Some(self.alarms.replica_lag(spec, now).await),
+                Some(spec) => Some(
+                    self.alarms
+                        .replica_lag(spec, now)
+                        .await
+                        .map(|v| v.map(|v| spec.to_seconds(v))),
+                ),
                 None => None,
             }
         };

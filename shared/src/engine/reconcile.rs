@@ -1,16 +1,20 @@
 //! The reconciler's run: for every catalogued service, finish interrupted transitions,
-//! verify Route 53 against the decision, escalate what is stuck, and expire pauses and votes.
+//! confirm the standing ALARM votes and decide a quorum that stands (`standing`), verify
+//! Route 53 against the decision, escalate what is stuck, and expire pauses and votes.
 
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
+use super::alarm::Prompt;
+use super::standing::AlarmReadings;
 use super::{Engine, EngineError, Invocation};
 use crate::api::reports::ReconcileReport;
 use crate::domain::alert::{drift_alert, escalation_alert, pause_alert};
 use crate::domain::catalog::ServiceDefinition;
+use crate::domain::decision::{assess, expired_votes, held_page, Assessment};
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Drift, HealthCheckSettings, Phase, ServiceState};
-use crate::domain::time::{fmt_time, secs, Millis};
+use crate::domain::time::{fmt_time, Millis};
 use crate::metrics::Unit;
 use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
 
@@ -30,7 +34,7 @@ pub struct ReconcileSettings {
 impl Default for ReconcileSettings {
     fn default() -> Self {
         ReconcileSettings {
-            escalation_interval_ms: 15 * 60_000,
+            escalation_interval_ms: crate::domain::decision::ESCALATION_INTERVAL_MS,
             blocked_grace_ms: 10 * 60_000,
             fan_out: 8,
             deadline_margin_ms: 3_000,
@@ -46,6 +50,9 @@ struct ServiceReport {
     escalated: bool,
     pause_expired: bool,
     votes_expired: usize,
+    votes_confirmed: usize,
+    /// A standing quorum was decided in this run (claimed, by this run or a racing event).
+    decided: bool,
 }
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
@@ -73,22 +80,51 @@ where
             services = defs.len(),
             "reconciler run starts"
         );
+        // Every state first: the standing ALARM votes of all services are confirmed with
+        // one DescribeAlarms per observer region (and 100 names), not one per service.
+        let fan_out = settings.fan_out.max(1);
+        let loaded: Vec<(
+            &ServiceDefinition,
+            Option<Result<ServiceState, EngineError>>,
+        )> = stream::iter(defs.iter().copied())
+            .map(|def| async move {
+                if self.clock.now() >= stop_at {
+                    return (def, None);
+                }
+                let state = self.store.load_state(&def.name).await;
+                (def, Some(state.map_err(EngineError::Store)))
+            })
+            .buffered(fan_out)
+            .collect()
+            .await;
+        let readings = self
+            .read_standing_alarms(
+                loaded
+                    .iter()
+                    .filter_map(|(def, state)| Some((*def, state.as_ref()?.as_ref().ok()?))),
+            )
+            .await;
+        let readings = &readings;
         let results: Vec<(String, Option<Result<ServiceReport, EngineError>>)> =
-            stream::iter(defs.iter())
-                .map(|def| async move {
-                    if self.clock.now() >= stop_at {
-                        return (def.name.clone(), None);
-                    }
-                    (
-                        def.name.clone(),
-                        Some(self.reconcile_service(def, inv, settings).await),
-                    )
+            stream::iter(loaded)
+                .map(|(def, state)| async move {
+                    let result = match state {
+                        None => None,
+                        Some(Err(e)) => Some(Err(e)),
+                        Some(Ok(_)) if self.clock.now() >= stop_at => None,
+                        Some(Ok(state)) => Some(
+                            self.reconcile_service(def, state, readings, inv, settings)
+                                .await,
+                        ),
+                    };
+                    (def.name.clone(), result)
                 })
-                .buffer_unordered(settings.fan_out.max(1))
+                .buffer_unordered(fan_out)
                 .collect()
                 .await;
         let mut report = ReconcileReport {
             services: defs.len(),
+            errors: readings.errors.clone(),
             ..Default::default()
         };
         for (name, result) in results {
@@ -107,6 +143,8 @@ where
                     report.escalations += usize::from(r.escalated);
                     report.pauses_expired += usize::from(r.pause_expired);
                     report.votes_expired += r.votes_expired;
+                    report.votes_confirmed += r.votes_confirmed;
+                    report.decided += usize::from(r.decided);
                 }
             }
         }
@@ -123,6 +161,12 @@ where
             &[
                 ("ReconcilerRuns", 1.0, Unit::Count),
                 ("ServicesChecked", report.checked as f64, Unit::Count),
+                ("VotesConfirmed", report.votes_confirmed as f64, Unit::Count),
+                (
+                    "StandingQuorumDecisions",
+                    report.decided as f64,
+                    Unit::Count,
+                ),
                 ("Drifts", report.drifts as f64, Unit::Count),
                 ("Resumes", report.resumed as f64, Unit::Count),
                 ("Escalations", report.escalations as f64, Unit::Count),
@@ -147,15 +191,12 @@ where
     async fn reconcile_service(
         &self,
         def: &ServiceDefinition,
+        mut state: ServiceState,
+        readings: &AlarmReadings,
         inv: &Invocation,
         settings: &ReconcileSettings,
     ) -> Result<ServiceReport, EngineError> {
         let mut report = ServiceReport::default();
-        let mut state = self
-            .store
-            .load_state(&def.name)
-            .await
-            .map_err(EngineError::Store)?;
         let now = self.clock.now();
 
         if let Some(pause) = state.pause.clone().filter(|p| !p.active_at(now)) {
@@ -232,7 +273,37 @@ where
             }
         }
 
+        let (confirmed, n) = self.confirm_standing(def, state, readings).await?;
+        state = confirmed;
+        report.votes_confirmed = n;
         report.votes_expired = self.expire_old_votes(def, &state, now).await?;
+
+        // A quorum that stands is decided now, as an event would decide it: a hold that
+        // has ended (pause, cooldown, the daily cap's day) holds no more.
+        if matches!(state.phase, Phase::PrimaryActive | Phase::Blocked) {
+            // Whether deciding may write: a claim, or a held quorum's page.
+            let writes = match assess(def, &state, now) {
+                Assessment::NoQuorum { .. } => false,
+                Assessment::Held(hold) => held_page(def, &state, &hold, now).is_some(),
+                _ => true,
+            };
+            let outcome = self
+                .decide(def, state.clone(), Prompt::Reconcile, inv)
+                .await?;
+            if matches!(outcome.outcome, "failed_over" | "blocked" | "claim_lost") {
+                report.decided = true;
+                // Verified and escalated by the next run, over the state it leaves.
+                return Ok(report);
+            }
+            if writes {
+                // A held quorum may have written (the daily cap's page): read it again.
+                state = self
+                    .store
+                    .load_state(&def.name)
+                    .await
+                    .map_err(EngineError::Store)?;
+            }
+        }
 
         match state.phase {
             Phase::FailedOver | Phase::PrimaryActive | Phase::Blocked => {
@@ -434,21 +505,15 @@ where
         Ok(true)
     }
 
-    /// Drops vote records whose window has passed (OK and INSUFFICIENT_DATA included) so
-    /// the state item does not keep them forever.
+    /// Drops vote records that no longer matter (OK and INSUFFICIENT_DATA included) so the
+    /// state item does not keep them forever; a confirmed ALARM is kept.
     async fn expire_old_votes(
         &self,
         def: &ServiceDefinition,
         state: &ServiceState,
         now: Millis,
     ) -> Result<usize, EngineError> {
-        let window = secs(def.vote_window_seconds.max(def.max_event_age_seconds));
-        let old: Vec<(String, Millis)> = state
-            .votes
-            .iter()
-            .filter(|(_, v)| now - v.at > window)
-            .map(|(o, v)| (o.clone(), v.at))
-            .collect();
+        let old = expired_votes(def, state, now);
         if old.is_empty() {
             return Ok(0);
         }

@@ -41,6 +41,7 @@ where
             dry_run: req.dry_run,
             steps: Vec::new(),
             message: String::new(),
+            next: None,
             status: Vec::new(),
         };
         for report in reports {

@@ -129,15 +129,47 @@ impl HealthChecks for MemHealthChecks {
     }
 }
 
+/// Alarms by ARN. `alarm_states` sees those whose ARN is in the region asked, by name.
 #[derive(Default)]
 pub struct MemAlarms {
     pub states: Mutex<HashMap<String, ObservedState>>,
     pub lag: Mutex<Option<f64>>,
+    /// Every `alarm_states` call: (region, how many names).
+    pub reads: Mutex<Vec<(String, usize)>>,
+    pub failures: InjectedFailures,
+}
+
+impl MemAlarms {
+    pub fn set(&self, alarm_arn: &str, state: ObservedState) {
+        lock(&self.states).insert(alarm_arn.into(), state);
+    }
 }
 
 impl AlarmReader for MemAlarms {
     async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<ObservedState>, AwsError> {
         Ok(lock(&self.states).get(alarm_arn).copied())
+    }
+    async fn alarm_states(
+        &self,
+        region: &str,
+        alarm_names: &[String],
+    ) -> Result<HashMap<String, ObservedState>, AwsError> {
+        lock(&self.reads).push((region.into(), alarm_names.len()));
+        if self.failures.take("alarm_states") {
+            return Err(injected("alarm_states"));
+        }
+        assert!(
+            alarm_names.len() <= crate::ports::MAX_ALARMS_PER_READ,
+            "DescribeAlarms takes at most 100 names"
+        );
+        Ok(lock(&self.states)
+            .iter()
+            .filter_map(|(arn, state)| {
+                let a = crate::domain::arn::AlarmArn::parse(arn)?;
+                (a.region == region && alarm_names.iter().any(|n| n == a.alarm_name))
+                    .then(|| (a.alarm_name.to_string(), *state))
+            })
+            .collect())
     }
     async fn replica_lag(&self, _spec: &ReplicaLag, _now: Millis) -> Result<Option<f64>, AwsError> {
         Ok(*lock(&self.lag))

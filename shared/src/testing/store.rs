@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::{injected, lock, InjectedFailures};
+use crate::domain::event::ObservedState;
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Pause, ServiceState, Vote};
 use crate::domain::time::Millis;
@@ -118,6 +119,31 @@ impl ControlStore for MemStore {
             }
             _ => Ok(ControlWrite::Written),
         }
+    }
+    async fn confirm_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+        confirmed_at: Millis,
+    ) -> Result<VoteWrite, AwsError> {
+        self.call("confirm_votes")?;
+        let mut states = lock(&self.states);
+        let state = states.entry(service.into()).or_default();
+        let unchanged = votes.iter().all(|(o, at)| {
+            state
+                .votes
+                .get(o)
+                .is_some_and(|v| v.at == *at && v.state == ObservedState::Alarm)
+        });
+        if !unchanged {
+            return Ok(VoteWrite::NotNewer(state.clone()));
+        }
+        for (o, _) in votes {
+            if let Some(v) = state.votes.get_mut(o) {
+                v.confirmed_at = Some(confirmed_at);
+            }
+        }
+        Ok(VoteWrite::Recorded(state.clone()))
     }
     async fn expire_votes(
         &self,

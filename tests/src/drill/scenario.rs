@@ -55,7 +55,7 @@ impl Scenario {
             }
             Scenario::Flapping => {
                 "alarms that come and go: failover, failback by the operator, then a new \
-                 quorum inside the cooldown is held (no second failover, no alert)"
+                 quorum inside the cooldown is held (no second failover; one held page)"
             }
             Scenario::Split => {
                 "only one observer ever alarms (a local problem near one canary): \
@@ -216,7 +216,7 @@ impl Scenario {
                     Alarm(2, "ALARM"),
                     "observer 2 alarms again: a new quorum inside the cooldown",
                 )
-                .expect("held", &[], false, ACTIVE)
+                .expect("held", &["held"], false, ACTIVE)
                 .detail_contains("cooldown")
                 .audited("refusal"),
                 Step::new(Alarm(1, "OK"), "observer 1 recovers").expect(
@@ -292,7 +292,7 @@ impl Scenario {
             Scenario::Flapping => Totals {
                 failovers: 1,
                 failbacks: 1,
-                alerts: &["failover", "failback"],
+                alerts: &["failover", "failback", "held"],
                 final_phase: "PRIMARY_ACTIVE",
             },
             Scenario::Split => Totals {

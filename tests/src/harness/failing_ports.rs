@@ -107,6 +107,14 @@ impl<S: ControlStore> ControlStore for FailNthControlWrite<S> {
         }
         self.inner.write_control(service, expected, next).await
     }
+    async fn confirm_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+        confirmed_at: Millis,
+    ) -> Result<VoteWrite, AwsError> {
+        self.inner.confirm_votes(service, votes, confirmed_at).await
+    }
     async fn expire_votes(
         &self,
         service: &str,

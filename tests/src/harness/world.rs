@@ -24,7 +24,7 @@ use crate::harness::provision::{provision_service, ControlPlane, Observers, Serv
 use crate::harness::tap::AwsTap;
 
 /// The account of the observers' alarms (the one in the event fixtures).
-pub const ACCOUNT: &str = "210987654321";
+pub const ACCOUNT: &str = crate::harness::emulator::ACCOUNT_ID;
 
 pub struct World {
     pub emulator: Emulator,

@@ -3,14 +3,18 @@
 
 use std::collections::BTreeSet;
 
+use failover::domain::catalog::{InsufficientData, LagUnit, ServiceDefinition};
+use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::{Map, Value};
 use integration_tests::workspace_root;
 
 use crate::render;
-use crate::tf::{attr, blocks, text, tf_files};
+use crate::tf::{attr, blocks, in_dir, label, text, tf_files, TfFile};
+
+const MODULE: &str = "infra/modules/protected-service";
 
 #[test]
 fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
-    use hcl::eval::Evaluate;
     let files = tf_files();
     let (locals, ctx) =
         render::module_context(&files, "infra/modules/protected-service", "checkout", &[]);
@@ -69,6 +73,39 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
     let stored = item["definition"]["S"].as_str().expect("definition.S");
     failover::domain::catalog::ServiceDefinition::parse(&name, stored)
         .expect("the stored definition parses");
+
+    // The example's pre-flight choices are written and read back, not dropped.
+    let example = serde_json::to_value(&render::tfvars()["checkout"]).unwrap();
+    let chosen = |path: &[&str]| {
+        let value = path.iter().fold(&example, |v, k| &v[*k]);
+        value
+            .as_str()
+            .unwrap_or_else(|| panic!("the example sets checkout.{}", path.join(".")))
+            .to_string()
+    };
+    let rendered: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let lag = def
+        .preflight
+        .replica_lag
+        .as_ref()
+        .expect("preflight.replica_lag");
+    assert_eq!(
+        rendered["preflight"]["replica_lag"]["unit"],
+        chosen(&["replica_lag", "unit"]).as_str()
+    );
+    assert_eq!(
+        serde_json::to_value(lag.unit).unwrap(),
+        chosen(&["replica_lag", "unit"]).as_str()
+    );
+    let insufficient = "secondary_alarm_insufficient_data";
+    assert_eq!(
+        rendered["preflight"][insufficient],
+        chosen(&[insufficient]).as_str()
+    );
+    assert_eq!(
+        serde_json::to_value(def.preflight.secondary_alarm_insufficient_data).unwrap(),
+        chosen(&[insufficient]).as_str()
+    );
 }
 
 /// Without the optional pre-flight inputs the module writes nulls; the functions read them
@@ -76,7 +113,11 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
 #[test]
 fn a_catalog_item_without_the_optional_preflight_is_accepted_too() {
     let files = tf_files();
-    let unset = ["secondary_alarm_arn", "replica_lag"];
+    let unset = [
+        "secondary_alarm_arn",
+        "replica_lag",
+        "secondary_alarm_insufficient_data",
+    ];
     let (locals, _) = render::module_context(
         &files,
         "infra/modules/protected-service",
@@ -91,4 +132,185 @@ fn a_catalog_item_without_the_optional_preflight_is_accepted_too() {
         def.preflight.secondary_alarm_arn.is_none() && def.preflight.replica_lag.is_none(),
         "{json}"
     );
+    // Unset, the module's default is today's behaviour.
+    assert_eq!(
+        def.preflight.secondary_alarm_insufficient_data,
+        InsufficientData::NotReady,
+        "{json}"
+    );
+}
+
+/// The module's inputs from the example's `checkout` object, with `overrides` applied:
+/// `("replica_lag.unit", v)` sets one field of an object input.
+fn checkout_inputs(overrides: &[(&str, Value)]) -> Map<String, Value> {
+    let mut inputs = render::tfvars();
+    let service = inputs["checkout"].as_object().cloned().expect("checkout");
+    inputs.extend(service);
+    for (path, value) in overrides {
+        match path.split_once('.') {
+            Some((var, field)) => {
+                let Some(Value::Object(o)) = inputs.get_mut(var) else {
+                    panic!("the example's checkout.{var} is not an object");
+                };
+                o.insert(field.to_string(), value.clone());
+            }
+            None => {
+                inputs.insert(path.to_string(), value.clone());
+            }
+        }
+    }
+    inputs
+}
+
+/// Whether the module's `validation` blocks of `var.<var>` whose condition reads `marker`
+/// accept `inputs[var]` (Terraform's verdict on a plan, as far as those blocks go).
+fn validation_accepts(
+    files: &[TfFile],
+    var: &str,
+    marker: &str,
+    inputs: &Map<String, Value>,
+) -> bool {
+    let dir = workspace_root().join(MODULE);
+    let conditions: Vec<_> = in_dir(files, &dir)
+        .into_iter()
+        .flat_map(|f| f.body.blocks())
+        .filter(|b| b.identifier() == "variable" && label(b, 0) == var)
+        .flat_map(|b| b.body().blocks())
+        .filter(|b| b.identifier() == "validation")
+        .filter_map(|b| attr(b.body(), "condition"))
+        .filter(|c| text(c).contains(marker))
+        .collect();
+    assert!(
+        !conditions.is_empty(),
+        "{MODULE}: no validation of var.{var} reads {marker}"
+    );
+    let mut ctx = Context::new();
+    ctx.declare_func(
+        "contains",
+        FuncDef::builder()
+            .param(ParamType::Array(Box::new(ParamType::Any)))
+            .param(ParamType::Any)
+            .build(|args: FuncArgs| {
+                Ok(Value::Bool(
+                    args[0].as_array().is_some_and(|a| a.contains(&args[1])),
+                ))
+            }),
+    );
+    let mut vars = Map::new();
+    vars.insert(var.to_string(), inputs[var].clone());
+    ctx.declare_var("var", Value::Object(vars));
+    conditions.iter().all(|c| match c.evaluate(&ctx) {
+        Ok(Value::Bool(ok)) => ok,
+        other => panic!("validation of var.{var}: {} gives {other:?}", text(c)),
+    })
+}
+
+/// The catalog item rendered from `inputs`, through the functions' parser.
+fn render_and_parse(
+    files: &[TfFile],
+    inputs: &Map<String, Value>,
+) -> Result<ServiceDefinition, String> {
+    let (locals, _) = render::module_context_with(files, &workspace_root().join(MODULE), inputs);
+    let json = serde_json::to_string(locals.get("definition").expect("local.definition")).unwrap();
+    ServiceDefinition::parse("checkout", &json).map_err(|e| format!("{e} (in {json})"))
+}
+
+/// Each value the module's validation lets through reaches the catalog item and is read
+/// back as itself; each it stops, the functions refuse too, naming the field.
+#[test]
+fn the_replica_lag_unit_and_insufficient_data_choices_reach_the_functions() {
+    let files = tf_files();
+    let accepted = [
+        (
+            "milliseconds",
+            "ready",
+            LagUnit::Milliseconds,
+            InsufficientData::Ready,
+        ),
+        (
+            "seconds",
+            "not_ready",
+            LagUnit::Seconds,
+            InsufficientData::NotReady,
+        ),
+    ];
+    for (unit, insufficient, want_unit, want_insufficient) in accepted {
+        let inputs = checkout_inputs(&[
+            ("replica_lag.unit", unit.into()),
+            ("secondary_alarm_insufficient_data", insufficient.into()),
+        ]);
+        assert!(
+            validation_accepts(&files, "replica_lag", ".unit", &inputs),
+            "{unit}"
+        );
+        assert!(
+            validation_accepts(&files, "secondary_alarm_insufficient_data", "", &inputs),
+            "{insufficient}"
+        );
+        let def = render_and_parse(&files, &inputs)
+            .unwrap_or_else(|e| panic!("the functions refuse {unit}/{insufficient}: {e}"));
+        let lag = def.preflight.replica_lag.expect("preflight.replica_lag");
+        assert_eq!(lag.unit, want_unit, "replica_lag.unit = {unit}");
+        assert_eq!(
+            def.preflight.secondary_alarm_insufficient_data, want_insufficient,
+            "secondary_alarm_insufficient_data = {insufficient}"
+        );
+    }
+
+    for unit in ["ms", "Milliseconds", "minutes", ""] {
+        let inputs = checkout_inputs(&[("replica_lag.unit", unit.into())]);
+        assert!(
+            !validation_accepts(&files, "replica_lag", ".unit", &inputs),
+            "{unit:?}"
+        );
+        let e = render_and_parse(&files, &inputs).expect_err(unit);
+        assert!(e.contains("preflight.replica_lag.unit"), "{e}");
+    }
+    for insufficient in ["Ready", "not-ready", "insufficient_data", ""] {
+        let inputs = checkout_inputs(&[("secondary_alarm_insufficient_data", insufficient.into())]);
+        let var = "secondary_alarm_insufficient_data";
+        assert!(
+            !validation_accepts(&files, var, "", &inputs),
+            "{insufficient:?}"
+        );
+        let e = render_and_parse(&files, &inputs).expect_err(insufficient);
+        assert!(
+            e.contains("preflight.secondary_alarm_insufficient_data"),
+            "{e}"
+        );
+    }
+}
+
+/// The early-warning alarm compares the metric's raw values: its threshold is max_seconds
+/// in the metric's unit, so it fires when the pre-flight would refuse.
+#[test]
+fn the_replica_lag_alarm_threshold_is_in_the_metrics_unit() {
+    let files = tf_files();
+    let dir = workspace_root().join(MODULE);
+    let alarm = in_dir(&files, &dir)
+        .into_iter()
+        .flat_map(|f| f.body.blocks())
+        .find(|b| {
+            b.identifier() == "resource"
+                && label(b, 0) == "aws_cloudwatch_metric_alarm"
+                && label(b, 1) == "replica_lag"
+        })
+        .expect("resource aws_cloudwatch_metric_alarm.replica_lag");
+    let threshold = attr(alarm.body(), "threshold").expect("threshold");
+    for (unit, per_second) in [("seconds", 1.0), ("milliseconds", 1000.0)] {
+        let inputs = checkout_inputs(&[("replica_lag.unit", unit.into())]);
+        let max_seconds = serde_json::to_value(&inputs["replica_lag"]).unwrap()["max_seconds"]
+            .as_f64()
+            .expect("the example sets replica_lag.max_seconds");
+        let (_, ctx) = render::module_context_with(&files, &dir, &inputs);
+        let got = match threshold.evaluate(&ctx) {
+            Ok(Value::Number(n)) => n.as_f64().unwrap(),
+            other => panic!("threshold = {}: {other:?}", text(threshold)),
+        };
+        assert_eq!(got, max_seconds * per_second, "unit {unit}");
+        // What the parsed entry compares with max_seconds, for a value at the threshold.
+        let def = render_and_parse(&files, &inputs).unwrap();
+        let lag = def.preflight.replica_lag.unwrap();
+        assert_eq!(lag.to_seconds(got), lag.max_seconds, "unit {unit}");
+    }
 }

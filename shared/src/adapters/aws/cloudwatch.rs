@@ -15,7 +15,7 @@ use crate::domain::arn::AlarmArn;
 use crate::domain::catalog::ReplicaLag;
 use crate::domain::event::ObservedState;
 use crate::domain::time::Millis;
-use crate::ports::{AlarmReader, AwsError, ErrorKind};
+use crate::ports::{AlarmReader, AwsError, ErrorKind, MAX_ALARMS_PER_READ};
 
 /// How far back the replica-lag reading looks for its latest datapoint.
 const LAG_LOOKBACK_MS: Millis = 5 * 60_000;
@@ -88,6 +88,44 @@ impl AlarmReader for CloudWatchAlarms {
             .iter()
             .find_map(|a| a.state_value().and_then(observed));
         Ok(metric.or(composite))
+    }
+
+    async fn alarm_states(
+        &self,
+        region: &str,
+        alarm_names: &[String],
+    ) -> Result<HashMap<String, ObservedState>, AwsError> {
+        let mut states = HashMap::with_capacity(alarm_names.len());
+        if alarm_names.is_empty() {
+            return Ok(states);
+        }
+        // Up to 100 names fit one page of 100 records; the paginator covers the rest anyway.
+        let mut pages = self
+            .client(region)
+            .describe_alarms()
+            .set_alarm_names(Some(alarm_names.to_vec()))
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .max_records(MAX_ALARMS_PER_READ as i32)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let out = page.map_err(|e| classify("cloudwatch", "DescribeAlarms", &e))?;
+            let metric = out
+                .metric_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value()));
+            let composite = out
+                .composite_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value()));
+            for (name, state) in metric.chain(composite) {
+                if let (Some(name), Some(state)) = (name, state.and_then(observed)) {
+                    states.insert(name.to_string(), state);
+                }
+            }
+        }
+        Ok(states)
     }
 
     async fn replica_lag(&self, spec: &ReplicaLag, now: Millis) -> Result<Option<f64>, AwsError> {

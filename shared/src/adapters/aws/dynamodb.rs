@@ -89,7 +89,7 @@ pub fn state_from_item(item: &HashMap<String, AttributeValue>) -> Result<Service
             "epoch" => state.epoch = number(name, value)?,
             "version" => state.version = number(name, value)?,
             "last_transition_at" => state.last_transition_at = Some(number(name, value)?),
-            "cap_paged_at" => state.cap_paged_at = Some(number(name, value)?),
+            "held_paged" => state.held_paged = Some(from_av(name, value)?),
             "escalated_at" => state.escalated_at = Some(number(name, value)?),
             "drift" => state.drift = Some(from_av(name, value)?),
             "auto_failovers" => state.auto_failovers = from_av(name, value)?,
@@ -222,7 +222,7 @@ impl ControlStore for DynamoStore {
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#af", "auto_failovers")
             .expression_attribute_names("#lta", "last_transition_at")
-            .expression_attribute_names("#cap", "cap_paged_at")
+            .expression_attribute_names("#held", "held_paged")
             .expression_attribute_names("#esc", "escalated_at")
             .expression_attribute_names("#drift", "drift")
             .expression_attribute_names("#pause", "pause")
@@ -239,12 +239,12 @@ impl ControlStore for DynamoStore {
             }
             None => removes.push("#lta"),
         }
-        match next.cap_paged_at {
-            Some(t) => {
-                sets.push("#cap = :cap");
-                req = req.expression_attribute_values(":cap", n(t));
+        match &next.held_paged {
+            Some(h) => {
+                sets.push("#held = :held");
+                req = req.expression_attribute_values(":held", to_av("held_paged", h)?);
             }
-            None => removes.push("#cap"),
+            None => removes.push("#held"),
         }
         match next.escalated_at {
             Some(t) => {
@@ -297,6 +297,57 @@ impl ControlStore for DynamoStore {
                         cf.item().map(state_from_item).transpose()?.map(Box::new),
                     ))
                 }
+                _ => Err(classify("dynamodb", "UpdateItem", &e)),
+            },
+        }
+    }
+
+    async fn confirm_votes(
+        &self,
+        service: &str,
+        votes: &[(String, Millis)],
+        confirmed_at: Millis,
+    ) -> Result<VoteWrite, AwsError> {
+        if votes.is_empty() {
+            return Ok(VoteWrite::NotNewer(self.load_state(service).await?));
+        }
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(service)))
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_names("#c", "confirmed_at")
+            .expression_attribute_values(":alarm", s("ALARM"))
+            .expression_attribute_values(":c", n(confirmed_at));
+        let mut sets = Vec::new();
+        let mut conditions = Vec::new();
+        for (i, (observer, at)) in votes.iter().enumerate() {
+            req = req
+                .expression_attribute_names(format!("#v{i}"), format!("{VOTE_PREFIX}{observer}"))
+                .expression_attribute_values(format!(":at{i}"), n(at));
+            sets.push(format!("#v{i}.#c = :c"));
+            // Only the very vote that was read: a newer event (OK included) wins.
+            conditions.push(format!("(#v{i}.#at = :at{i} AND #v{i}.#st = :alarm)"));
+        }
+        let result = req
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(conditions.join(" AND "))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(VoteWrite::Recorded(
+                out.attributes()
+                    .map_or(Ok(ServiceState::default()), state_from_item)?,
+            )),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(cf)) => match cf.item() {
+                    Some(item) => Ok(VoteWrite::NotNewer(state_from_item(item)?)),
+                    None => Ok(VoteWrite::NotNewer(self.load_state(service).await?)),
+                },
                 _ => Err(classify("dynamodb", "UpdateItem", &e)),
             },
         }

@@ -10,7 +10,11 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::ProvideErrorKind;
 
 pub use cloudwatch::CloudWatchAlarms;
 pub use dynamodb::DynamoStore;
@@ -57,14 +61,17 @@ pub fn engine(sdk: &SdkConfig, config: &Config, function: &'static str) -> AwsEn
             .retry_classifier(SnsThrottledIsRetryable)
             .build(),
     );
-    Engine::new(
+    let mut engine = Engine::new(
         DynamoStore::new(dynamodb, &config.table),
         Route53HealthChecks::new(route53_client(sdk)),
         CloudWatchAlarms::new(sdk.clone()),
         SnsNotifier::new(sns, &config.topic_arn),
         SystemClock,
         function,
-    )
+    );
+    // Alarms outside the deployment's account or partition are refused at catalog load.
+    engine.home_account = config.home_account();
+    engine
 }
 
 /// Route 53's control plane (served from us-east-1) gets more patience: more attempts with
@@ -83,43 +90,43 @@ pub fn route53_client(sdk: &SdkConfig) -> aws_sdk_route53::Client {
     aws_sdk_route53::Client::from_conf(conf)
 }
 
-/// Classifies an SDK error: throttling, 5xx, timeouts and dispatch failures are worth retrying.
-pub(crate) fn classify<E, R>(
+/// Error codes that mean "slow down" or "try again", not "no": the SDK's own throttling and
+/// transient lists, and SNS's `Throttled`, which they lack (see [`SnsThrottledIsRetryable`]).
+fn is_retryable_code(code: &str) -> bool {
+    THROTTLING_ERRORS.contains(&code) || TRANSIENT_ERRORS.contains(&code) || code == "Throttled"
+}
+
+/// Classifies an SDK error as the SDK's retry classifiers do: a throttling or transient
+/// code, an error the service models as retryable, any 5xx (with or without a code: a
+/// gateway's HTML page has none) or 429, a timeout or a failed dispatch is "unanswered"
+/// (wait and retry); anything else is the service refusing the request.
+pub(crate) fn classify<E>(
     service: &'static str,
     operation: &'static str,
-    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    err: &SdkError<E, HttpResponse>,
 ) -> AwsError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + 'static,
 {
-    use aws_smithy_runtime_api::client::result::SdkError;
     let (kind, message) = match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let code = e.code().unwrap_or("Unknown");
-            let retryable = matches!(
-                code,
-                "ThrottlingException"
-                    | "Throttling"
-                    | "Throttled"
-                    | "ProvisionedThroughputExceededException"
-                    | "RequestLimitExceeded"
-                    | "PriorRequestNotComplete"
-                    | "InternalServerError"
-                    | "InternalFailure"
-                    | "ServiceUnavailable"
-                    | "InternalError"
-            );
-            let kind = if retryable {
+            let status = se.raw().status().as_u16();
+            let code = ProvideErrorMetadata::code(e);
+            let unanswered = code.is_some_and(is_retryable_code)
+                || e.retryable_error_kind().is_some()
+                || (500..600).contains(&status)
+                || status == 429;
+            let kind = if unanswered {
                 ErrorKind::Unavailable
             } else {
                 ErrorKind::Rejected
             };
-            (
-                kind,
-                format!("{code}: {}", e.message().unwrap_or("no message")),
-            )
+            let message = match code {
+                Some(code) => format!("{code}: {}", e.message().unwrap_or("no message")),
+                None => format!("HTTP {status} without an AWS error code"),
+            };
+            (kind, message)
         }
         SdkError::ConstructionFailure(_) => (ErrorKind::Rejected, format!("{err}")),
         // Timeouts, dispatch and response failures: the service did not answer usefully.
@@ -179,4 +186,140 @@ pub fn exit_at_start(function: &str, e: &dyn std::fmt::Display) -> ! {
     tracing::error!(error = %e, "{function} cannot start");
     eprintln!("{function} cannot start: {e}");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::ReplicatedWriteConflictException;
+    use aws_sdk_route53::operation::get_health_check_status::GetHealthCheckStatusError;
+    use aws_sdk_sns::operation::publish::PublishError;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn raw(status: u16, body: &'static str) -> HttpResponse {
+        HttpResponse::new(
+            StatusCode::try_from(status).expect("a status"),
+            SdkBody::from(body),
+        )
+    }
+
+    fn meta(code: &str, message: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message(message).build()
+    }
+
+    /// A service error as the SDK's parser leaves it: a code when the body had one.
+    fn route53(status: u16, code: Option<&str>) -> AwsError {
+        let e = match code {
+            Some(c) => GetHealthCheckStatusError::generic(meta(c, "m")),
+            // What the REST-XML parser makes of a body that is not XML (a gateway's page).
+            None => GetHealthCheckStatusError::unhandled("invalid XML: <html>"),
+        };
+        let body = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+        classify(
+            "route53",
+            "GetHealthCheckStatus",
+            &SdkError::service_error(e, raw(status, body)),
+        )
+    }
+
+    #[test]
+    fn a_5xx_without_an_error_code_is_unanswered_not_a_refusal() {
+        for status in [500, 502, 503, 504] {
+            let e = route53(status, None);
+            assert_eq!(e.kind, ErrorKind::Unavailable, "HTTP {status}: {e}");
+            assert!(e.message.contains(&format!("HTTP {status}")), "{e}");
+        }
+        // A 4xx without a code is still a refusal (a proxy saying no), 429 asks us to wait.
+        assert_eq!(route53(403, None).kind, ErrorKind::Rejected);
+        assert_eq!(route53(429, None).kind, ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn codes_are_classified_as_the_sdk_does() {
+        // Route 53's throttling answers are HTTP 400 with a code.
+        for code in ["Throttling", "PriorRequestNotComplete"] {
+            assert_eq!(
+                route53(400, Some(code)).kind,
+                ErrorKind::Unavailable,
+                "{code}"
+            );
+        }
+        // Every code on the SDK's throttling and transient lists, at HTTP 400.
+        for code in THROTTLING_ERRORS
+            .iter()
+            .chain(TRANSIENT_ERRORS)
+            .chain(&["Throttled"])
+        {
+            assert_eq!(
+                route53(400, Some(code)).kind,
+                ErrorKind::Unavailable,
+                "{code}"
+            );
+        }
+        // A refusal is a refusal; a 5xx with any code is not.
+        for code in ["InvalidInput", "NoSuchHealthCheck", "AccessDenied"] {
+            let e = route53(400, Some(code));
+            assert_eq!(e.kind, ErrorKind::Rejected, "{code}");
+            assert!(e.message.starts_with(code), "{e}");
+        }
+        assert_eq!(
+            route53(500, Some("InternalFailure")).kind,
+            ErrorKind::Unavailable
+        );
+
+        let dynamo = |e: PutItemError, status| {
+            classify(
+                "dynamodb",
+                "PutItem",
+                &SdkError::service_error(e, raw(status, "{}")),
+            )
+        };
+        let throttled = PutItemError::generic(meta("ProvisionedThroughputExceededException", "x"));
+        assert_eq!(dynamo(throttled, 400).kind, ErrorKind::Unavailable);
+        let refused = PutItemError::generic(meta("ValidationException", "x"));
+        assert_eq!(dynamo(refused, 400).kind, ErrorKind::Rejected);
+        // Modeled as retryable by the service (no list needed).
+        let conflict = PutItemError::ReplicatedWriteConflictException(
+            ReplicatedWriteConflictException::builder()
+                .message("x")
+                .meta(meta("ReplicatedWriteConflictException", "x"))
+                .build(),
+        );
+        assert_eq!(dynamo(conflict, 400).kind, ErrorKind::Unavailable);
+
+        let sns = |code| {
+            classify(
+                "sns",
+                "Publish",
+                &SdkError::service_error(PublishError::generic(meta(code, "x")), raw(400, "")),
+            )
+            .kind
+        };
+        assert_eq!(sns("Throttled"), ErrorKind::Unavailable);
+        assert_eq!(sns("AuthorizationError"), ErrorKind::Rejected);
+    }
+
+    #[test]
+    fn no_answer_is_unanswered_and_a_request_that_cannot_be_built_is_refused() {
+        let kind = |e: SdkError<PublishError, HttpResponse>| classify("sns", "Publish", &e).kind;
+        assert_eq!(
+            kind(SdkError::timeout_error("attempt timeout")),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind(SdkError::dispatch_failure(ConnectorError::io(
+                "reset".into()
+            ))),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind(SdkError::construction_failure("bad input")),
+            ErrorKind::Rejected
+        );
+    }
 }

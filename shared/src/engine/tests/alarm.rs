@@ -255,7 +255,7 @@ async fn paused_service_records_votes_but_does_not_act() {
     let state = e.store.state("checkout");
     assert_eq!(state.votes.len(), 2, "votes recorded while paused");
     assert_eq!(state.phase, Phase::PrimaryActive);
-    assert!(e.notifier.sent().is_empty());
+    assert_eq!(alert_kinds(&e), ["held"], "the held quorum is paged once");
     let history = e.store.history.lock().unwrap().clone();
     assert!(history
         .iter()
@@ -342,4 +342,49 @@ async fn a_bad_catalog_entry_does_not_take_the_others_down() {
         send(&e, &event(1, "ALARM", T0, "b"), "r").await.unwrap(),
         ["failed_over"]
     );
+}
+
+#[tokio::test]
+async fn an_observer_of_a_service_added_later_is_found_once_the_catalog_is_10_s_old() {
+    use crate::engine::CATALOG_MISS_REFRESH_MS;
+    let e = engine();
+    let reads = || {
+        let calls = e.store.calls.lock().unwrap();
+        calls.iter().filter(|c| **c == "load_catalog").count()
+    };
+    let newcomer = |at: i64| {
+        let mut ev = event(0, "ALARM", at, &format!("n{at}"));
+        let arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:payments-canary-0";
+        ev["resources"] = json!([arn]);
+        ev["detail"]["alarmName"] = json!("payments-canary-0");
+        ev
+    };
+    send(&e, &event(1, "ALARM", T0, "a"), "r1").await.unwrap();
+    assert_eq!(reads(), 1);
+    let payments = json!({"name": "payments", "quorum": 1, "observers": [
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:payments-canary-0",
+        "arn:aws:cloudwatch:us-west-2:123456789012:alarm:payments-canary-1"]});
+    e.store
+        .catalog
+        .lock()
+        .unwrap()
+        .push(("payments".into(), definition(payments)));
+    // Within 10 s of the last read an unknown alarm costs no call: it is ignored.
+    e.clock.set(T0 + 1_000);
+    let out = e
+        .handle_alarm_event(&newcomer(T0 + 1_000), &inv("r2", T0 + 1_000))
+        .await
+        .unwrap();
+    assert_eq!(out.ignored.as_deref(), Some("unknown observer"));
+    assert_eq!(reads(), 1);
+    // Once the catalog is 10 s old, the unknown alarm re-reads it and is found.
+    let later = T0 + CATALOG_MISS_REFRESH_MS;
+    e.clock.set(later);
+    let out = e
+        .handle_alarm_event(&newcomer(later), &inv("r3", later))
+        .await
+        .unwrap();
+    assert_eq!(reads(), 2, "the miss re-read the catalog");
+    assert_eq!(out.services.len(), 1, "{out:?}");
+    assert_eq!(out.services[0].service, "payments");
 }

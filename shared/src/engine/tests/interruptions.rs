@@ -370,6 +370,7 @@ async fn an_owner_that_died_is_taken_over_only_after_its_lease() {
             reason: "x".into(),
             received_at: T0,
             received_by: "r".into(),
+            confirmed_at: None,
         },
     );
     let votes = crate::domain::decision::live_votes(

@@ -2,9 +2,12 @@
 
 mod alarm;
 mod bad_input;
+mod held;
 mod interruptions;
 mod operator;
+mod preflight;
 mod reconcile;
+mod standing;
 
 use std::sync::Arc;
 

@@ -1,7 +1,9 @@
 //! The operator's actions: planned failover and failback, status, pause and resume.
 
 use super::*;
+use crate::api::operator_response::StepStatus;
 use crate::domain::state::{HealthCheckSettings, Phase, ServiceState};
+use crate::engine::{CATALOG_MISS_REFRESH_MS, CATALOG_TTL_MS};
 use crate::ports::HealthCheckConfig;
 
 /// Everything an action could change, to prove a dry run or a refusal changed nothing.
@@ -214,7 +216,7 @@ async fn pause_holds_a_quorum_and_resume_acts_on_it_at_once() {
     assert_eq!(r.phase_after, Some(Phase::FailedOver), "{r:?}");
     assert!(e.health.get_now(PRIMARY).settings.forces_unhealthy());
     let types = alert_kinds(&e);
-    assert_eq!(types, ["pause", "resume", "failover"]);
+    assert_eq!(types, ["pause", "held", "resume", "failover"]);
 }
 
 #[tokio::test]
@@ -267,11 +269,25 @@ async fn a_failed_failback_step_is_resumed_by_the_retry() {
     operate(&e, op("failover", json!({}))).await;
     e.clock.set(T0 + 1000);
     e.health.failures.fail_next("update");
-    let err = e
-        .handle_operator_request(&op("failback", json!({})), &inv("op2", T0 + 1000))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("restore"), "{err}");
+    // The claim landed: the answer is no error but where epoch 2 stands and who finishes it.
+    let r = operate(&e, op("failback", json!({}))).await;
+    assert!(!r.ok && r.message.contains("epoch 2 claimed"), "{r:?}");
+    assert_eq!(
+        (r.epoch, r.phase_after),
+        (Some(2), Some(Phase::FailingBack)),
+        "{r:?}"
+    );
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.name == "restore" && s.status == StepStatus::Failed),
+        "{r:?}"
+    );
+    let next = r.next.as_deref().unwrap_or_default();
+    assert!(
+        next.contains("reconciler finishes epoch 2") && next.contains("asking again"),
+        "{r:?}"
+    );
     assert_eq!(e.store.state("checkout").phase, Phase::FailingBack);
     assert_eq!(e.notifier.sent()[1].event_type, "pending");
     assert!(
@@ -290,4 +306,247 @@ async fn a_failed_failback_step_is_resumed_by_the_retry() {
     assert_eq!((state.phase, state.epoch), (Phase::PrimaryActive, 2));
     let kinds = alert_kinds(&e);
     assert_eq!(kinds, ["failover", "pending", "failback"]);
+}
+
+/// The operator's audit records (kind `operator`) as (what, epoch).
+fn operator_records(e: &TestEngine) -> Vec<(String, u64)> {
+    e.store
+        .history
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.kind == "operator")
+        .map(|(_, r)| (r.what.clone(), r.epoch))
+        .collect()
+}
+
+fn step<'a>(r: &'a OperatorResponse, name: &str) -> &'a crate::api::operator_response::StepReport {
+    r.steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name}: {r:?}"))
+}
+
+#[tokio::test]
+async fn an_audit_write_refused_after_the_claim_is_retried_and_the_failover_answers_ok() {
+    let e = engine();
+    e.store.failures.fail_next("append_history");
+    let r = operate(&e, op("failover", json!({}))).await;
+    assert!(r.ok, "the claim landed and the switch was made: {r:?}");
+    assert_eq!((r.epoch, r.phase_after), (Some(1), Some(Phase::FailedOver)));
+    let audit = step(&r, "audit");
+    assert_eq!(audit.status, StepStatus::Done, "{r:?}");
+    assert!(audit.detail.contains("attempt 2"), "{r:?}");
+    assert!(
+        r.next.as_deref().unwrap_or_default().contains("failback"),
+        "{r:?}"
+    );
+    assert_eq!(e.health.updates.lock().unwrap().len(), 1, "one switch");
+    assert_eq!(alert_kinds(&e), ["failover"], "one alert");
+    assert_eq!(operator_records(&e), [("failover".to_string(), 1)]);
+    // The operator's retry of the same request changes nothing more.
+    assert!(operate(&e, op("failover", json!({}))).await.ok);
+    assert_eq!(e.health.updates.lock().unwrap().len(), 1);
+    assert_eq!(alert_kinds(&e), ["failover"]);
+}
+
+#[tokio::test]
+async fn an_audit_write_that_cannot_be_retried_in_time_still_answers_ok() {
+    let e = engine();
+    e.store.failures.fail_next("append_history");
+    // Time for the steps (the alert needs 9 s) but not for another audit attempt.
+    let tight = Invocation {
+        request_id: "op".into(),
+        deadline: T0 + 9_500,
+    };
+    let r = e
+        .handle_operator_request(&op("failover", json!({})), &tight)
+        .await
+        .expect("a landed claim is never reported as an error");
+    assert!(r.ok, "{r:?}");
+    assert_eq!((r.epoch, r.phase_after), (Some(1), Some(Phase::FailedOver)));
+    let audit = step(&r, "audit");
+    assert_eq!(audit.status, StepStatus::Failed, "{r:?}");
+    assert!(audit.detail.contains("the action stands"), "{r:?}");
+    assert_eq!(e.health.updates.lock().unwrap().len(), 1);
+    assert_eq!(alert_kinds(&e), ["failover"]);
+    // The closing step record still says who asked and why.
+    let history = e.store.history.lock().unwrap().clone();
+    assert!(
+        history
+            .iter()
+            .any(|(_, h)| h.kind == "step" && h.why.contains("alice: planned maintenance")),
+        "{history:?}"
+    );
+}
+
+#[tokio::test]
+async fn refused_audit_writes_never_fail_a_landed_failback_pause_or_resume() {
+    let e = engine();
+    assert!(operate(&e, op("failover", json!({}))).await.ok);
+    e.clock.set(T0 + 1000);
+    e.store.failures.fail_next("append_history");
+    let r = operate(&e, op("failback", json!({}))).await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(
+        (r.epoch, r.phase_after),
+        (Some(2), Some(Phase::PrimaryActive))
+    );
+    assert_eq!(step(&r, "audit").status, StepStatus::Done, "{r:?}");
+    for action in ["pause", "resume"] {
+        e.store.failures.fail_next("append_history");
+        let r = operate(&e, op(action, json!({}))).await;
+        assert!(r.ok, "{action}: {r:?}");
+        assert_eq!(
+            step(&r, "audit").status,
+            StepStatus::Done,
+            "{action}: {r:?}"
+        );
+        if action == "pause" {
+            let next = r.next.as_deref().unwrap_or_default();
+            assert!(next.contains("until action resume"), "{r:?}");
+        }
+    }
+    let whats: Vec<String> = operator_records(&e).into_iter().map(|(w, _)| w).collect();
+    assert_eq!(whats, ["failover", "failback", "pause", "resume"]);
+    assert_eq!(alert_kinds(&e), ["failover", "failback", "pause", "resume"]);
+}
+
+#[tokio::test]
+async fn a_failed_switch_after_the_claim_is_answered_with_the_epoch_and_who_finishes_it() {
+    let e = engine();
+    e.health.failures.fail_next("update");
+    let r = operate(&e, op("failover", json!({}))).await;
+    assert!(!r.ok, "{r:?}");
+    assert_eq!(
+        (r.epoch, r.phase_after),
+        (Some(1), Some(Phase::FailingOver))
+    );
+    assert_eq!(step(&r, "claim").status, StepStatus::Done);
+    assert_eq!(step(&r, "switch").status, StepStatus::Failed);
+    assert!(
+        r.next
+            .as_deref()
+            .unwrap_or_default()
+            .contains("reconciler finishes epoch 1 on its next run"),
+        "{r:?}"
+    );
+    // And so it does, with one switch and no second decision.
+    reconcile(&e).await;
+    let state = e.store.state("checkout");
+    assert_eq!((state.phase, state.epoch), (Phase::FailedOver, 1));
+    assert_eq!(e.health.updates.lock().unwrap().len(), 1);
+    assert_eq!(alert_kinds(&e), ["pending", "failover"]);
+}
+
+#[tokio::test]
+async fn a_service_added_after_the_catalog_was_read_is_found_at_once() {
+    let e = engine();
+    let reads = || {
+        e.store
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == "load_catalog")
+            .count()
+    };
+    let status = |name: &str| json!({"action": "status", "service": name});
+    assert!(operate(&e, status("checkout")).await.ok);
+    assert_eq!(reads(), 1);
+    e.store
+        .catalog
+        .lock()
+        .unwrap()
+        .push(("payments".into(), definition(json!({"name": "payments"}))));
+    e.clock.set(T0 + 1_000);
+    let r = operate(&e, status("payments")).await;
+    assert_eq!(r.status[0].service, "payments", "{r:?}");
+    assert_eq!(reads(), 2, "the miss re-read the catalog");
+    // Known services are served from the cache; a miss within 10 s of the last read
+    // reads nothing, however many there are.
+    assert!(operate(&e, status("checkout")).await.ok);
+    for _ in 0..50 {
+        let err = e
+            .handle_operator_request(&status("nope"), &inv("op", e.clock.now()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "BadRequest");
+    }
+    assert_eq!(reads(), 2);
+    e.clock.set(T0 + 1_000 + CATALOG_MISS_REFRESH_MS);
+    assert!(e
+        .handle_operator_request(&status("nope"), &inv("op", e.clock.now()))
+        .await
+        .is_err());
+    assert_eq!(reads(), 3, "a miss 10 s after the last read reads again");
+    // The alarm path's question (does any service have this observer?) is rate-limited
+    // the same way: a flood of events from an unknown alarm makes one read per 10 s.
+    let stranger = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:not-an-observer";
+    for _ in 0..50 {
+        let c = e
+            .catalog_with(|c| !c.services_observing(stranger).is_empty())
+            .await
+            .unwrap();
+        assert_eq!(c.len(), 2);
+    }
+    assert_eq!(reads(), 3);
+    // A minute after the last read, the catalog is re-read without a miss.
+    e.clock
+        .set(T0 + 1_000 + CATALOG_MISS_REFRESH_MS + CATALOG_TTL_MS - 1);
+    assert!(operate(&e, status("checkout")).await.ok);
+    assert_eq!(reads(), 3);
+    e.clock
+        .set(T0 + 1_000 + CATALOG_MISS_REFRESH_MS + CATALOG_TTL_MS);
+    assert!(operate(&e, status("checkout")).await.ok);
+    assert_eq!(reads(), 4);
+}
+
+#[tokio::test]
+async fn a_failed_catalog_re_read_keeps_the_last_catalog_and_waits_10_s() {
+    let e = engine();
+    assert!(operate(&e, json!({"action": "status"})).await.ok);
+    e.clock.set(T0 + CATALOG_TTL_MS);
+    e.store.failures.fail_next("load_catalog");
+    assert!(
+        operate(&e, json!({"action": "status"})).await.ok,
+        "the last good catalog"
+    );
+    let loads = || {
+        e.store
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == "load_catalog")
+            .count()
+    };
+    assert_eq!(loads(), 2);
+    e.clock.set(T0 + CATALOG_TTL_MS + 5_000);
+    assert!(operate(&e, json!({"action": "status"})).await.ok);
+    assert_eq!(loads(), 2, "no re-read within 10 s of the failed one");
+    e.clock.set(T0 + CATALOG_TTL_MS + CATALOG_MISS_REFRESH_MS);
+    assert!(operate(&e, json!({"action": "status"})).await.ok);
+    assert_eq!(loads(), 3);
+}
+
+#[tokio::test]
+async fn a_claim_that_landed_although_its_answer_was_lost_goes_on_and_answers_ok() {
+    let e = engine();
+    *e.store.write_fault_at.lock().unwrap() = Some((1, WriteFault::LandedButError));
+    let r = operate(&e, op("failover", json!({}))).await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!((r.epoch, r.phase_after), (Some(1), Some(Phase::FailedOver)));
+    assert_eq!(e.health.updates.lock().unwrap().len(), 1, "one switch");
+    assert_eq!(alert_kinds(&e), ["failover"], "one alert");
+    // A claim that did not land is still an error that changed nothing.
+    let e = engine();
+    e.store.failures.fail_next("write_control");
+    let before = snapshot(&e);
+    let err = e
+        .handle_operator_request(&op("failover", json!({})), &inv("op", T0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "ControlTableUnavailable", "{err}");
+    assert_eq!(snapshot(&e), before);
 }

@@ -113,6 +113,7 @@ async fn a_killed_owner_is_finished_by_the_reconciler_only_after_its_lease() {
             reason: "x".into(),
             received_at: T0,
             received_by: "r".into(),
+            confirmed_at: None,
         },
     );
     let votes = crate::domain::decision::live_votes(&def, &state, T0);

@@ -34,6 +34,9 @@ pub enum FaultKind {
     ServerError,
     /// HTTP 503, service unavailable.
     Unavailable,
+    /// HTTP 502 or 504 from a gateway in front of the service: an HTML page, no AWS error
+    /// code and no request id (the service itself never saw the request).
+    Gateway,
     /// The connection is closed without an answer; the request never reaches moto.
     Reset,
     /// The request is held back a while (up to [`FaultPlan::max_latency`]), then forwarded.
@@ -48,10 +51,11 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind that fails the call before it reaches moto.
-    pub const FAILING: [FaultKind; 4] = [
+    pub const FAILING: [FaultKind; 5] = [
         FaultKind::Throttle,
         FaultKind::ServerError,
         FaultKind::Unavailable,
+        FaultKind::Gateway,
         FaultKind::Reset,
     ];
 }
@@ -209,6 +213,9 @@ pub(super) fn fault_response(
     service: &str,
     rng: &mut XorShift,
 ) -> (u16, Vec<u8>, String) {
+    if kind == FaultKind::Gateway {
+        return gateway_response(rng);
+    }
     let request_id = format!("fault-{:016x}", rng.next_u64());
     let (status, code, message) = match (kind, service) {
         (FaultKind::Throttle, "dynamodb") => {
@@ -300,4 +307,24 @@ pub(super) fn fault_response(
         format!("HTTP {status}")
     };
     (status, raw, label)
+}
+
+/// A gateway's own error page, as a load balancer or proxy answers: HTML, no AWS error
+/// code, no AWS request id.
+fn gateway_response(rng: &mut XorShift) -> (u16, Vec<u8>, String) {
+    let (status, reason) = if rng.below(2) == 0 {
+        (502, "Bad Gateway")
+    } else {
+        (504, "Gateway Timeout")
+    };
+    let body = format!(
+        "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}</h1></center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut raw = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body.as_bytes());
+    (status, raw, format!("HTTP {status}"))
 }

@@ -1,0 +1,127 @@
+//! The standing quorum. CloudWatch sends an event only when an alarm changes state, so an
+//! observer that stays in ALARM never votes again: the reconciler reads the alarms behind
+//! the stored ALARM votes (one DescribeAlarms per observer region and 100 names) and marks
+//! the votes it finds still in ALARM confirmed, which keeps them live. The reconciler then
+//! re-assesses the service through the alarm path's own `decide`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::future::join_all;
+use tracing::{info, warn};
+
+use super::{Engine, EngineError};
+use crate::domain::arn::AlarmArn;
+use crate::domain::catalog::ServiceDefinition;
+use crate::domain::decision::standing_alarms;
+use crate::domain::event::ObservedState;
+use crate::domain::state::ServiceState;
+use crate::ports::{
+    AlarmReader, Clock, ControlStore, HealthChecks, Notifier, VoteWrite, MAX_ALARMS_PER_READ,
+};
+
+/// What one run read of the alarms behind standing ALARM votes.
+#[derive(Debug, Default)]
+pub(super) struct AlarmReadings {
+    /// By alarm ARN; an alarm that was not read (or does not exist) is absent.
+    pub states: HashMap<String, ObservedState>,
+    /// Reads that failed: their votes are not confirmed this run.
+    pub errors: Vec<String>,
+}
+
+impl<S, H, A, N, C> Engine<S, H, A, N, C>
+where
+    S: ControlStore,
+    H: HealthChecks,
+    A: AlarmReader,
+    N: Notifier,
+    C: Clock,
+{
+    /// Reads every alarm that stands behind an ALARM vote of these services, batched per
+    /// region, the batches in parallel. Nothing stands: no call.
+    pub(super) async fn read_standing_alarms<'a>(
+        &self,
+        services: impl Iterator<Item = (&'a ServiceDefinition, &'a ServiceState)>,
+    ) -> AlarmReadings {
+        // region -> alarm name -> ARN (the same alarm may observe several services).
+        let mut by_region: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (def, state) in services {
+            for (arn, _) in standing_alarms(def, state) {
+                if let Some(a) = AlarmArn::parse(&arn) {
+                    by_region
+                        .entry(a.region.to_string())
+                        .or_default()
+                        .insert(a.alarm_name.to_string(), arn.clone());
+                }
+            }
+        }
+        let batches: Vec<(String, Vec<String>)> = by_region
+            .iter()
+            .flat_map(|(region, names)| {
+                let names: Vec<String> = names.keys().cloned().collect();
+                names
+                    .chunks(MAX_ALARMS_PER_READ)
+                    .map(|chunk| (region.clone(), chunk.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let results = join_all(
+            batches
+                .iter()
+                .map(|(region, names)| self.alarms.alarm_states(region, names)),
+        )
+        .await;
+        let mut readings = AlarmReadings::default();
+        for ((region, names), result) in batches.iter().zip(results) {
+            match result {
+                Ok(states) => {
+                    for (name, state) in states {
+                        if let Some(arn) = by_region.get(region).and_then(|m| m.get(&name)) {
+                            readings.states.insert(arn.clone(), state);
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(region = %region, alarms = names.len(), error = %e, "standing alarms could not be read; their votes are not confirmed this run");
+                    readings
+                        .errors
+                        .push(format!("reading {} alarms in {region}: {e}", names.len()));
+                }
+            }
+        }
+        readings
+    }
+
+    /// Marks this service's ALARM votes confirmed where the read found the alarm still in
+    /// ALARM (one conditional write; a newer event in the meantime wins). Returns the
+    /// state to go on with and how many votes were confirmed.
+    pub(super) async fn confirm_standing(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        readings: &AlarmReadings,
+    ) -> Result<(ServiceState, usize), EngineError> {
+        let still: Vec<(String, i64)> = standing_alarms(def, &state)
+            .into_iter()
+            .filter(|(arn, _)| readings.states.get(arn) == Some(&ObservedState::Alarm))
+            .collect();
+        if still.is_empty() {
+            return Ok((state, 0));
+        }
+        let now = self.clock.now();
+        match self
+            .store
+            .confirm_votes(&def.name, &still, now)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            VoteWrite::Recorded(next) => {
+                info!(service = %def.name, confirmed = still.len(), "standing ALARM votes confirmed by reading the alarms");
+                Ok((next, still.len()))
+            }
+            VoteWrite::NotNewer(current) => {
+                info!(service = %def.name, "a vote changed since it was read; the newer event stands, confirmation waits for the next run");
+                Ok((current, 0))
+            }
+        }
+    }
+}
