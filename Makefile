@@ -41,7 +41,7 @@ help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
 	@echo "make build        cargo build the workspace binaries (debug)"
 	@echo "make test         tools + build, then fmt check, clippy -D warnings, cargo test"
-	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split]"
+	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split|staggered]"
 	@echo "make report-check render the drill's HTML report in headless Chromium (screenshot + DOM check)"
 	@echo "make bench        release functions: cold start, latency and AWS calls per event, RSS, zip size, storm, reconciler (target/bench/)"
 	@echo "make reliability  the full alarm storm (100 services, 16 processes), fault injection, crash at every step, fuzzing"
@@ -91,7 +91,7 @@ test: tools build lint-infra
 
 # The failover drill: a whole incident through the real Lambda runtime against moto, a
 # timeline and an RTO report (target/drill/report.{json,html}). Exit 0: the drill held.
-# SCENARIO=quorum (default) | blocked | flapping | split
+# SCENARIO=quorum (default) | blocked | flapping | split | staggered
 SCENARIO ?= quorum
 demo: tools build
 	$(CARGO) run -q -p integration-tests --bin demo -- --scenario $(SCENARIO)

@@ -182,3 +182,93 @@ async fn a_single_observer_changes_nothing() {
         .filter(|s| s.function == "alarm-trigger")
         .all(|s| s.outcome == "vote_recorded" || s.outcome == "duplicate"));
 }
+
+#[tokio::test]
+async fn staggered_observers_are_decided_by_the_reconciler() {
+    let r = drill(Scenario::Staggered).await;
+    let window = drill::scenario::STAGGERED_VOTE_WINDOW_SECONDS;
+    assert_eq!(r.definition["vote_window_seconds"], window);
+    let step = |title_start: &str| {
+        r.steps
+            .iter()
+            .find(|s| s.title.starts_with(title_start))
+            .unwrap_or_else(|| panic!("no step '{title_start}' in {:?}", r.outcomes()))
+    };
+    // The observers entered ALARM further apart than the vote window, and both stay there.
+    let (first, second) = (
+        step("observer 1 goes to ALARM"),
+        step("observer 2 goes to ALARM"),
+    );
+    let apart = second.alarm_at.unwrap() - first.alarm_at.unwrap();
+    assert!(apart.num_seconds() > window as i64, "{apart}");
+    // Observer 2's event finds observer 1's vote no longer live: no event decides.
+    assert_eq!(second.outcome, "vote_recorded");
+    assert!(
+        second.detail.contains("1 of 2 votes live"),
+        "{}",
+        second.detail
+    );
+    assert!(second.alerts.is_empty());
+
+    // The reconciler reads both alarms, confirms both votes and fails over, once.
+    let decided = step("reconciler run: both alarms");
+    assert_eq!(
+        (decided.function, decided.outcome.as_str()),
+        ("reconciler", "decided")
+    );
+    assert!(
+        decided.detail.contains("2 votes confirmed"),
+        "{}",
+        decided.detail
+    );
+    assert!(
+        decided
+            .calls
+            .iter()
+            .any(|c| c.operation == "DescribeAlarms"),
+        "the run reads the standing alarms"
+    );
+    let pages: Vec<&str> = decided
+        .alerts
+        .iter()
+        .map(|a| a.event_type.as_str())
+        .collect();
+    assert_eq!(pages, ["failover"]);
+    assert_eq!(switches(&r), [("reconciler", true)]);
+    let voters: Vec<Vec<&str>> = decided
+        .audit
+        .iter()
+        .filter(|h| !h.votes.is_empty())
+        .map(|h| {
+            let mut v: Vec<&str> = h
+                .votes
+                .iter()
+                .map(|v| failover::domain::arn::alarm_name(&v.observer))
+                .collect();
+            v.sort();
+            v
+        })
+        .collect();
+    assert!(
+        voters.contains(&vec!["checkout-canary-use1", "checkout-canary-usw2"]),
+        "the audit shows the deciding votes: {voters:?}"
+    );
+    assert_eq!(outcome(&r, "reconciler run again"), "in_sync");
+
+    assert_eq!((r.final_phase.as_str(), r.final_epoch), ("FAILED_OVER", 1));
+    assert!(r.final_primary.forced_unhealthy());
+    let ops = r.calls_by_operation();
+    assert_eq!(ops.get("UpdateHealthCheck"), Some(&1), "{ops:?}");
+    assert_eq!(ops.get("Publish"), Some(&1), "{ops:?}");
+    // The decision's latency is measured from the quorum's newest alarm to the switch.
+    let l = r
+        .latency
+        .as_ref()
+        .expect("latency of the reconciler's decision");
+    assert_eq!((l.step, l.outcome.as_str()), (decided.n, "failed_over"));
+    assert_eq!(
+        l.quorum_alarm_at,
+        second.alarm_at.unwrap().timestamp_millis()
+    );
+    assert!(r.rto.is_some());
+}

@@ -1,4 +1,4 @@
-//! `make demo [SCENARIO=quorum|blocked|flapping|split]`: a failover drill. A whole
+//! `make demo [SCENARIO=quorum|blocked|flapping|split|staggered]`: a failover drill. A whole
 //! incident through the real Lambda runtime (`cargo lambda watch` + `cargo lambda
 //! invoke`) against a local moto server, with a timeline, a summary and an RTO budget;
 //! JSON and HTML reports under `target/drill/`. See `integration_tests::drill`.
@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use integration_tests::drill::{self, DrillOptions, Scenario};
 use tokio::signal::unix::{signal, SignalKind};
 
-const USAGE: &str = "usage: demo [--scenario quorum|blocked|flapping|split] [--out DIR] [--list]
+const USAGE: &str =
+    "usage: demo [--scenario quorum|blocked|flapping|split|staggered] [--out DIR] [--list]
   (the SCENARIO environment variable works too; default: quorum)";
 
 fn main() -> ExitCode {

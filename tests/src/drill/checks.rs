@@ -47,6 +47,8 @@ pub(super) struct StepSeen<'a> {
     pub after: &'a Snapshot,
     pub audit: &'a [HistoryRecord],
     pub calls: &'a [TappedCall],
+    /// The observers' alarm ARNs (index = observer - 1).
+    pub observers: &'a [String],
 }
 
 /// Checks step `n` against its expectations; when every check of the step held (those
@@ -122,6 +124,32 @@ pub(super) fn check_step(
             format!("{kinds:?}"),
         );
     }
+    if !e.voters.is_empty() {
+        let name = |arn: &str| failover::domain::arn::alarm_name(arn).to_string();
+        let mut want: Vec<String> = e
+            .voters
+            .iter()
+            .filter_map(|i| seen.observers.get(i - 1))
+            .map(|arn| name(arn))
+            .collect();
+        want.sort();
+        let carried: Vec<Vec<String>> = seen
+            .audit
+            .iter()
+            .map(|h| {
+                let mut v: Vec<String> = h.votes.iter().map(|v| name(&v.observer)).collect();
+                v.sort();
+                v
+            })
+            .collect();
+        expect(
+            checks,
+            tl,
+            format!("the audit records the votes of {}", want.join(", ")),
+            carried.contains(&want),
+            format!("votes per record {carried:?}"),
+        );
+    }
     if let Some(count) = e.calls {
         expect(
             checks,
@@ -171,11 +199,11 @@ pub(super) fn check_incident(scenario: Scenario, seen: &IncidentSeen<'_>) -> Vec
     };
     check(
         format!(
-            "{} automatic failover(s), by alarm-trigger",
-            totals.failovers
+            "{} automatic failover(s), by {}",
+            totals.failovers, totals.failover_by
         ),
         failovers.len() == totals.failovers
-            && failovers.iter().all(|s| s.function == "alarm-trigger"),
+            && failovers.iter().all(|s| s.function == totals.failover_by),
         format!("{} [{}]", failovers.len(), describe(&failovers)),
     );
     check(

@@ -64,12 +64,18 @@ pub(super) fn outcome_of(
                     && r.escalations == 0
                     && r.errors.is_empty()
                     && r.not_reached.is_empty();
+                let outcome = match (in_sync, r.decided) {
+                    (false, _) => "not_in_sync",
+                    (true, 0) => "in_sync",
+                    // A standing quorum (no event) decided by this run.
+                    (true, _) => "decided",
+                };
                 (
-                    if in_sync { "in_sync" } else { "not_in_sync" }.into(),
+                    outcome.into(),
                     format!(
-                        "checked {} of {} services, {} drifts, {} resumed, {} escalations, errors {:?}, not reached {:?}",
-                        r.checked, r.services, r.drifts, r.resumed, r.escalations, r.errors,
-                        r.not_reached
+                        "checked {} of {} services, {} votes confirmed, {} standing quorums decided, {} drifts, {} resumed, {} escalations, errors {:?}, not reached {:?}",
+                        r.checked, r.services, r.votes_confirmed, r.decided, r.drifts, r.resumed,
+                        r.escalations, r.errors, r.not_reached
                     ),
                 )
             }

@@ -11,7 +11,8 @@ use super::{stage, Stage};
 /// Latencies of the first automatic decision (wall-clock millis).
 #[derive(Debug, Clone)]
 pub struct Latency {
-    /// The step whose event completed the quorum.
+    /// The step whose event completed the quorum, or the reconciler run that decided a
+    /// standing quorum.
     pub step: usize,
     /// What was decided: `failed_over` or `blocked`.
     pub outcome: String,
@@ -44,22 +45,35 @@ pub struct RtoBudget {
     pub total_s: f64,
 }
 
-/// The first automatic decision's latencies; `None` when no alarm-trigger step decided.
+/// The first automatic decision's latencies; `None` when no alarm-trigger step and no
+/// reconciler run decided.
 pub(super) fn latency(
     steps: &[StepRecord],
     alerts: &[AlertSeen],
     started_at: DateTime<Utc>,
 ) -> Option<Latency> {
     let step = steps.iter().find(|s| {
-        s.function == "alarm-trigger" && (s.outcome == "failed_over" || s.outcome == "blocked")
+        (s.function == "alarm-trigger" && (s.outcome == "failed_over" || s.outcome == "blocked"))
+            || (s.function == "reconciler" && s.outcome == "decided")
     })?;
     let exec = step.execution_after.as_ref()?;
+    // A standing quorum has no deciding event: the quorum stood from the moment its
+    // newest vote's alarm entered ALARM.
+    let quorum_alarm_at = match step.alarm_at {
+        Some(at) => at.timestamp_millis(),
+        None => exec.votes.iter().map(|v| v.at).max()?,
+    };
+    let outcome = match (step.function, exec.switched_at) {
+        ("reconciler", Some(_)) => "failed_over".to_string(),
+        ("reconciler", None) => "blocked".to_string(),
+        _ => step.outcome.clone(),
+    };
     let wall = |d: Duration| started_at.timestamp_millis() + d.as_millis() as i64;
     let alert = alerts.iter().find(|a| a.step == step.n);
     Some(Latency {
         step: step.n,
-        outcome: step.outcome.clone(),
-        quorum_alarm_at: step.alarm_at?.timestamp_millis(),
+        outcome,
+        quorum_alarm_at,
         delivered_at: wall(step.start),
         decided_at: exec.decided_at,
         switched_at: exec.switched_at,

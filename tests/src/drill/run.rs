@@ -12,7 +12,7 @@ use super::report::{self, DrillReport};
 use super::step::StepRunner;
 use super::timeline::{Kind, Timeline};
 use super::{stage, AwsTap, DrillOptions, Stage, FUNCTIONS};
-use crate::{Emulator, LambdaWatch};
+use crate::{put_catalog_entry, Emulator, LambdaWatch};
 
 /// Runs the drill. Returns the report whether or not the product held (see
 /// [`DrillReport::held`]); panics only when the harness itself cannot work (moto or
@@ -43,10 +43,29 @@ pub async fn run(options: DrillOptions) -> DrillReport {
         ),
     );
     let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port()));
-    let stage = {
+    let mut stage = {
         let mut say = |s: String| tl.say(None, Kind::Setup, s);
         Stage::provision(emulator, &mut say).await
     };
+    if let Some(window) = scenario.vote_window_seconds() {
+        // Before the functions start, so none has cached the deployment's entry.
+        stage.definition["vote_window_seconds"] = window.into();
+        put_catalog_entry(
+            &stage.sdk,
+            stage::TABLE,
+            stage::SERVICE,
+            &stage.definition.to_string(),
+        )
+        .await;
+        tl.say(
+            None,
+            Kind::Setup,
+            format!(
+                "catalog entry {}: vote_window_seconds {window} for this scenario (PutItem), so the incident outlives the window in seconds",
+                stage::SERVICE
+            ),
+        );
+    }
     if scenario.secondary_not_ready() {
         let (_, state) = stage
             .set_alarm(stage::SECONDARY_REGION, stage::SECONDARY_ALARM, "ALARM")

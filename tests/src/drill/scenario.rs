@@ -17,14 +17,22 @@ pub enum Scenario {
     Flapping,
     /// Only one observer ever alarms: nothing happens.
     Split,
+    /// Two observers alarm further apart than the vote window and stay in ALARM: no event
+    /// completes the quorum, the reconciler's run reads both alarms and fails over.
+    Staggered,
 }
 
+/// The staggered scenario's `vote_window_seconds`: short, so the drill outlives it in
+/// seconds (the other scenarios keep the deployment's 300 s).
+pub const STAGGERED_VOTE_WINDOW_SECONDS: u64 = 5;
+
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Quorum,
         Scenario::Blocked,
         Scenario::Flapping,
         Scenario::Split,
+        Scenario::Staggered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +41,7 @@ impl Scenario {
             Scenario::Blocked => "blocked",
             Scenario::Flapping => "flapping",
             Scenario::Split => "split",
+            Scenario::Staggered => "staggered",
         }
     }
 
@@ -61,7 +70,18 @@ impl Scenario {
                 "only one observer ever alarms (a local problem near one canary): \
                  no decision, no switch, no alert"
             }
+            Scenario::Staggered => {
+                "two observers alarm further apart than the vote window and stay in ALARM \
+                 (no event completes the quorum): the reconciler's run reads both alarms and \
+                 fails over, exactly once, with one failover alert"
+            }
         }
+    }
+
+    /// The catalog's `vote_window_seconds` when the scenario needs its own (the drill
+    /// rewrites the catalog entry before the functions start); `None`: the deployment's.
+    pub fn vote_window_seconds(self) -> Option<u64> {
+        (self == Scenario::Staggered).then_some(STAGGERED_VOTE_WINDOW_SECONDS)
     }
 
     /// Whether the secondary's readiness alarm is in ALARM from the start.
@@ -271,6 +291,7 @@ impl Scenario {
                 ),
                 status(ACTIVE, false).titled("operator status after the incident"),
             ],
+            Scenario::Staggered => staggered_steps(),
         }
     }
 
@@ -282,24 +303,35 @@ impl Scenario {
                 failbacks: 1,
                 alerts: &["failover", "failback"],
                 final_phase: "PRIMARY_ACTIVE",
+                failover_by: "alarm-trigger",
             },
             Scenario::Blocked => Totals {
                 failovers: 0,
                 failbacks: 0,
                 alerts: &["blocked"],
                 final_phase: "BLOCKED",
+                failover_by: "alarm-trigger",
             },
             Scenario::Flapping => Totals {
                 failovers: 1,
                 failbacks: 1,
                 alerts: &["failover", "failback", "held"],
                 final_phase: "PRIMARY_ACTIVE",
+                failover_by: "alarm-trigger",
             },
             Scenario::Split => Totals {
                 failovers: 0,
                 failbacks: 0,
                 alerts: &[],
                 final_phase: "PRIMARY_ACTIVE",
+                failover_by: "alarm-trigger",
+            },
+            Scenario::Staggered => Totals {
+                failovers: 1,
+                failbacks: 0,
+                alerts: &["failover"],
+                final_phase: "FAILED_OVER",
+                failover_by: "reconciler",
             },
         }
     }
@@ -311,16 +343,73 @@ impl std::fmt::Display for Scenario {
     }
 }
 
+/// The staggered incident: observer 1 alarms and stays in ALARM; observer 2 alarms after
+/// observer 1's vote has outlived the vote window unconfirmed, so its event finds one live
+/// vote of the two needed; the reconciler's run reads both alarms in ALARM, confirms
+/// both votes and decides the standing quorum. A second run changes nothing.
+fn staggered_steps() -> Vec<Step> {
+    use Act::*;
+    let window = STAGGERED_VOTE_WINDOW_SECONDS;
+    let wait = std::time::Duration::from_secs(window + 2);
+    vec![
+        Step::new(Status, "operator status before the incident").expect(
+            "ok",
+            &[],
+            false,
+            "PRIMARY_ACTIVE",
+        ),
+        Step::new(
+            Alarm(1, "ALARM"),
+            "observer 1 goes to ALARM and stays there",
+        )
+        .expect("vote_recorded", &[], false, "PRIMARY_ACTIVE")
+        .detail_contains("1 of 2 votes live"),
+        Step::new(
+            Alarm(2, "ALARM"),
+            &format!(
+                "observer 2 goes to ALARM {} s later, beyond the vote window ({window} s): \
+                 observer 1's vote, never confirmed, no longer counts",
+                wait.as_secs()
+            ),
+        )
+        .after(wait)
+        .expect("vote_recorded", &[], false, "PRIMARY_ACTIVE")
+        .detail_contains("1 of 2 votes live"),
+        Step::new(
+            Reconcile,
+            "reconciler run: both alarms read in ALARM, the standing quorum decides",
+        )
+        .expect("decided", &["failover"], true, "FAILED_OVER")
+        .detail_contains("2 votes confirmed")
+        .audited("step")
+        .voted_by(&[1, 2]),
+        Step::new(
+            Reconcile,
+            "reconciler run again: the quorum still stands, already failed over",
+        )
+        .expect("in_sync", &[], true, "FAILED_OVER"),
+        Step::new(Status, "operator status after the incident").expect(
+            "ok",
+            &[],
+            true,
+            "FAILED_OVER",
+        ),
+    ]
+}
+
 /// What the scenario must add up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
-    /// Switches of the primary's check to forced-unhealthy (all by alarm-trigger).
+    /// Switches of the primary's check to forced-unhealthy (all by `failover_by`).
     pub failovers: usize,
     /// Restores of the primary's check (all by the operator).
     pub failbacks: usize,
     /// The alerts, by `event_type`, in order.
     pub alerts: &'static [&'static str],
     pub final_phase: &'static str,
+    /// The function that makes the automatic failovers: `alarm-trigger` (an event completes
+    /// the quorum) or `reconciler` (a standing quorum, no event).
+    pub failover_by: &'static str,
 }
 
 /// What a step does.
@@ -347,6 +436,8 @@ pub enum Act {
 pub struct Step {
     pub act: Act,
     pub title: String,
+    /// Time that passes before the act (e.g. beyond the vote window).
+    pub after: Option<std::time::Duration>,
     pub expect: Expect,
 }
 
@@ -354,7 +445,8 @@ pub struct Step {
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
     /// alarm-trigger: the service's `outcome`; operator: `ok` or `refused`; reconciler:
-    /// `in_sync` (checked every service, no drift, nothing resumed or escalated, no errors).
+    /// `in_sync` (checked every service, no drift, nothing resumed or escalated, no errors)
+    /// or `decided` (the same, and a standing quorum decided).
     pub outcome: &'static str,
     /// The alerts this step sends, by `event_type`.
     pub alerts: &'static [&'static str],
@@ -368,6 +460,8 @@ pub struct Expect {
     pub detail_contains: Option<&'static str>,
     /// A kind of audit record the step must write (e.g. `refusal`).
     pub audit: Option<&'static str>,
+    /// Observers (1-based) whose votes an audit record of the step must carry, exactly.
+    pub voters: &'static [usize],
 }
 
 impl Step {
@@ -375,6 +469,7 @@ impl Step {
         Step {
             act,
             title: title.to_string(),
+            after: None,
             expect: Expect::default(),
         }
     }
@@ -410,6 +505,16 @@ impl Step {
 
     fn audited(mut self, kind: &'static str) -> Step {
         self.expect.audit = Some(kind);
+        self
+    }
+
+    fn voted_by(mut self, observers: &'static [usize]) -> Step {
+        self.expect.voters = observers;
+        self
+    }
+
+    fn after(mut self, wait: std::time::Duration) -> Step {
+        self.after = Some(wait);
         self
     }
 }

@@ -74,6 +74,20 @@ impl<'a> StepRunner<'a> {
     ) -> (StepRecord, Snapshot) {
         let stage = self.stage;
         tl.say(Some(n), Kind::Step, step.title.clone());
+        if let Some(wait) = step.after {
+            tl.say(
+                Some(n),
+                Kind::Scripted,
+                format!(
+                    "time passes: {} s without any event (vote_window_seconds = {})",
+                    wait.as_secs(),
+                    self.scenario
+                        .vote_window_seconds()
+                        .map_or("the deployment's".to_string(), |w| w.to_string())
+                ),
+            );
+            tokio::time::sleep(wait).await;
+        }
         let Invocation {
             function,
             request,
@@ -201,6 +215,11 @@ impl<'a> StepRunner<'a> {
                 after: &after,
                 audit: &audit,
                 calls: &calls,
+                observers: &stage
+                    .observers
+                    .iter()
+                    .map(|o| o.arn.clone())
+                    .collect::<Vec<_>>(),
             },
         );
 

@@ -185,7 +185,7 @@ pub(super) fn chart(r: &DrillReport) -> String {
         let label = match (st.act, st.outcome.as_str()) {
             (Act::Failback, "ok") => "failback".to_string(),
             (Act::Failover, o) => format!("failover: {o}"),
-            (_, "failed_over" | "blocked" | "refused" | "error" | "not_in_sync") => {
+            (_, "failed_over" | "decided" | "blocked" | "refused" | "error" | "not_in_sync") => {
                 st.outcome.clone()
             }
             (_, "held") if st.detail.contains("cooldown") => "held: cooldown".into(),

@@ -25,7 +25,7 @@ pub(super) fn esc(s: &str) -> String {
 
 pub(super) fn outcome_color(outcome: &str) -> &'static str {
     match outcome {
-        "failed_over" => "#e8590c",
+        "failed_over" | "decided" => "#e8590c",
         "blocked" | "refused" | "error" | "not_in_sync" => "#c92a2a",
         "ok" => "#2b8a3e",
         "vote_recorded" => "#1971c2",

@@ -31,12 +31,21 @@ pub fn summary(r: &DrillReport) -> Vec<String> {
                 "  latencies of the automatic decision (step {}, {}):",
                 l.step, l.outcome
             ));
+            let by_reconciler = r
+                .steps
+                .iter()
+                .any(|s| s.n == l.step && s.function == "reconciler");
             out.push(format!(
-                "    {:<24}{:>10}   quorum alarm entered ALARM {} -> decided {} (includes the event's delivery through cargo lambda invoke)",
+                "    {:<24}{:>10}   quorum alarm entered ALARM {} -> decided {} ({})",
                 "detection -> decision",
                 secs(l.decided_at - l.quorum_alarm_at),
                 clock(l.quorum_alarm_at),
-                clock(l.decided_at)
+                clock(l.decided_at),
+                if by_reconciler {
+                    "no event completed the quorum: a reconciler run decided it; deployed, that run comes at most one schedule interval (1 min) after the quorum stands"
+                } else {
+                    "includes the event's delivery through cargo lambda invoke"
+                }
             ));
             match l.switched_at {
                 Some(s) => out.push(format!(
