@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use crate::domain::catalog::ReplicaLag;
+use crate::domain::catalog::{CatalogItem, KeptVersions, ReplicaLag};
 use crate::domain::decision::HealthReading;
 use crate::domain::event::ObservedState;
 use crate::domain::history::HistoryRecord;
@@ -68,6 +68,18 @@ pub enum ControlWrite {
 pub trait ControlStore: Send + Sync {
     /// Every catalog item as (sk, definition JSON).
     fn load_catalog(&self) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+    /// Every catalog entry with the versions kept beside it, in the same one Query.
+    fn load_catalog_items(&self)
+        -> impl Future<Output = Result<Vec<CatalogItem>, AwsError>> + Send;
+    /// Writes entry `service`'s kept versions if their stored `rev` is still
+    /// `expected_rev` (0: none stored); `next.rev` must be `expected_rev + 1`. `false`:
+    /// another writer was first.
+    fn write_kept(
+        &self,
+        service: &str,
+        expected_rev: u64,
+        next: &KeptVersions,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
     fn load_state(
         &self,
         service: &str,

@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The deciding vote's round trips, as the engine makes them: the vote ‖ its audit record;
-/// the claim ‖ the pre-flight reads ‖ the primary's check; the switch ‖ its progress write;
-/// the alert ‖ the closing write ‖ its audit record.
+/// the claim ‖ the pre-flight reads ‖ the primary's check; the switch ‖ its progress write ‖
+/// the decision record; the alert ‖ the closing write ‖ its audit record.
 const DECIDING_VOTE: &[&[&str]] = &[
     &["PutItem", "UpdateItem"],
     &[
@@ -35,20 +35,20 @@ const DECIDING_VOTE: &[&[&str]] = &[
         "GetHealthCheckStatus",
         "UpdateItem",
     ],
-    &["UpdateHealthCheck", "UpdateItem"],
+    &["UpdateHealthCheck", "PutItem", "UpdateItem"],
     &["Publish", "PutItem", "UpdateItem"],
 ];
 
 /// An operator failback in a fresh process: init's catalog read, the state, the claim,
-/// the request's audit record, the primary's check, the restore ‖ its progress write, the
-/// alert ‖ the closing write ‖ its audit record, the state for the answer.
+/// the request's audit record, the primary's check, the restore ‖ its progress write ‖ the
+/// decision record, the alert ‖ the closing write ‖ its audit record, the state for the answer.
 const OPERATOR_FAILBACK: &[&[&str]] = &[
     &["Query"],
     &["GetItem"],
     &["UpdateItem"],
     &["PutItem"],
     &["GetHealthCheck"],
-    &["UpdateHealthCheck", "UpdateItem"],
+    &["UpdateHealthCheck", "PutItem", "UpdateItem"],
     &["Publish", "PutItem", "UpdateItem"],
     &["GetItem"],
 ];

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use failover::adapters::aws::DynamoStore;
 use failover::adapters::clock::SystemClock;
 use failover::api::operator_response::{OperatorResponse, StepStatus};
+use failover::domain::catalog::{CatalogItem, KeptVersions};
 use failover::domain::history::HistoryRecord;
 use failover::domain::state::{ServiceState, Vote};
 use failover::ports::{AwsError, ControlStore, ControlWrite, VoteWrite};
@@ -30,6 +31,17 @@ struct RefuseFirstOperatorAudit {
 impl ControlStore for RefuseFirstOperatorAudit {
     async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
         self.inner.load_catalog().await
+    }
+    async fn load_catalog_items(&self) -> Result<Vec<CatalogItem>, AwsError> {
+        self.inner.load_catalog_items().await
+    }
+    async fn write_kept(
+        &self,
+        service: &str,
+        expected_rev: u64,
+        next: &KeptVersions,
+    ) -> Result<bool, AwsError> {
+        self.inner.write_kept(service, expected_rev, next).await
     }
     async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {
         self.inner.load_state(service).await

@@ -1,14 +1,21 @@
-//! The reconciler against moto: interrupted failovers finished, drift, escalation, expired
-//! pauses, and the built binary through the Lambda Runtime API.
+//! The reconciler against moto: interrupted failovers finished, drift, `enforce` (never
+//! over a decision that moved on, never while paused, every re-apply audited), escalation,
+//! expired pauses, and the built binary through the Lambda Runtime API.
+
+use std::sync::Mutex;
 
 use failover::api::reports::ReconcileReport;
+use failover::domain::decision::HealthReading;
+use failover::domain::state::HealthCheckSettings;
 use failover::engine::Invocation;
 use failover::engine::ReconcileSettings;
+use failover::ports::{AwsError, HealthCheckConfig, HealthChecks, UpdateError};
 use integration_tests::harness::failing_ports::{
     FailFirstPublish, FailFirstUpdate, FailNthControlWrite,
 };
 use integration_tests::*;
 use serde_json::json;
+use tokio::sync::oneshot;
 
 fn inv_at(clock: &TestClock) -> Invocation {
     Invocation {
@@ -296,4 +303,175 @@ async fn the_built_reconciler_runs_through_the_runtime_api() {
         .expect("second run");
     assert_eq!(out.drifts, 0, "{out:?}");
     assert_eq!(w.alerts().await.len(), 1);
+}
+
+/// The real Route 53 adapter whose first `get` waits: it says when it is reached and goes
+/// on when told, so another invocation's failover lands at exactly that point.
+struct GatedChecks<H> {
+    inner: H,
+    gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+impl<H: HealthChecks> HealthChecks for GatedChecks<H> {
+    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        let gate = self.gate.lock().unwrap().take();
+        if let Some((reached, go)) = gate {
+            let _ = reached.send(());
+            let _ = go.await;
+        }
+        self.inner.get(id).await
+    }
+    async fn update(
+        &self,
+        id: &str,
+        version: i64,
+        settings: HealthCheckSettings,
+    ) -> Result<HealthCheckConfig, UpdateError> {
+        self.inner.update(id, version, settings).await
+    }
+    async fn status(&self, id: &str) -> Result<HealthReading, AwsError> {
+        self.inner.status(id).await
+    }
+}
+
+/// The audit records of `kind`, as (epoch, what, why).
+async fn history_of(w: &World, kind: &str) -> Vec<(String, String, String)> {
+    w.history()
+        .await
+        .iter()
+        .filter(|h| h["kind"].as_s().unwrap() == kind)
+        .map(|h| {
+            (
+                h["epoch"].as_n().unwrap().clone(),
+                h["what"].as_s().unwrap().clone(),
+                h["why"].as_s().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn enforce_does_not_revert_a_failover_that_lands_during_the_run() {
+    // The reconciler reads the state (PRIMARY_ACTIVE); the alarm-trigger fails over; then
+    // the reconciler reads the primary's check: forced, against the phase it read.
+    let w = World::start(json!({"enforce": true})).await;
+    let now = chrono::Utc::now();
+    let trigger = w.engine();
+    trigger
+        .handle_alarm_event(
+            &fresh_fixture("eventbridge-with-alarm-tags.json", now),
+            &inv("a"),
+        )
+        .await
+        .unwrap();
+    let (reached_tx, reached) = oneshot::channel();
+    let (go, go_rx) = oneshot::channel();
+    let p = w.ports(&w.sdk);
+    let reconciler = failover::Engine::new(
+        p.store,
+        GatedChecks {
+            inner: p.health_checks,
+            gate: Mutex::new(Some((reached_tx, go_rx))),
+        },
+        p.alarms,
+        p.notifier,
+        failover::adapters::clock::SystemClock,
+        "reconciler",
+    );
+    let run_inv = inv("reconciler");
+    let settings = ReconcileSettings::default();
+    let incident = async {
+        reached.await.expect("the reconciler reads the check");
+        let out = trigger
+            .handle_alarm_event(&fresh_fixture("alarm-action-metric.json", now), &inv("b"))
+            .await
+            .unwrap();
+        assert_eq!(out.services[0].outcome, "failed_over");
+        go.send(()).unwrap();
+    };
+    let (report, ()) = tokio::join!(reconciler.reconcile(&run_inv, &settings), incident);
+    let report = report.unwrap();
+    assert_eq!((report.drifts, report.reapplied), (0, 0), "{report:?}");
+    let (disabled, inverted, _) = hc(&w, &w.primary).await;
+    assert!(disabled && inverted, "the fresh failover stands");
+    assert_eq!(
+        w.state_item().await.unwrap()["phase"].as_s().unwrap(),
+        "FAILED_OVER"
+    );
+    let kinds: Vec<String> = w
+        .alerts()
+        .await
+        .iter()
+        .map(|a| a.attribute("event_type").unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["failover"], "no drift alert about our own failover");
+    let again = reconciler
+        .reconcile(&inv("reconciler-2"), &settings)
+        .await
+        .unwrap();
+    assert_eq!((again.drifts, again.reapplied), (0, 0), "{again:?}");
+    assert!(hc(&w, &w.primary).await.0);
+}
+
+#[tokio::test]
+async fn enforce_waits_out_a_pause_and_audits_the_reapply() {
+    let w = World::start(json!({"enforce": true})).await;
+    let engine = w.engine();
+    let now = chrono::Utc::now();
+    for (fixture, id) in [
+        ("eventbridge-with-alarm-tags.json", "a"),
+        ("alarm-action-metric.json", "b"),
+    ] {
+        engine
+            .handle_alarm_event(&fresh_fixture(fixture, now), &inv(id))
+            .await
+            .unwrap();
+    }
+    let operator = |action: &str| json!({"action": action, "service": "checkout", "reason": "db upgrade", "requested_by": "bob"});
+    let paused = engine
+        .handle_operator_request(&operator("pause"), &inv("op-1"))
+        .await
+        .unwrap();
+    assert!(paused.ok, "{paused:?}");
+    w.alerts().await;
+    w.set_primary_flags(false, false).await; // un-forced by hand during the maintenance
+
+    let settings = ReconcileSettings::default();
+    let r = engine.reconcile(&inv("r1"), &settings).await.unwrap();
+    assert_eq!((r.drifts, r.reapplied), (1, 0), "{r:?}");
+    assert!(!hc(&w, &w.primary).await.0, "not while paused");
+    let alerts = w.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        alerts[0].message.contains("the service is paused by bob"),
+        "{}",
+        alerts[0].message
+    );
+    let drift = history_of(&w, "drift").await;
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert!(drift[0].2.contains("not re-applied"), "{drift:?}");
+    let r = engine.reconcile(&inv("r2"), &settings).await.unwrap();
+    assert_eq!((r.drifts, r.reapplied), (0, 0), "reported once: {r:?}");
+    assert!(w.alerts().await.is_empty());
+    assert!(!hc(&w, &w.primary).await.0);
+
+    let resumed = engine
+        .handle_operator_request(&operator("resume"), &inv("op-2"))
+        .await
+        .unwrap();
+    assert!(resumed.ok, "{resumed:?}");
+    let r = engine.reconcile(&inv("r3"), &settings).await.unwrap();
+    assert_eq!(r.reapplied, 1, "re-applied once the pause is over: {r:?}");
+    let (disabled, inverted, _) = hc(&w, &w.primary).await;
+    assert!(disabled && inverted);
+    let enforced = history_of(&w, "enforce").await;
+    assert_eq!(enforced.len(), 1, "{enforced:?}");
+    let (epoch, what, why) = &enforced[0];
+    assert_eq!(epoch, "1");
+    assert!(
+        what.contains("found Disabled=false Inverted=false")
+            && what.contains("re-applied Disabled=true Inverted=true"),
+        "{what}"
+    );
+    assert!(why.contains("set to Disabled=true Inverted=true"), "{why}");
 }

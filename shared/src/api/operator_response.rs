@@ -76,6 +76,24 @@ pub struct ServiceStatus {
     pub execution: Option<Execution>,
     /// The newest audit records, newest first.
     pub history: Vec<HistoryRecord>,
+    /// Present only when the service's catalog entry stopped parsing and it runs on its
+    /// last good definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogStatus>,
+}
+
+/// The definition a service runs on, when not its catalog entry's current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CatalogStatus {
+    /// Its entry does not parse (`field`, `error`) since `since`; it runs on the last
+    /// definition that parsed, first seen at `definition_since`.
+    LastGood {
+        since: String,
+        field: String,
+        error: String,
+        definition_since: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -65,6 +65,7 @@ fn status() -> ServiceStatus {
         cooldown_remaining_seconds: 3540,
         execution: None,
         history: Vec::new(),
+        catalog: None,
     }
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::arn::{is_region, AlarmArn, HomeAccount};
 use super::text::quote_capped;
+use super::time::Millis;
 
 /// Longest service name accepted; names end up in DynamoDB keys and log lines.
 pub const MAX_SERVICE_NAME_CHARS: usize = 80;
@@ -370,6 +371,60 @@ impl ServiceDefinition {
 pub struct Catalog {
     services: BTreeMap<String, ServiceDefinition>,
     by_observer: BTreeMap<String, Vec<String>>,
+    /// Entries whose definition does not parse, by key (see [`Catalog::from_items_in`]).
+    refused: BTreeMap<String, Refusal>,
+}
+
+/// What the reconciler keeps beside a catalog entry, in an item of its own (Terraform owns
+/// the entry's item and deletes attributes it did not write): the last definition that
+/// parsed and the bad version last seen. `rev` orders concurrent writers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptVersions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good: Option<LastGood>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad: Option<BadVersion>,
+    #[serde(default)]
+    pub rev: u64,
+}
+
+/// The last definition of an entry that parsed, and when it was first seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastGood {
+    pub definition: String,
+    pub since: Millis,
+}
+
+/// A definition that does not parse: when it was first seen, why, and when it was paged
+/// (`None`: not yet, or the page failed and is due again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadVersion {
+    pub definition: String,
+    pub since: Millis,
+    pub field: String,
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paged_at: Option<Millis>,
+}
+
+/// One catalog entry as stored, with its kept versions. `definition`: `None` when only the
+/// kept versions are left (the entry was deleted); `""` when the attribute is missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogItem {
+    pub key: String,
+    pub definition: Option<String>,
+    pub kept: KeptVersions,
+}
+
+/// An entry whose definition does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: CatalogError,
+    /// When this bad version was first seen (as kept; else when it was read).
+    pub since: Millis,
+    /// The `since` of the last good definition the service runs on; `None`: no definition
+    /// of it parses, so it is not protected.
+    pub last_good_since: Option<Millis>,
 }
 
 impl Catalog {
@@ -414,6 +469,65 @@ impl Catalog {
             }
         }
         (catalog, errors)
+    }
+
+    /// Builds from stored items: an entry whose definition does not parse runs on its last
+    /// good definition if that still parses, and is a [`Refusal`] either way; the errors
+    /// name every refused entry.
+    pub fn from_items_in(
+        items: &[CatalogItem],
+        home: Option<&HomeAccount>,
+        now: Millis,
+    ) -> (Catalog, Vec<CatalogError>) {
+        let mut entries = Vec::new();
+        let mut refused = BTreeMap::new();
+        let mut errors = Vec::new();
+        for item in items {
+            let Some(definition) = &item.definition else {
+                continue;
+            };
+            let error = match ServiceDefinition::parse_in(&item.key, definition, home) {
+                Ok(_) => {
+                    entries.push((item.key.clone(), definition.clone()));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let kept = &item.kept;
+            let last_good = kept
+                .last_good
+                .as_ref()
+                .filter(|g| ServiceDefinition::parse_in(&item.key, &g.definition, home).is_ok());
+            if let Some(g) = last_good {
+                entries.push((item.key.clone(), g.definition.clone()));
+            }
+            let since = kept
+                .bad
+                .as_ref()
+                .filter(|b| &b.definition == definition)
+                .map_or(now, |b| b.since);
+            let refusal = Refusal {
+                error: error.clone(),
+                since,
+                last_good_since: last_good.map(|g| g.since),
+            };
+            refused.insert(item.key.clone(), refusal);
+            errors.push(error);
+        }
+        let (mut catalog, more) = Self::from_entries_in(entries, home);
+        errors.extend(more);
+        catalog.refused = refused;
+        (catalog, errors)
+    }
+
+    /// Why entry `key` does not parse, if it does not.
+    pub fn refusal(&self, key: &str) -> Option<&Refusal> {
+        self.refused.get(key)
+    }
+
+    /// Every entry that does not parse, in key order.
+    pub fn refusals(&self) -> impl Iterator<Item = (&String, &Refusal)> {
+        self.refused.iter()
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceDefinition> {

@@ -10,7 +10,7 @@ use crate::domain::arn::alarm_name;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::{self, assess, check_freshness, Assessment, Hold};
 use crate::domain::event::{parse_alarm_event, AlarmObservation};
-use crate::domain::history::HistoryRecord;
+use crate::domain::history::{refusal_record, HistoryRecord};
 use crate::domain::state::{HeldPaged, ServiceState, Trigger, VoteRecord};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
@@ -192,8 +192,11 @@ where
                     Hold::Paused { .. } | Hold::Cooldown { .. } | Hold::DailyCap { .. }
                 );
                 match prompt {
-                    Prompt::Event { obs, fresh: true } if refusable => {
-                        self.record_refusal(def, &state, &hold, obs).await?;
+                    // Refused: audited once per hold (every run writes the same record, so
+                    // one lost write is made good by the next) and paged once per hold.
+                    Prompt::Event { fresh: true, .. } | Prompt::Reconcile if refusable => {
+                        let counted = matches!(prompt, Prompt::Event { .. });
+                        self.record_refusal(def, &state, &hold, counted).await?;
                     }
                     // A fresh vote onto a BLOCKED service, and every reconciler run over a
                     // held quorum: paged once per hold (a page lost to a refused publish is
@@ -232,37 +235,45 @@ where
         }
     }
 
-    /// A held-back quorum is audited once per vote and paged once per hold.
+    /// A held-back quorum is audited once per hold (the record's key is the hold's) and
+    /// paged once per hold. A failed audit write is logged and counted, never fails the
+    /// page: the next event or reconciler run that finds the hold writes the same record.
     async fn record_refusal(
         &self,
         def: &ServiceDefinition,
         state: &ServiceState,
         hold: &Hold,
-        obs: &AlarmObservation,
+        counted: bool,
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
         let votes = decision::live_votes(def, state, now);
-        let record = HistoryRecord {
-            at: now,
-            epoch: state.epoch,
-            kind: "refusal".into(),
-            actor: self.function.into(),
-            what: format!("automatic failover not started ({})", hold.label()),
-            why: hold.to_string(),
-            votes: votes.clone(),
-            key: format!("refusal#{}#{}", hold.label(), obs.event_id),
-        };
-        self.emit(
-            Some(&def.name),
-            now,
-            &[("Refusals", 1.0, Unit::Count)],
-            &[("reason", hold.label())],
-        );
+        let record = refusal_record(state, hold, votes.clone(), self.function, now);
+        if counted {
+            self.emit(
+                Some(&def.name),
+                now,
+                &[("Refusals", 1.0, Unit::Count)],
+                &[("reason", hold.label())],
+            );
+        }
         let (audited, paged) = tokio::join!(
-            self.store.append_history(&def.name, &record),
+            async {
+                match &record {
+                    Some(r) => self.store.append_history(&def.name, r).await,
+                    None => Ok(()),
+                }
+            },
             self.page_held(def, state, hold, &votes, now)
         );
-        audited.map_err(EngineError::Store)?;
+        if let Err(e) = audited {
+            warn!(service = %def.name, hold = %hold, error = %e, "refusal record not written; the next run over this hold writes it");
+            self.emit(
+                Some(&def.name),
+                now,
+                &[("AuditWriteFailures", 1.0, Unit::Count)],
+                &[("record", "refusal")],
+            );
+        }
         paged
     }
 

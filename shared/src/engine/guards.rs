@@ -7,6 +7,7 @@ use tracing::{error, info, warn};
 use super::{Engine, EngineError};
 use crate::domain::alert::pending_alert;
 use crate::domain::catalog::ServiceDefinition;
+use crate::domain::history::{failed_attempts, step_failed_record};
 use crate::domain::state::{Execution, ServiceState};
 use crate::metrics::Unit;
 use crate::ports::{
@@ -56,6 +57,19 @@ where
         &self,
         def: &ServiceDefinition,
         state: ServiceState,
+        exec: Execution,
+        step: &'static str,
+        cause: String,
+    ) -> EngineError {
+        // Boxed: every step awaits it, and its round trips would otherwise grow each
+        // caller's future (debug builds run short of stack).
+        Box::pin(self.fail_step_recorded(def, state, exec, step, cause)).await
+    }
+
+    async fn fail_step_recorded(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
         mut exec: Execution,
         step: &'static str,
         cause: String,
@@ -65,22 +79,46 @@ where
         if announce {
             exec.pending_alerted_at = Some(self.clock.now());
         }
-        match self.release(def, state, &exec).await {
-            Ok(()) if announce => {
-                let alert = pending_alert(def, &exec, step, &cause);
-                match self.notifier.publish(&alert).await {
-                    Ok(id) => {
-                        warn!(service = %def.name, epoch = exec.epoch, message_id = %id, subject = %alert.subject, "switch pending; alert published")
-                    }
-                    Err(e) => {
-                        error!(service = %def.name, epoch = exec.epoch, subject = %alert.subject, error = %e, "the PENDING alert was not delivered; the reconciler escalates if the switch stays stuck")
+        // The earlier failures of this step are read beside the release, to number this one.
+        let (released, earlier) = tokio::join!(
+            self.release(def, state, &exec),
+            self.store.recent_history(&def.name, HISTORY_SCAN)
+        );
+        let attempt = match &earlier {
+            Ok(records) => failed_attempts(records, exec.epoch, step) + 1,
+            // Unread: numbered by time instead (the record's key still differs per attempt).
+            Err(_) => 0,
+        };
+        let record = step_failed_record(&exec, step, &cause, attempt, self.clock.now());
+        let page = async {
+            match released {
+                Ok(()) if announce => {
+                    let alert = pending_alert(def, &exec, step, &cause);
+                    match self.notifier.publish(&alert).await {
+                        Ok(id) => {
+                            warn!(service = %def.name, epoch = exec.epoch, message_id = %id, subject = %alert.subject, "switch pending; alert published")
+                        }
+                        Err(e) => {
+                            error!(service = %def.name, epoch = exec.epoch, subject = %alert.subject, error = %e, "the PENDING alert was not delivered; the reconciler escalates if the switch stays stuck")
+                        }
                     }
                 }
+                Ok(()) => {}
+                Err(e) => {
+                    warn!(error = %e, "could not release the lease; it expires at the invocation deadline")
+                }
             }
-            Ok(()) => {}
-            Err(e) => {
-                warn!(error = %e, "could not release the lease; it expires at the invocation deadline")
-            }
+        };
+        // The record goes beside the PENDING alert: no round trip more than before.
+        let (_, audited) = tokio::join!(page, self.store.append_history(&def.name, &record));
+        if let Err(e) = audited {
+            warn!(service = %def.name, epoch = exec.epoch, step, error = %e, "the failed step's audit record was not written; the error and the metric carry it");
+            self.emit(
+                Some(&def.name),
+                self.clock.now(),
+                &[("AuditWriteFailures", 1.0, Unit::Count)],
+                &[("record", "step_failed")],
+            );
         }
         self.step_failed(def, exec.epoch, step, cause)
     }
@@ -151,6 +189,9 @@ fn is_landed(current: Option<&ServiceState>, next: &ServiceState) -> bool {
             && c.epoch == next.epoch
     })
 }
+
+/// How many of the newest audit records are read to number a failed step's attempt.
+const HISTORY_SCAN: usize = 100;
 
 /// Steps whose failure leaves a decided switch waiting (announced with a PENDING alert).
 const SWITCH_STEPS: [&str; 4] = [

@@ -7,6 +7,7 @@
 //! `pause` and `status` are the operator's actions; `reconcile` is the reconciler's run.
 
 mod alarm;
+mod catalog;
 mod close;
 mod guards;
 mod operator;
@@ -20,30 +21,22 @@ mod transition;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-
 use tokio::sync::Mutex;
-use tracing::{error, warn};
 
 use crate::api::operator_request::RequestError;
 use crate::api::reports::{ServiceOutcome, SERVICE_OUTCOMES};
 use crate::domain::alert::Alert;
-use crate::domain::catalog::{Catalog, ServiceDefinition};
+use crate::domain::catalog::ServiceDefinition;
 use crate::domain::event::EventError;
 use crate::domain::state::ServiceState;
 use crate::domain::time::Millis;
 use crate::metrics::{self, Unit};
 use crate::ports::{AlarmReader, AwsError, Clock, ControlStore, HealthChecks, Notifier};
 
+pub use catalog::{CATALOG_KEEPER, CATALOG_MISS_REFRESH_MS, CATALOG_TTL_MS};
 pub use reconcile::ReconcileSettings;
 
-/// The catalog is re-read at most this often.
-pub const CATALOG_TTL_MS: Millis = 60_000;
-
-/// A catalog that does not know a requested service or observer (a new entry) is re-read
-/// at once, but a miss re-reads at most this often, so a flood of events from unknown
-/// alarms cannot turn into a flood of Queries. A failed re-read is retried no sooner.
-pub const CATALOG_MISS_REFRESH_MS: Millis = 10_000;
+use catalog::CatalogCache;
 
 /// The Lambda invocation doing the work: its id owns a claimed decision until its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,15 +98,6 @@ pub struct Engine<S, H, A, N, C> {
     catalog: Mutex<CatalogCache>,
 }
 
-/// The last good catalog and when it was read; when a miss last re-read it; when a
-/// re-read last failed.
-#[derive(Default)]
-struct CatalogCache {
-    catalog: Option<(Arc<Catalog>, Millis)>,
-    miss_read_at: Option<Millis>,
-    failed_at: Option<Millis>,
-}
-
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
@@ -152,86 +136,6 @@ where
     ) {
         if self.metrics {
             metrics::emit(self.function, service, now, values, properties);
-        }
-    }
-
-    /// The cached catalog, re-read when older than a minute. Bad entries are logged by
-    /// name and field and skipped; if a re-read fails, the last good catalog is kept.
-    pub async fn catalog(&self) -> Result<Arc<Catalog>, EngineError> {
-        self.catalog_with(|_| true).await
-    }
-
-    /// The cached catalog, re-read as [`Engine::catalog`] does, and also at once when `knows`
-    /// is false for it (a service or observer added since it was read); a miss re-reads at
-    /// most once every [`CATALOG_MISS_REFRESH_MS`].
-    pub async fn catalog_with(
-        &self,
-        knows: impl Fn(&Catalog) -> bool,
-    ) -> Result<Arc<Catalog>, EngineError> {
-        self.catalog_refreshed_on_miss(knows, 0).await
-    }
-
-    /// As [`Engine::catalog_with`] for an alarm event: a miss re-reads only a catalog read
-    /// at least [`CATALOG_MISS_REFRESH_MS`] ago, so an event from an alarm that is no
-    /// observer costs no call within 10 s of a read (the path stays free of round trips).
-    pub async fn catalog_for_event(
-        &self,
-        knows: impl Fn(&Catalog) -> bool,
-    ) -> Result<Arc<Catalog>, EngineError> {
-        self.catalog_refreshed_on_miss(knows, CATALOG_MISS_REFRESH_MS)
-            .await
-    }
-
-    async fn catalog_refreshed_on_miss(
-        &self,
-        knows: impl Fn(&Catalog) -> bool,
-        min_age: Millis,
-    ) -> Result<Arc<Catalog>, EngineError> {
-        let now = self.clock.now();
-        let mut cached = self.catalog.lock().await;
-        let since = |t: Option<Millis>| t.is_none_or(|t| now - t >= CATALOG_MISS_REFRESH_MS);
-        if let Some((catalog, loaded_at)) = cached.catalog.clone() {
-            let stale = now - loaded_at >= CATALOG_TTL_MS;
-            let miss = !stale
-                && since(cached.miss_read_at)
-                && now - loaded_at >= min_age
-                && !knows(&catalog);
-            if !since(cached.failed_at) || !(stale || miss) {
-                return Ok(catalog);
-            }
-            if miss {
-                cached.miss_read_at = Some(now);
-            }
-        }
-        match self.store.load_catalog().await {
-            Ok(entries) => {
-                let (catalog, errors) =
-                    Catalog::from_entries_in(entries, self.home_account.as_ref());
-                for e in &errors {
-                    error!(error = %e, "catalog entry skipped");
-                }
-                self.emit(
-                    None,
-                    now,
-                    &[
-                        ("CatalogServices", catalog.len() as f64, Unit::Count),
-                        ("CatalogErrors", errors.len() as f64, Unit::Count),
-                    ],
-                    &[],
-                );
-                let catalog = Arc::new(catalog);
-                cached.catalog = Some((catalog.clone(), now));
-                cached.failed_at = None;
-                Ok(catalog)
-            }
-            Err(e) => {
-                let Some((catalog, _)) = cached.catalog.clone() else {
-                    return Err(EngineError::Catalog(e));
-                };
-                cached.failed_at = Some(now);
-                warn!(error = %e, "catalog re-read failed; keeping the last good one");
-                Ok(catalog)
-            }
         }
     }
 

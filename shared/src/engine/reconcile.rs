@@ -1,19 +1,22 @@
 //! The reconciler's run: for every catalogued service, finish interrupted transitions,
 //! confirm the standing ALARM votes and decide a quorum that stands (`standing`), verify
-//! Route 53 against the decision, escalate what is stuck, and expire pauses and votes.
+//! Route 53 against the decision (`drift`: reported, and with `enforce` re-applied),
+//! escalate what is stuck, and expire pauses and votes.
 
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
+
+mod drift;
 
 use super::alarm::Prompt;
 use super::standing::AlarmReadings;
 use super::{Engine, EngineError, Invocation};
 use crate::api::reports::ReconcileReport;
-use crate::domain::alert::{drift_alert, escalation_alert, pause_alert};
+use crate::domain::alert::{escalation_alert, pause_alert};
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::{assess, expired_votes, held_page, Assessment};
 use crate::domain::history::HistoryRecord;
-use crate::domain::state::{Drift, HealthCheckSettings, Phase, ServiceState};
+use crate::domain::state::{Phase, ServiceState};
 use crate::domain::time::{fmt_time, Millis};
 use crate::metrics::Unit;
 use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
@@ -337,129 +340,6 @@ where
             }
         }
         Ok(report)
-    }
-
-    /// Compares the primary's check with what the phase says. A new drift is alerted once
-    /// (and re-applied only with `enforce`); a resolved one is cleared.
-    async fn verify(
-        &self,
-        def: &ServiceDefinition,
-        state: &mut ServiceState,
-    ) -> Result<(bool, bool), EngineError> {
-        let hc = self
-            .health
-            .get(&def.primary.health_check_id)
-            .await
-            .map_err(EngineError::Store)?;
-        let should_be_forced = state.phase == Phase::FailedOver;
-        let forced = hc.settings.forces_unhealthy();
-        if forced == should_be_forced {
-            if state.drift.is_some() {
-                let mut next = state.clone();
-                next.version += 1;
-                next.drift = None;
-                if let ControlWrite::Written = self
-                    .store
-                    .write_control(&def.name, state.version, &next)
-                    .await
-                    .map_err(EngineError::Store)?
-                {
-                    self.audit(
-                        def,
-                        state.epoch,
-                        "reconcile",
-                        "drift resolved",
-                        "Route 53 matches the decision again",
-                    )
-                    .await?;
-                    *state = next;
-                }
-            }
-            return Ok((false, false));
-        }
-        let expected = if should_be_forced {
-            format!(
-                "forced unhealthy ({})",
-                HealthCheckSettings::FORCED_UNHEALTHY
-            )
-        } else {
-            "not forced unhealthy".to_string()
-        };
-        let found = format!("{} (version {})", hc.settings, hc.version);
-        let drift = Drift {
-            detected_at: self.clock.now(),
-            phase: state.phase,
-            expected: expected.clone(),
-            found: found.clone(),
-        };
-        let new_drift = state
-            .drift
-            .as_ref()
-            .is_none_or(|d| d.phase != drift.phase || d.found != drift.found);
-        let mut reapplied = None;
-        if def.enforce {
-            let target = if should_be_forced {
-                HealthCheckSettings::FORCED_UNHEALTHY
-            } else {
-                // Un-force: back to what the check had before the last failover.
-                state
-                    .execution
-                    .as_ref()
-                    .and_then(|e| e.prior)
-                    .filter(|p| !p.forces_unhealthy())
-                    .unwrap_or(HealthCheckSettings {
-                        disabled: false,
-                        inverted: false,
-                    })
-            };
-            reapplied = Some(
-                match self
-                    .health
-                    .update(&def.primary.health_check_id, hc.version, target)
-                    .await
-                {
-                    Ok(after) if after.settings == target => {
-                        format!("set to {target} (version {})", after.version)
-                    }
-                    Ok(after) => format!("update returned {} instead of {target}", after.settings),
-                    Err(e) => format!("failed: {e}"),
-                },
-            );
-        }
-        if !new_drift && reapplied.is_none() {
-            return Ok((false, false));
-        }
-        warn!(service = %def.name, expected = %expected, found = %found, "drift between the decision and Route 53");
-        let mut next = state.clone();
-        next.version += 1;
-        next.drift = Some(drift.clone());
-        if let ControlWrite::Conflict(_) = self
-            .store
-            .write_control(&def.name, state.version, &next)
-            .await
-            .map_err(EngineError::Store)?
-        {
-            return Ok((false, false)); // someone else acted; the next run looks again
-        }
-        *state = next;
-        if new_drift {
-            let alert = drift_alert(def, state.epoch, &drift, reapplied.as_deref());
-            self.notifier
-                .publish(&alert)
-                .await
-                .map_err(EngineError::Store)?;
-        }
-        self.audit(
-            def,
-            state.epoch,
-            "drift",
-            &format!("expected {expected}, found {found}"),
-            reapplied
-                .as_deref()
-                .unwrap_or("enforce=false: reported, not changed"),
-        )
-        .await?;
-        Ok((new_drift, reapplied.is_some()))
     }
 
     /// Re-alerts about a stuck service, at most once per escalation interval.

@@ -6,10 +6,10 @@ use futures::future::join_all;
 use super::{Engine, EngineError};
 use crate::api::operator_request::{Action, OperatorRequest};
 use crate::api::operator_response::{
-    EndpointStatus, HealthCheckStatus, OperatorResponse, PauseStatus, PrimaryStatus, ServiceStatus,
-    VoteStatus,
+    CatalogStatus, EndpointStatus, HealthCheckStatus, OperatorResponse, PauseStatus, PrimaryStatus,
+    ServiceStatus, VoteStatus,
 };
-use crate::domain::catalog::ServiceDefinition;
+use crate::domain::catalog::{Catalog, ServiceDefinition};
 use crate::domain::decision::{cooldown_remaining, live_votes, preflight_checks};
 use crate::domain::time::fmt_time;
 use crate::ports::{AlarmReader, Clock, ControlStore, HealthChecks, Notifier};
@@ -30,7 +30,9 @@ where
         req: &OperatorRequest,
         defs: Vec<&ServiceDefinition>,
     ) -> Result<OperatorResponse, EngineError> {
-        let reports = join_all(defs.iter().map(|def| self.service_status(def))).await;
+        let catalog = self.cached_catalog().await;
+        let catalog = catalog.as_deref();
+        let reports = join_all(defs.iter().map(|def| self.service_status(def, catalog))).await;
         let mut r = OperatorResponse {
             ok: true,
             action: Action::Status,
@@ -53,10 +55,30 @@ where
             r.epoch = Some(one.epoch);
         }
         r.message = format!("{} service(s)", r.status.len());
+        // Entries that never parsed have no status of their own: named here, unprotected.
+        let unprotected: Vec<String> = catalog
+            .into_iter()
+            .flat_map(Catalog::refusals)
+            .filter(|(key, r)| {
+                r.last_good_since.is_none()
+                    && req.service.as_deref().is_none_or(|n| n == key.as_str())
+            })
+            .map(|(_, r)| r.error.to_string())
+            .collect();
+        if !unprotected.is_empty() {
+            r.message.push_str(&format!(
+                "; NOT PROTECTED (no definition parses): {}",
+                unprotected.join("; ")
+            ));
+        }
         Ok(r)
     }
 
-    async fn service_status(&self, def: &ServiceDefinition) -> Result<ServiceStatus, EngineError> {
+    async fn service_status(
+        &self,
+        def: &ServiceDefinition,
+        catalog: Option<&Catalog>,
+    ) -> Result<ServiceStatus, EngineError> {
         let now = self.clock.now();
         let (state, history, readings) = tokio::join!(
             self.store.load_state(&def.name),
@@ -119,6 +141,14 @@ where
                 .map_or(0, |ms| ms / 1000),
             execution: state.execution,
             history,
+            catalog: catalog.and_then(|c| c.refusal(&def.name)).and_then(|r| {
+                Some(CatalogStatus::LastGood {
+                    since: fmt_time(r.since),
+                    field: r.error.field.clone(),
+                    error: r.error.message.clone(),
+                    definition_since: fmt_time(r.last_good_since?),
+                })
+            }),
         })
     }
 }

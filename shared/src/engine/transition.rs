@@ -1,18 +1,19 @@
 //! A claimed transition carried out: the claim, the switch of the primary's health check
-//! (or its restore), and the closing alert. Every step checks what is already done, so a
-//! resumed run repeats nothing.
+//! (or its restore), and the closing alert, with the epoch's decision record written beside
+//! the switch (or the close). Every step checks what is already done, so a resumed run
+//! repeats nothing.
 
 use tracing::{info, warn};
 
 use super::readiness::{def_has_preflight, Readings};
 use super::{Engine, EngineError, Invocation};
 use crate::api::reports::ServiceOutcome;
-use crate::domain::alert::{blocked_alert, failback_alert, failover_alert};
+use crate::domain::alert::{blocked_alert, failback_alert, failover_alert, Alert};
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::{
     claim_failover, preflight_checks, preflight_passed, take_over, Claimant,
 };
-use crate::domain::history::HistoryRecord;
+use crate::domain::history::{decision_record, trigger_text, HistoryRecord};
 use crate::domain::state::{
     Execution, HealthCheckSettings, ServiceState, TransitionKind, Trigger, VoteRecord,
 };
@@ -81,7 +82,7 @@ where
                     &[("Decisions", 1.0, Unit::Count)],
                     &[],
                 );
-                self.execute(def, next, readings).await
+                Box::pin(self.execute(def, next, readings)).await
             }
         }
     }
@@ -114,8 +115,8 @@ where
                 ))
             }
             ControlWrite::Written => match next.execution.as_ref().map(|e| e.kind) {
-                Some(TransitionKind::Failback) => self.execute_failback(def, next).await,
-                _ => self.execute(def, next, None).await,
+                Some(TransitionKind::Failback) => Box::pin(self.execute_failback(def, next)).await,
+                _ => Box::pin(self.execute(def, next, None)).await,
             },
         }
     }
@@ -169,6 +170,9 @@ where
             return self.block(def, state, exec).await;
         }
 
+        // Whether this invocation has the decision record in the table: written beside the
+        // switch, else beside the close.
+        let mut recorded = false;
         if exec.switched_at.is_none() {
             let hc = match primary {
                 Some(r) => r,
@@ -189,6 +193,7 @@ where
                     &mut exec,
                     hc,
                     HealthCheckSettings::FORCED_UNHEALTHY,
+                    &mut recorded,
                 )
                 .await
             {
@@ -222,7 +227,7 @@ where
         });
         let now = self.clock.now();
         let (state, exec) = self
-            .close_with_alert(def, state, exec, pending, "alert")
+            .close_recorded(def, state, exec, pending, "alert", recorded)
             .await?;
         self.emit(
             Some(&def.name),
@@ -257,6 +262,7 @@ where
         exec: &mut Execution,
         mut hc: HealthCheckConfig,
         target: HealthCheckSettings,
+        recorded: &mut bool,
     ) -> Result<(), String> {
         let id = &def.primary.health_check_id;
         for _ in 0..=MAX_VERSION_RETRIES {
@@ -285,10 +291,20 @@ where
             let mut next = state.clone();
             next.version += 1;
             next.execution = Some(exec.clone());
-            let (saved, updated) = tokio::join!(
+            // The decision record goes with the first switch attempt: pre-flight and prior
+            // flags are known now, and the round trip is the switch's own.
+            let audit = (!*recorded).then(|| exec.clone());
+            let (saved, updated, audited) = tokio::join!(
                 self.write_transition(&def.name, expected, &next),
-                self.health.update(id, hc.version, target)
+                self.health.update(id, hc.version, target),
+                async {
+                    match &audit {
+                        Some(exec) => self.record_decision(def, exec).await,
+                        None => true,
+                    }
+                }
             );
+            *recorded = audited;
             match saved {
                 Ok(ControlWrite::Written) => *state = next,
                 Ok(ControlWrite::Conflict(_)) => {
@@ -334,6 +350,7 @@ where
         let Some(mut exec) = state.execution.clone() else {
             return Ok(self.outcome(def, "held", &state, "no execution recorded".into()));
         };
+        let mut recorded = false;
         if let (Some(target), None) = (exec.prior, exec.switched_at) {
             let hc = match self.health.get(&def.primary.health_check_id).await {
                 Ok(hc) => hc,
@@ -344,7 +361,7 @@ where
                 }
             };
             if let Err(cause) = self
-                .set_primary_check(def, &mut state, &mut exec, hc, target)
+                .set_primary_check(def, &mut state, &mut exec, hc, target, &mut recorded)
                 .await
             {
                 return Err(self.fail_step(def, state, exec, "restore", cause).await);
@@ -363,7 +380,7 @@ where
         });
         let now = self.clock.now();
         let (state, exec) = self
-            .close_with_alert(def, state, exec, pending, "alert")
+            .close_recorded(def, state, exec, pending, "alert", recorded)
             .await?;
         self.emit(
             Some(&def.name),
@@ -397,7 +414,7 @@ where
         });
         let now = self.clock.now();
         let (state, exec) = self
-            .close_with_alert(def, state, exec, pending, "blocked alert")
+            .close_recorded(def, state, exec, pending, "blocked alert", false)
             .await?;
         self.emit(Some(&def.name), now, &[("Blocked", 1.0, Unit::Count)], &[]);
         warn!(service = %def.name, epoch = exec.epoch, reason = ?exec.blocked_reason, "automatic failover BLOCKED");
@@ -409,28 +426,66 @@ where
         ))
     }
 
+    /// The closing step's record, dated by the step's own recorded time (the switch, or the
+    /// decision when nothing was switched) so that a retried close writes the same item.
     fn step_record(&self, exec: &Execution, step: &str, what: String) -> HistoryRecord {
         HistoryRecord {
-            at: self.clock.now(),
+            at: exec.switched_at.unwrap_or(exec.decided_at),
             epoch: exec.epoch,
             kind: "step".into(),
             actor: exec.owner.clone(),
             what: format!("{step}: {what}"),
-            why: match &exec.trigger {
-                Trigger::Quorum { quorum, .. } => format!("quorum of {quorum} observers in ALARM"),
-                Trigger::Operator {
-                    requested_by,
-                    reason,
-                    forced,
-                } => {
-                    format!(
-                        "{requested_by}: {reason}{}",
-                        if *forced { " (forced)" } else { "" }
-                    )
-                }
-            },
+            why: trigger_text(&exec.trigger),
             votes: exec.votes.clone(),
             key: format!("step#{step}"),
         }
+    }
+
+    /// Writes the epoch's decision record (see [`decision_record`]); the same item however
+    /// often it is written. A failure is logged and counted, never fails the transition: one
+    /// refused beside the switch is written again beside the close, and whoever resumes an
+    /// unfinished transition writes it again. Returns whether it is in the table.
+    async fn record_decision(&self, def: &ServiceDefinition, exec: &Execution) -> bool {
+        let (from, to) = match exec.kind {
+            TransitionKind::Failover => (&def.primary.region, &def.secondary.region),
+            TransitionKind::Failback => (&def.secondary.region, &def.primary.region),
+        };
+        let record = decision_record(exec, from, to);
+        match self.store.append_history(&def.name, &record).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(service = %def.name, epoch = exec.epoch, error = %e, "decision record not written; written again with the next step");
+                self.emit(
+                    Some(&def.name),
+                    self.clock.now(),
+                    &[("AuditWriteFailures", 1.0, Unit::Count)],
+                    &[("record", "decision")],
+                );
+                false
+            }
+        }
+    }
+
+    /// The closing round trip with the decision record beside it when this invocation has
+    /// not written it yet (the same round trip: the critical path gains no depth).
+    async fn close_recorded(
+        &self,
+        def: &ServiceDefinition,
+        state: ServiceState,
+        exec: Execution,
+        pending: Option<(Alert, HistoryRecord)>,
+        step: &'static str,
+        recorded: bool,
+    ) -> Result<(ServiceState, Execution), EngineError> {
+        let decision = (!recorded).then(|| exec.clone());
+        let (closed, _) = tokio::join!(
+            Box::pin(self.close_with_alert(def, state, exec, pending, step)),
+            async {
+                if let Some(exec) = &decision {
+                    self.record_decision(def, exec).await;
+                }
+            }
+        );
+        closed
     }
 }

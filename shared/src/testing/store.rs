@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::{injected, lock, InjectedFailures};
+use crate::domain::catalog::{CatalogItem, KeptVersions};
 use crate::domain::event::ObservedState;
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Pause, ServiceState, Vote};
@@ -13,6 +14,8 @@ use crate::ports::{AwsError, ControlStore, ControlWrite, VoteWrite};
 #[derive(Default)]
 pub struct MemStore {
     pub catalog: Mutex<Vec<(String, String)>>,
+    /// The versions kept beside catalog entries, by service (items of their own).
+    pub kept: Mutex<HashMap<String, KeptVersions>>,
     pub states: Mutex<HashMap<String, ServiceState>>,
     pub history: Mutex<Vec<(String, HistoryRecord)>>,
     pub calls: Mutex<Vec<&'static str>>,
@@ -60,6 +63,43 @@ impl ControlStore for MemStore {
     async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
         self.call("load_catalog")?;
         Ok(lock(&self.catalog).clone())
+    }
+    async fn load_catalog_items(&self) -> Result<Vec<CatalogItem>, AwsError> {
+        self.call("load_catalog")?;
+        let kept = lock(&self.kept).clone();
+        let mut items: Vec<CatalogItem> = lock(&self.catalog)
+            .iter()
+            .map(|(key, definition)| CatalogItem {
+                key: key.clone(),
+                definition: Some(definition.clone()),
+                kept: kept.get(key).cloned().unwrap_or_default(),
+            })
+            .collect();
+        // Kept versions whose entry is gone are returned too, as the table's Query does.
+        for (key, versions) in kept {
+            if !items.iter().any(|i| i.key == key) {
+                items.push(CatalogItem {
+                    key,
+                    definition: None,
+                    kept: versions,
+                });
+            }
+        }
+        Ok(items)
+    }
+    async fn write_kept(
+        &self,
+        service: &str,
+        expected_rev: u64,
+        next: &KeptVersions,
+    ) -> Result<bool, AwsError> {
+        self.call("write_kept")?;
+        let mut kept = lock(&self.kept);
+        if kept.get(service).map_or(0, |k| k.rev) != expected_rev {
+            return Ok(false);
+        }
+        kept.insert(service.into(), next.clone());
+        Ok(true)
     }
     async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {
         self.call("load_state")?;

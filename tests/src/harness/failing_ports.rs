@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use failover::domain::alert::Alert;
+use failover::domain::catalog::{CatalogItem, KeptVersions};
 use failover::domain::history::HistoryRecord;
 use failover::domain::state::{HealthCheckSettings, ServiceState, Vote};
 use failover::ports::{
@@ -84,6 +85,17 @@ impl<S> FailNthControlWrite<S> {
 impl<S: ControlStore> ControlStore for FailNthControlWrite<S> {
     async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
         self.inner.load_catalog().await
+    }
+    async fn load_catalog_items(&self) -> Result<Vec<CatalogItem>, AwsError> {
+        self.inner.load_catalog_items().await
+    }
+    async fn write_kept(
+        &self,
+        service: &str,
+        expected_rev: u64,
+        next: &KeptVersions,
+    ) -> Result<bool, AwsError> {
+        self.inner.write_kept(service, expected_rev, next).await
     }
     async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {
         self.inner.load_state(service).await

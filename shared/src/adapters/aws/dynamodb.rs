@@ -1,6 +1,6 @@
 //! The control table: catalog items, the per-service state item, and audit history.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 
 use super::classify;
+use crate::domain::catalog::{CatalogItem, KeptVersions};
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Execution, Pause, Phase, ServiceState, Vote};
 use crate::domain::time::Millis;
@@ -17,6 +18,9 @@ pub const CATALOG_PK: &str = "catalog";
 pub const STATE_SK: &str = "state";
 /// Votes are top-level attributes `vote#<alarm ARN>`, so one SET works on a new item too.
 pub const VOTE_PREFIX: &str = "vote#";
+/// The reconciler's kept versions of entry `<name>`: `pk = "catalog"`, `sk = "kept#<name>"`
+/// (a service name cannot hold `#`), so the catalog's one Query returns them too.
+pub const KEPT_PREFIX: &str = "kept#";
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -76,6 +80,25 @@ fn number<T: std::str::FromStr>(field: &str, v: &AttributeValue) -> Result<T, Aw
     }
 }
 
+/// A kept-versions item. One that cannot be read counts as none (logged), keeping its
+/// `rev`, so the next write replaces it and the catalog itself still loads.
+fn kept_from_item(service: &str, mut item: HashMap<String, AttributeValue>) -> KeptVersions {
+    for key in ["pk", "sk"] {
+        item.remove(key);
+    }
+    let rev = item
+        .get("rev")
+        .and_then(|v| number("rev", v).ok())
+        .unwrap_or(0);
+    serde_dynamo::from_item(item).unwrap_or_else(|e| {
+        tracing::warn!(service, error = %e, "kept catalog versions unreadable; ignored");
+        KeptVersions {
+            rev,
+            ..KeptVersions::default()
+        }
+    })
+}
+
 /// Reads a state item; a missing item is the initial state.
 pub fn state_from_item(item: &HashMap<String, AttributeValue>) -> Result<ServiceState, AwsError> {
     let mut state = ServiceState::default();
@@ -109,6 +132,11 @@ pub fn state_from_item(item: &HashMap<String, AttributeValue>) -> Result<Service
 
 impl ControlStore for DynamoStore {
     async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
+        let items = self.load_catalog_items().await?.into_iter();
+        Ok(items.filter_map(|i| Some((i.key, i.definition?))).collect())
+    }
+
+    async fn load_catalog_items(&self) -> Result<Vec<CatalogItem>, AwsError> {
         let pages = self
             .client
             .query()
@@ -121,7 +149,7 @@ impl ControlStore for DynamoStore {
             .send()
             .collect::<Vec<_>>()
             .await;
-        let mut entries = Vec::new();
+        let mut entries: BTreeMap<String, CatalogItem> = BTreeMap::new();
         for item in pages {
             let item = item.map_err(|e| classify("dynamodb", "Query", &e))?;
             let key = item
@@ -129,15 +157,55 @@ impl ControlStore for DynamoStore {
                 .and_then(|v| v.as_s().ok())
                 .cloned()
                 .unwrap_or_default();
+            if let Some(service) = key.strip_prefix(KEPT_PREFIX) {
+                let entry = entries.entry(service.to_string()).or_default();
+                entry.key = service.to_string();
+                entry.kept = kept_from_item(service, item);
+                continue;
+            }
             // A missing or non-string definition is reported by the catalog parser, by name.
             let definition = item
                 .get("definition")
                 .and_then(|v| v.as_s().ok())
                 .cloned()
                 .unwrap_or_default();
-            entries.push((key, definition));
+            let entry = entries.entry(key.clone()).or_default();
+            entry.key = key;
+            entry.definition = Some(definition);
         }
-        Ok(entries)
+        Ok(entries.into_values().collect())
+    }
+
+    async fn write_kept(
+        &self,
+        service: &str,
+        expected_rev: u64,
+        next: &KeptVersions,
+    ) -> Result<bool, AwsError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(next).map_err(|e| corrupt("kept", e))?;
+        item.insert("pk".into(), s(CATALOG_PK));
+        item.insert("sk".into(), s(format!("{KEPT_PREFIX}{service}")));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#rev) OR #rev = :expected")
+            .expression_attribute_names("#rev", "rev")
+            .expression_attribute_values(":expected", n(expected_rev))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("dynamodb", "PutItem", &e)),
+        }
     }
 
     async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {

@@ -1,7 +1,10 @@
 //! The engine over in-memory ports, deterministically: the helpers every suite shares.
 
 mod alarm;
+mod audit;
 mod bad_input;
+mod catalog;
+mod enforce;
 mod held;
 mod interruptions;
 mod operator;
