@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::event::ObservedState;
+use super::history::HistoryRecord;
 use super::time::Millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -208,6 +209,26 @@ pub struct Drift {
     pub found: String,
 }
 
+/// An alert recorded as due (the outbox), in the same conditional write as what it reports
+/// (a drift, a pause's end, an escalation), so that the record and its alert are one step.
+/// It leaves the state item only once SNS has taken it: a Publish that is refused keeps it
+/// due, and the next reconciler run sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DueAlert {
+    /// Deterministic per alert (kind, epoch, what makes it unique): recording the same
+    /// alert twice keeps one entry.
+    pub id: String,
+    pub due_at: Millis,
+    pub subject: String,
+    pub message: String,
+    pub event_type: String,
+    pub epoch: u64,
+    pub severity: String,
+    /// The audit record that goes with the alert, written (idempotently) before it is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<HistoryRecord>,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceState {
     pub phase: Phase,
@@ -227,4 +248,6 @@ pub struct ServiceState {
     /// When the reconciler last re-alerted about a blocked or stuck transition.
     pub escalated_at: Option<Millis>,
     pub execution: Option<Execution>,
+    /// Alerts recorded as due and not yet taken by SNS (`engine::outbox`); empty nearly always.
+    pub outbox: Vec<DueAlert>,
 }

@@ -4,7 +4,7 @@
 
 use tracing::{error, info, warn};
 
-use super::{Engine, EngineError};
+use super::{outbox, Engine, EngineError};
 use crate::domain::alert::pending_alert;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::history::{failed_attempts, step_failed_record};
@@ -76,8 +76,19 @@ where
     ) -> EngineError {
         error!(service = %def.name, epoch = exec.epoch, step, cause = %cause, "step failed; releasing the lease for a retry");
         let announce = exec.pending_alerted_at.is_none() && SWITCH_STEPS.contains(&step);
+        let mut state = state;
         if announce {
-            exec.pending_alerted_at = Some(self.clock.now());
+            let now = self.clock.now();
+            exec.pending_alerted_at = Some(now);
+            // Recorded as due with the release: a refused Publish leaves it for the
+            // reconciler's next run (the outbox).
+            outbox::enqueue(
+                &mut state,
+                format!("pending#{}", exec.epoch),
+                &pending_alert(def, &exec, step, &cause),
+                None,
+                now,
+            );
         }
         // The earlier failures of this step are read beside the release, to number this one.
         let (released, earlier) = tokio::join!(
@@ -92,18 +103,15 @@ where
         let record = step_failed_record(&exec, step, &cause, attempt, self.clock.now());
         let page = async {
             match released {
-                Ok(()) if announce => {
-                    let alert = pending_alert(def, &exec, step, &cause);
-                    match self.notifier.publish(&alert).await {
-                        Ok(id) => {
-                            warn!(service = %def.name, epoch = exec.epoch, message_id = %id, subject = %alert.subject, "switch pending; alert published")
-                        }
-                        Err(e) => {
-                            error!(service = %def.name, epoch = exec.epoch, subject = %alert.subject, error = %e, "the PENDING alert was not delivered; the reconciler escalates if the switch stays stuck")
-                        }
+                Ok(mut released) if announce => match self.send_due(def, &mut released).await {
+                    Ok(_) => {
+                        warn!(service = %def.name, epoch = exec.epoch, "switch pending; alert published")
                     }
-                }
-                Ok(()) => {}
+                    Err(e) => {
+                        error!(service = %def.name, epoch = exec.epoch, error = %e, "the PENDING alert was not delivered; it stays due and the reconciler's next run sends it")
+                    }
+                },
+                Ok(_) => {}
                 Err(e) => {
                     warn!(error = %e, "could not release the lease; it expires at the invocation deadline")
                 }
@@ -129,14 +137,14 @@ where
         def: &ServiceDefinition,
         mut state: ServiceState,
         exec: &Execution,
-    ) -> Result<(), String> {
+    ) -> Result<ServiceState, String> {
         let expected = state.version;
         let mut exec = exec.clone();
         exec.lease_until = 0;
         state.version += 1;
         state.execution = Some(exec);
         match self.write_transition(&def.name, expected, &state).await {
-            Ok(ControlWrite::Written) => Ok(()),
+            Ok(ControlWrite::Written) => Ok(state),
             Ok(ControlWrite::Conflict(_)) => Err("the control state changed meanwhile".into()),
             Err(e) => Err(e.to_string()),
         }

@@ -11,6 +11,7 @@ mod catalog;
 mod close;
 mod guards;
 mod operator;
+mod outbox;
 mod pause;
 mod readiness;
 pub mod reconcile;

@@ -1,7 +1,8 @@
-//! The reconciler's run: for every catalogued service, finish interrupted transitions,
-//! confirm the standing ALARM votes and decide a quorum that stands (`standing`), verify
-//! Route 53 against the decision (`drift`: reported, and with `enforce` re-applied),
-//! escalate what is stuck, and expire pauses and votes.
+//! The reconciler's run: for every catalogued service, send the alerts still due
+//! (`outbox`), finish interrupted transitions, confirm the standing ALARM votes and decide
+//! a quorum that stands (`standing`), verify Route 53 against the decision (`drift`:
+//! reported, and with `enforce` re-applied), escalate what is stuck, and expire pauses
+//! and votes.
 
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
@@ -9,6 +10,7 @@ use tracing::{error, info, warn};
 mod drift;
 
 use super::alarm::Prompt;
+use super::outbox;
 use super::standing::AlarmReadings;
 use super::{Engine, EngineError, Invocation};
 use crate::api::reports::ReconcileReport;
@@ -202,31 +204,45 @@ where
         let mut report = ServiceReport::default();
         let now = self.clock.now();
 
+        // What an earlier run recorded as due and SNS refused goes out first.
+        if !state.outbox.is_empty() {
+            if let Err(e) = self.send_due(def, &mut state).await {
+                warn!(service = %def.name, error = %e, "due alerts still undelivered; the next run retries");
+            }
+        }
+
         if let Some(pause) = state.pause.clone().filter(|p| !p.active_at(now)) {
+            let until = pause.until.map_or("-".into(), fmt_time);
+            // The alert and its audit record are recorded as due in the write that ends
+            // the pause: a refused Publish or audit write loses neither.
+            let record = self.record(
+                state.epoch,
+                "reconcile",
+                "pause expired; automatic actions resumed".into(),
+                format!("pause until {until}"),
+            );
             let mut next = state.clone();
             next.version += 1;
             next.pause = None;
+            outbox::enqueue(
+                &mut next,
+                format!("resume#{}#{}", state.epoch, pause.until.unwrap_or(now)),
+                &pause_alert(def, &pause, false, state.epoch),
+                Some(record),
+                now,
+            );
             if let ControlWrite::Written = self
                 .store
                 .write_control(&def.name, state.version, &next)
                 .await
                 .map_err(EngineError::Store)?
             {
-                let alert = pause_alert(def, &pause, false, state.epoch);
-                self.notifier
-                    .publish(&alert)
-                    .await
-                    .map_err(EngineError::Store)?;
-                self.audit(
-                    def,
-                    state.epoch,
-                    "reconcile",
-                    "pause expired; automatic actions resumed",
-                    &format!("pause until {}", pause.until.map_or("-".into(), fmt_time)),
-                )
-                .await?;
                 report.pause_expired = true;
                 state = next;
+                // Undelivered, it stays due; deciding a standing quorum goes on regardless.
+                if let Err(e) = self.send_due(def, &mut state).await {
+                    warn!(service = %def.name, error = %e, "the pause-expiry alert is due; the next run sends it");
+                }
             }
         }
 
@@ -360,6 +376,14 @@ where
         let mut next = state.clone();
         next.version += 1;
         next.escalated_at = Some(now);
+        let record = self.record(state.epoch, "escalation", why.into(), "re-alerted".into());
+        outbox::enqueue(
+            &mut next,
+            format!("escalation#{}#{now}", state.epoch),
+            &escalation_alert(def, state.epoch, state.phase, why),
+            Some(record),
+            now,
+        );
         if let ControlWrite::Conflict(_) = self
             .store
             .write_control(&def.name, state.version, &next)
@@ -368,20 +392,11 @@ where
         {
             return Ok(false);
         }
-        let alert = escalation_alert(def, state.epoch, state.phase, why);
-        if let Err(e) = self.notifier.publish(&alert).await {
-            // Give the slot back so the next run escalates.
-            let mut undo = next.clone();
-            undo.version += 1;
-            undo.escalated_at = state.escalated_at;
-            let _ = self
-                .store
-                .write_control(&def.name, next.version, &undo)
-                .await;
-            return Err(EngineError::Store(e));
+        // Recorded as due with the slot: a refused Publish leaves it for the next run.
+        let mut state = next;
+        if let Err(e) = self.send_due(def, &mut state).await {
+            warn!(service = %def.name, error = %e, "the escalation is due; the next run sends it");
         }
-        self.audit(def, state.epoch, "escalation", why, "re-alerted")
-            .await?;
         Ok(true)
     }
 
@@ -405,28 +420,25 @@ where
         Ok(if removed { old.len() } else { 0 })
     }
 
-    async fn audit(
+    /// An audit record by this function, keyed by its kind and time (deterministic once
+    /// built: recorded as due with an alert, its rewrite keeps one item).
+    pub(super) fn record(
         &self,
-        def: &ServiceDefinition,
         epoch: u64,
         kind: &str,
-        what: &str,
-        why: &str,
-    ) -> Result<(), EngineError> {
+        what: String,
+        why: String,
+    ) -> HistoryRecord {
         let now = self.clock.now();
-        let record = HistoryRecord {
+        HistoryRecord {
             at: now,
             epoch,
             kind: kind.into(),
             actor: self.function.into(),
-            what: what.into(),
-            why: why.into(),
+            what,
+            why,
             votes: Vec::new(),
             key: format!("{kind}#{now}"),
-        };
-        self.store
-            .append_history(&def.name, &record)
-            .await
-            .map_err(EngineError::Store)
+        }
     }
 }

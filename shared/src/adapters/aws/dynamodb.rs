@@ -115,6 +115,7 @@ pub fn state_from_item(item: &HashMap<String, AttributeValue>) -> Result<Service
             "held_paged" => state.held_paged = Some(from_av(name, value)?),
             "escalated_at" => state.escalated_at = Some(number(name, value)?),
             "drift" => state.drift = Some(from_av(name, value)?),
+            "outbox" => state.outbox = from_av(name, value)?,
             "auto_failovers" => state.auto_failovers = from_av(name, value)?,
             "pause" => state.pause = Some(from_av::<Pause>(name, value)?),
             "exec" => state.execution = Some(from_av::<Execution>(name, value)?),
@@ -293,6 +294,7 @@ impl ControlStore for DynamoStore {
             .expression_attribute_names("#held", "held_paged")
             .expression_attribute_names("#esc", "escalated_at")
             .expression_attribute_names("#drift", "drift")
+            .expression_attribute_names("#outbox", "outbox")
             .expression_attribute_names("#pause", "pause")
             .expression_attribute_names("#exec", "exec")
             .expression_attribute_values(":phase", s(next.phase.as_str()))
@@ -327,6 +329,12 @@ impl ControlStore for DynamoStore {
                 req = req.expression_attribute_values(":drift", to_av("drift", d)?);
             }
             None => removes.push("#drift"),
+        }
+        if next.outbox.is_empty() {
+            removes.push("#outbox");
+        } else {
+            sets.push("#outbox = :outbox");
+            req = req.expression_attribute_values(":outbox", to_av("outbox", &next.outbox)?);
         }
         match &next.pause {
             Some(p) => {

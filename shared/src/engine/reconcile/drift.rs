@@ -14,6 +14,7 @@ use crate::domain::catalog::ServiceDefinition;
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Drift, HealthCheckSettings, Phase, ServiceState};
 use crate::domain::time::fmt_time;
+use crate::engine::outbox;
 use crate::engine::{Engine, EngineError};
 use crate::metrics::Unit;
 use crate::ports::{
@@ -107,26 +108,9 @@ where
         }
         warn!(service = %def.name, expected = %expected, found = %found, "drift between the decision and Route 53");
         let read_version = state.version;
-        let mut next = state.clone();
-        next.version += 1;
-        next.drift = Some(drift.clone());
-        match self
-            .store
-            .write_control(&def.name, state.version, &next)
-            .await
-            .map_err(EngineError::Store)?
-        {
-            ControlWrite::Written => *state = next,
-            // Someone else acted; the next run looks again. A re-apply already made is
-            // still audited and alerted below: it changed Route 53.
-            ControlWrite::Conflict(_) if !attempted => return Ok((false, false)),
-            ControlWrite::Conflict(_) => {
-                warn!(service = %def.name, "the state changed after the re-apply; audited, the next run verifies again");
-            }
-        }
         let (record, alert_note, applied) = match &reapply {
             Reapply::Off => (
-                self.drift_record(
+                self.record(
                     state.epoch,
                     "drift",
                     format!("expected {expected}, found {found}"),
@@ -136,7 +120,7 @@ where
                 false,
             ),
             Reapply::Paused(pause) => (
-                self.drift_record(
+                self.record(
                     state.epoch,
                     "drift",
                     format!("expected {expected}, found {found}"),
@@ -152,7 +136,7 @@ where
                 applied,
                 result,
             } => (
-                self.drift_record(
+                self.record(
                     state.epoch,
                     "enforce",
                     format!(
@@ -173,10 +157,48 @@ where
                 *applied,
             ),
         };
+        let alert = drift_alert(def, state.epoch, &drift, alert_note.as_deref());
+        let mut next = state.clone();
+        next.version += 1;
+        next.drift = Some(drift.clone());
+        if new_drift {
+            // Recorded as due with the drift itself: stored, its alert cannot be lost.
+            outbox::enqueue(
+                &mut next,
+                format!("drift#{}#{}", state.epoch, drift.detected_at),
+                &alert,
+                None,
+                now,
+            );
+        }
+        let stored = match self
+            .store
+            .write_control(&def.name, state.version, &next)
+            .await
+            .map_err(EngineError::Store)?
+        {
+            ControlWrite::Written => {
+                *state = next;
+                true
+            }
+            // Someone else acted; the next run looks again. A re-apply already made is
+            // still audited and alerted below: it changed Route 53.
+            ControlWrite::Conflict(_) if !attempted => return Ok((false, false)),
+            ControlWrite::Conflict(_) => {
+                warn!(service = %def.name, "the state changed after the re-apply; audited, the next run verifies again");
+                false
+            }
+        };
         // Recorded before the alert: what was changed must not depend on SNS.
         self.audit_drift(def, &record).await;
-        if new_drift {
-            let alert = drift_alert(def, state.epoch, &drift, alert_note.as_deref());
+        if stored {
+            // A refused Publish leaves it due: the next run sends it.
+            if let Err(e) = self.send_due(def, state).await {
+                warn!(service = %def.name, error = %e, "the drift alert is due; the next run sends it");
+            }
+        } else if new_drift {
+            // The drift was not stored (a re-apply raced another write): the next run
+            // finds it again if it stays, so this alert is sent directly, once.
             self.notifier
                 .publish(&alert)
                 .await
@@ -260,7 +282,7 @@ where
             .await
             .map_err(EngineError::Store)?
         {
-            let record = self.drift_record(
+            let record = self.record(
                 state.epoch,
                 "reconcile",
                 "drift resolved".into(),
@@ -270,20 +292,6 @@ where
             *state = next;
         }
         Ok(())
-    }
-
-    fn drift_record(&self, epoch: u64, kind: &str, what: String, why: String) -> HistoryRecord {
-        let now = self.clock.now();
-        HistoryRecord {
-            at: now,
-            epoch,
-            kind: kind.into(),
-            actor: self.function.into(),
-            what,
-            why,
-            votes: Vec::new(),
-            key: format!("{kind}#{now}"),
-        }
     }
 
     /// Writes a drift record, retried (the same record, so a rewrite keeps one item). One

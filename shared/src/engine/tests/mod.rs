@@ -8,6 +8,7 @@ mod enforce;
 mod held;
 mod interruptions;
 mod operator;
+mod outbox;
 mod preflight;
 mod reconcile;
 mod standing;
