@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use integration_tests::harness::failing_ports::{FailFirstPublish, FailFirstUpdate};
+use integration_tests::harness::failing_ports::FailFirstPublish;
 use integration_tests::harness::tap::{round_trips, TappedCall};
 use integration_tests::*;
 use serde_json::json;
@@ -298,15 +298,7 @@ fn report(kind: &str, calls: &[TappedCall]) {
 #[tokio::test]
 async fn failure_between_claim_and_switch_is_finished_by_a_redelivery() {
     let w = World::start(json!({})).await;
-    let p = w.ports(&w.sdk);
-    let engine = failover::Engine::new(
-        p.store,
-        FailFirstUpdate(p.health_checks, true.into()),
-        p.alarms,
-        p.notifier,
-        failover::adapters::clock::SystemClock,
-        "alarm-trigger",
-    );
+    let engine = w.engine_failing_first_switch();
     let now = chrono::Utc::now();
     engine
         .handle_alarm_event(

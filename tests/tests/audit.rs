@@ -6,7 +6,6 @@
 use failover::domain::history::HistoryRecord;
 use failover::engine::ReconcileSettings;
 use failover::ports::ControlStore;
-use integration_tests::harness::failing_ports::FailFirstUpdate;
 use integration_tests::*;
 use serde_json::json;
 
@@ -17,15 +16,7 @@ fn of_kind<'a>(history: &'a [HistoryRecord], kind: &str) -> Vec<&'a HistoryRecor
 #[tokio::test]
 async fn an_interrupted_failover_is_audited_once_per_decision_and_per_failed_attempt() {
     let w = World::start(json!({})).await;
-    let p = w.ports(&w.sdk);
-    let engine = failover::Engine::new(
-        p.store,
-        FailFirstUpdate(p.health_checks, true.into()),
-        p.alarms,
-        p.notifier,
-        failover::adapters::clock::SystemClock,
-        "alarm-trigger",
-    );
+    let engine = w.engine_failing_first_switch();
     let now = chrono::Utc::now();
     engine
         .handle_alarm_event(

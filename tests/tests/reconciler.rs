@@ -10,9 +10,7 @@ use failover::domain::state::HealthCheckSettings;
 use failover::engine::Invocation;
 use failover::engine::ReconcileSettings;
 use failover::ports::{AwsError, HealthCheckConfig, HealthChecks, UpdateError};
-use integration_tests::harness::failing_ports::{
-    FailFirstPublish, FailFirstUpdate, FailNthControlWrite,
-};
+use integration_tests::harness::failing_ports::{FailFirstPublish, FailFirstUpdate, FailingStore};
 use integration_tests::*;
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -45,7 +43,7 @@ async fn one_run_finishes_a_failover_interrupted_at_each_step_boundary() {
             _ => usize::MAX,
         };
         let interrupted = failover::Engine::new(
-            FailNthControlWrite::new(p.store, n),
+            FailingStore::nth_control_write(p.store, n),
             FailFirstUpdate(p.health_checks, (boundary == "after the claim").into()),
             p.alarms,
             FailFirstPublish(p.notifier, (boundary == "after the verify").into()),

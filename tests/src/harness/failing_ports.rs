@@ -5,10 +5,11 @@
 //! Not the tap's fault injector ([`crate::harness::tap::faults`]), on purpose: that one
 //! fails single attempts on the wire, which the SDK retries, by seed and request
 //! identity; these fail one port call (the n-th control write, the first switch, the first
-//! alert), which the wire cannot tell apart (a vote and a control write are both an
+//! alert, the first audit record of a kind), which the wire cannot tell apart (a vote and a control write are both an
 //! `UpdateItem` of the same item) and which retries would otherwise paper over.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use failover::domain::alert::Alert;
 use failover::domain::catalog::{CatalogItem, KeptVersions};
@@ -19,6 +20,8 @@ use failover::ports::{
     UpdateError, VoteWrite,
 };
 use failover::Millis;
+
+use crate::harness::tap::{AwsTap, FaultKind};
 
 fn unavailable(service: &'static str, operation: &'static str) -> AwsError {
     AwsError::new(service, operation, ErrorKind::Unavailable, "injected")
@@ -65,24 +68,39 @@ impl<N: Notifier> Notifier for FailFirstPublish<N> {
     }
 }
 
-/// The control table failing the n-th control write (1-based), once.
-pub struct FailNthControlWrite<S> {
+/// The control table failing one call, once: the n-th control write (1-based), or the first
+/// audit record of a kind, refused on the wire by the tap's DynamoDB outage (every SDK attempt,
+/// as in a real throttling burst; only the timing is arranged here).
+pub struct FailingStore<S> {
     inner: S,
     n: usize,
     seen: AtomicUsize,
+    history_outage: Option<(Arc<AwsTap>, &'static str)>,
+    armed: AtomicBool,
 }
 
-impl<S> FailNthControlWrite<S> {
-    pub fn new(inner: S, n: usize) -> Self {
-        FailNthControlWrite {
+impl<S> FailingStore<S> {
+    pub fn nth_control_write(inner: S, n: usize) -> Self {
+        FailingStore {
             inner,
             n,
             seen: AtomicUsize::new(0),
+            history_outage: None,
+            armed: AtomicBool::new(false),
+        }
+    }
+
+    /// The first audit record of `kind` is written while `tap` refuses DynamoDB.
+    pub fn first_history_refused(inner: S, tap: Arc<AwsTap>, kind: &'static str) -> Self {
+        FailingStore {
+            history_outage: Some((tap, kind)),
+            armed: AtomicBool::new(true),
+            ..FailingStore::nth_control_write(inner, usize::MAX)
         }
     }
 }
 
-impl<S: ControlStore> ControlStore for FailNthControlWrite<S> {
+impl<S: ControlStore> ControlStore for FailingStore<S> {
     async fn load_catalog(&self) -> Result<Vec<(String, String)>, AwsError> {
         self.inner.load_catalog().await
     }
@@ -142,6 +160,14 @@ impl<S: ControlStore> ControlStore for FailNthControlWrite<S> {
         self.inner.recent_history(service, limit).await
     }
     async fn append_history(&self, service: &str, record: &HistoryRecord) -> Result<(), AwsError> {
+        if let Some((tap, kind)) = &self.history_outage {
+            if record.kind == *kind && self.armed.swap(false, Ordering::SeqCst) {
+                tap.set_outage("dynamodb", Some(FaultKind::Throttle));
+                let refused = self.inner.append_history(service, record).await;
+                tap.set_outage("dynamodb", None);
+                return refused;
+            }
+        }
         self.inner.append_history(service, record).await
     }
 }

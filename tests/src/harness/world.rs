@@ -13,12 +13,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use failover::adapters::aws::{
     AwsEngine, CloudWatchAlarms, DynamoStore, Route53HealthChecks, SnsNotifier,
 };
+use failover::adapters::clock::SystemClock;
 use failover::engine::Invocation;
 use failover::Config;
 use serde_json::Value;
 
 use crate::harness::alerts::{receive_sns_messages, SnsEnvelope};
 use crate::harness::emulator::Emulator;
+use crate::harness::failing_ports::FailFirstUpdate;
 use crate::harness::provision::resources::get_health_check;
 use crate::harness::provision::{provision_service, ControlPlane, Observers, ServiceSpec};
 use crate::harness::tap::AwsTap;
@@ -105,6 +107,20 @@ impl World {
             alarms: CloudWatchAlarms::new(sdk.clone()),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), &self.config.topic_arn),
         }
+    }
+
+    /// The alarm-trigger's engine on the real adapters, with Route 53 refusing the first
+    /// UpdateHealthCheck: a decided failover whose switch fails once.
+    pub fn engine_failing_first_switch(&self) -> FailingSwitchEngine {
+        let p = self.ports(&self.sdk);
+        failover::Engine::new(
+            p.store,
+            FailFirstUpdate(p.health_checks, true.into()),
+            p.alarms,
+            p.notifier,
+            SystemClock,
+            "alarm-trigger",
+        )
     }
 
     /// The engine on the real adapters with a hand-moved clock.
@@ -211,5 +227,14 @@ impl failover::ports::Clock for TestClock {
 }
 
 /// The engine on the real SDK adapters with a hand-moved clock.
+/// See [`World::engine_failing_first_switch`].
+pub type FailingSwitchEngine = failover::Engine<
+    DynamoStore,
+    FailFirstUpdate<Route53HealthChecks>,
+    CloudWatchAlarms,
+    SnsNotifier,
+    SystemClock,
+>;
+
 pub type ClockedEngine =
     failover::Engine<DynamoStore, Route53HealthChecks, CloudWatchAlarms, SnsNotifier, TestClock>;

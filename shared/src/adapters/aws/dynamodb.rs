@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
@@ -33,6 +35,29 @@ pub fn service_pk(service: &str) -> String {
 }
 
 impl DynamoStore {
+    /// A conditional update of a vote: the state it wrote, or, when its condition failed,
+    /// the state that beat it (`ALL_OLD` in the error; without it, read the state: one more
+    /// round trip).
+    async fn vote_write(
+        &self,
+        service: &str,
+        result: Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>>,
+    ) -> Result<VoteWrite, AwsError> {
+        match result {
+            Ok(out) => Ok(VoteWrite::Recorded(
+                out.attributes()
+                    .map_or(Ok(ServiceState::default()), state_from_item)?,
+            )),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(cf)) => match cf.item() {
+                    Some(item) => Ok(VoteWrite::NotNewer(state_from_item(item)?)),
+                    None => Ok(VoteWrite::NotNewer(self.load_state(service).await?)),
+                },
+                _ => Err(classify("dynamodb", "UpdateItem", &e)),
+            },
+        }
+    }
+
     pub fn new(client: Client, table: &str) -> Self {
         DynamoStore {
             client,
@@ -252,20 +277,7 @@ impl ControlStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(VoteWrite::Recorded(
-                out.attributes()
-                    .map_or(Ok(ServiceState::default()), state_from_item)?,
-            )),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(cf)) => match cf.item() {
-                    Some(item) => Ok(VoteWrite::NotNewer(state_from_item(item)?)),
-                    // Without ALL_OLD in the error, read the state (one more round trip).
-                    None => Ok(VoteWrite::NotNewer(self.load_state(service).await?)),
-                },
-                _ => Err(classify("dynamodb", "UpdateItem", &e)),
-            },
-        }
+        self.vote_write(service, result).await
     }
 
     async fn write_control(
@@ -414,19 +426,7 @@ impl ControlStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(VoteWrite::Recorded(
-                out.attributes()
-                    .map_or(Ok(ServiceState::default()), state_from_item)?,
-            )),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(cf)) => match cf.item() {
-                    Some(item) => Ok(VoteWrite::NotNewer(state_from_item(item)?)),
-                    None => Ok(VoteWrite::NotNewer(self.load_state(service).await?)),
-                },
-                _ => Err(classify("dynamodb", "UpdateItem", &e)),
-            },
-        }
+        self.vote_write(service, result).await
     }
 
     async fn expire_votes(
