@@ -183,15 +183,7 @@ where
             );
             return Ok(r);
         }
-        let trigger = Trigger::Operator {
-            requested_by: req.requested_by.clone(),
-            reason: req.reason.clone(),
-            forced: req.force,
-        };
-        let claimant = Claimant {
-            owner: format!("operator:{}", inv.request_id),
-            lease_until: inv.deadline,
-        };
+        let (trigger, claimant) = operator_claim(req, inv);
         let votes = live_votes(def, &state, now);
         let next = claim_failover(&state, votes, trigger, &claimant, now);
         if let ControlWrite::Conflict(current) = self.claim(def, state.version, &next).await? {
@@ -305,15 +297,7 @@ where
             );
             return Ok(r);
         }
-        let trigger = Trigger::Operator {
-            requested_by: req.requested_by.clone(),
-            reason: req.reason.clone(),
-            forced: req.force,
-        };
-        let claimant = Claimant {
-            owner: format!("operator:{}", inv.request_id),
-            lease_until: inv.deadline,
-        };
+        let (trigger, claimant) = operator_claim(req, inv);
         let next = claim_failback(&state, target, live, trigger, &claimant, now);
         if let ControlWrite::Conflict(current) = self.claim(def, state.version, &next).await? {
             let phase = current.map_or(state.phase, |c| c.phase);
@@ -392,6 +376,21 @@ where
         r.epoch = Some(state.epoch);
         Ok(r)
     }
+}
+
+/// Who claims an operator's transition and why: the request's person, reason and force,
+/// the invocation's lease.
+fn operator_claim(req: &OperatorRequest, inv: &Invocation) -> (Trigger, Claimant) {
+    let trigger = Trigger::Operator {
+        requested_by: req.requested_by.clone(),
+        reason: req.reason.clone(),
+        forced: req.force,
+    };
+    let claimant = Claimant {
+        owner: format!("operator:{}", inv.request_id),
+        lease_until: inv.deadline,
+    };
+    (trigger, claimant)
 }
 
 fn unknown(catalog: &Catalog, name: &str) -> EngineError {
