@@ -35,15 +35,16 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help bench fuzz reliability tools build test demo report-check fmt lint lint-infra infra-docs package clean-tools local-up local-down failover failback status pause resume
+.PHONY: help bench bench-switch fuzz reliability tools build test demo report-check fmt lint lint-infra infra-docs package clean-tools local-up local-down failover failback status pause resume
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
 	@echo "make build        cargo build the workspace binaries (debug)"
 	@echo "make test         tools + build, then fmt check, clippy -D warnings, cargo test"
-	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split|staggered]"
+	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split|staggered|control-plane-outage]"
 	@echo "make report-check render the drill's HTML report in headless Chromium (screenshot + DOM check)"
-	@echo "make bench        release functions: cold start, latency and AWS calls per event, RSS, zip size, storm, reconciler (target/bench/)"
+	@echo "make bench        release functions: cold start, latency and AWS calls per event, RSS, zip size, storm, reconciler, then the switch benchmarks (target/bench/)"
+	@echo "make bench-switch the switch benchmarks only: deciding event per mode, reconciler at 1,000 services, region-wide event; emulator vs modelled network"
 	@echo "make reliability  the full alarm storm (100 services, 16 processes), fault injection, crash at every step, fuzzing"
 	@echo "make fuzz         the event-parsing properties with FUZZ_CASES=$(FUZZ_CASES) cases each (at most FUZZ_SECONDS=$(FUZZ_SECONDS) s)"
 	@echo "make fmt          cargo fmt --all"
@@ -91,7 +92,7 @@ test: tools build lint-infra
 
 # The failover drill: a whole incident through the real Lambda runtime against moto, a
 # timeline and an RTO report (target/drill/report.{json,html}). Exit 0: the drill held.
-# SCENARIO=quorum (default) | blocked | flapping | split | staggered
+# SCENARIO=quorum (default) | blocked | flapping | split | staggered | control-plane-outage
 SCENARIO ?= quorum
 demo: tools build
 	$(CARGO) run -q -p integration-tests --bin demo -- --scenario $(SCENARIO)
@@ -116,10 +117,18 @@ reliability: tools build
 # (target/lambda/<f>/bootstrap.zip, built for x86_64: this machine runs them) through a
 # Lambda Runtime API on loopback against moto. Every build here is without AWS-LC's
 # CPU-jitter entropy (.cargo/config.toml); `bench --tls-probe <bootstrap>` shows what it
-# would cost. Never fails on a timing.
+# would cost. Never fails on a timing. Last, the switch benchmarks (issue 15: the deciding
+# event per switch mode, the reconciler at 1,000 services, a region-wide event; on the
+# emulator and under the tap's modelled network), the engine in process: the harness is
+# therefore built optimised (release without LTO, in target/bench-harness, apart from the
+# shipped builds). `make bench-switch` runs only those.
+BENCH_HARNESS = CARGO_TARGET_DIR=target/bench-harness CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 $(CARGO) run -q --release -p integration-tests --bin bench --
 bench: tools build
 	$(MAKE) --no-print-directory package ARCH=x86_64
-	$(CARGO) run -q -p integration-tests --bin bench
+	$(BENCH_HARNESS)
+
+bench-switch: tools
+	$(BENCH_HARNESS) --switch
 
 fmt:
 	$(CARGO) fmt --all

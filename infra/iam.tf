@@ -24,7 +24,7 @@ locals {
 data "aws_iam_policy_document" "engine" {
   statement {
     sid       = "ControlTable"
-    actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"]
     resources = [module.control_plane.table_arn]
   }
 
@@ -32,6 +32,15 @@ data "aws_iam_policy_document" "engine" {
     sid       = "ReadHealthChecks"
     actions   = ["route53:GetHealthCheck", "route53:GetHealthCheckStatus"]
     resources = local.health_check_arns
+  }
+
+  # The reconciler reads every service's checks in bulk (up to 1,000 a call) instead of one
+  # GetHealthCheck each. ListHealthChecks has no resource-level permissions: AWS requires
+  # "*". Read-only.
+  statement {
+    sid       = "ListHealthChecks"
+    actions   = ["route53:ListHealthChecks"]
+    resources = ["*"]
   }
 
   # Only the primary checks are ever flipped (restored on failback, re-applied by the
@@ -48,12 +57,28 @@ data "aws_iam_policy_document" "engine" {
     resources = [local.alarm_arns]
   }
 
-  # GetMetricData has no resource-level permissions: AWS requires "*". Read-only
-  # (the replica lag pre-flight).
+  # GetMetricData has no resource-level permissions: AWS requires "*". Read-only: the
+  # replica lag pre-flight, the switch metric's latest datapoint, and Route 53's
+  # AWS/Route53 HealthCheckStatus (which answers while Route 53's API does not).
   statement {
-    sid       = "ReadReplicaLag"
+    sid       = "ReadMetrics"
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"]
+  }
+
+  # The metric switch (switch_mode metric or both): PrimaryForcedOut in the switch alarm's
+  # region. PutMetricData has no resource-level permissions: AWS requires "*"; the
+  # condition limits it to the switch's namespace.
+  statement {
+    sid       = "PublishSwitchMetric"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["RegionalFailover"]
+    }
   }
 
   statement {

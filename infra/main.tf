@@ -1,6 +1,6 @@
 # Providers: the default one is the control region. The protected-service module takes
-# exactly three observer providers plus us-east-1 (Route 53 metrics) and the replica's
-# region; they are generic aliases whose regions come from variables.
+# exactly three observer providers plus us-east-1 (Route 53 metrics), the replica's region
+# and the secondary's region; they are generic aliases whose regions come from variables.
 
 provider "aws" {
   region = var.control_region
@@ -57,6 +57,17 @@ provider "aws" {
   }
 }
 
+# checkout's secondary region: its switch alarm (switch_mode metric or both) lives there,
+# beside the metric the functions publish.
+provider "aws" {
+  alias  = "checkout_secondary"
+  region = var.checkout.secondary_region
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
 locals {
   # Every protected-service module block. A new service: add its module block (and a
   # replica provider), then list it here; IAM, EventBridge and alarms follow.
@@ -72,6 +83,7 @@ module "control_plane" {
   architecture                = var.architecture
   alert_emails                = var.alert_emails
   escalation_interval_seconds = var.escalation_interval_seconds
+  route53_calls_per_second    = var.route53_calls_per_second
   log_retention_days          = var.log_retention_days
 
   observer_alarm_arns = flatten([for s in local.services : s.observer_alarm_arns])
@@ -95,6 +107,7 @@ module "checkout" {
     aws.observer_c = aws.observer_c
     aws.us_east_1  = aws.us_east_1
     aws.replica    = aws.checkout_replica
+    aws.secondary  = aws.checkout_secondary
   }
 
   name             = var.checkout.name
@@ -130,6 +143,10 @@ module "checkout" {
   replica_lag                = var.checkout.replica_lag
 
   secondary_alarm_insufficient_data = var.checkout.secondary_alarm_insufficient_data
+
+  switch_mode                  = var.checkout.switch_mode
+  primary_probe                = var.checkout.primary_probe
+  failback_min_healthy_seconds = var.checkout.failback_min_healthy_seconds
 
   canary_schedule = var.checkout.canary_schedule
 }

@@ -29,7 +29,7 @@ output "failure_queue_url" {
 }
 
 output "health_check_ids" {
-  description = "Per service: the primary (flipped on failover) and secondary Route 53 health check ids."
+  description = "Per service: the Route 53 health check ids (primary, secondary, probe, switch, record; see the protected-service module's output)."
   value       = { for s in local.services : s.name => s.health_check_ids }
 }
 

@@ -69,6 +69,17 @@ variable "escalation_interval_seconds" {
   }
 }
 
+variable "route53_calls_per_second" {
+  description = "Route 53 API calls a second each function instance may make (ROUTE53_CALLS_PER_SECOND): 1 to 10. The account's Route 53 budget is shared with every other tool in it."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.route53_calls_per_second >= 1 && var.route53_calls_per_second <= 10 && floor(var.route53_calls_per_second) == var.route53_calls_per_second
+    error_message = "route53_calls_per_second must be a whole number between 1 and 10."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' log groups."
   type        = number
@@ -134,6 +145,11 @@ variable "checkout" {
       max_seconds = optional(number, 30)
       unit        = optional(string, "seconds")
     }))
+
+    # health_check, metric or both; the module validates it.
+    switch_mode                  = optional(string, "health_check")
+    primary_probe                = optional(bool, true)
+    failback_min_healthy_seconds = optional(number, 300)
 
     canary_schedule = optional(string, "rate(1 minute)")
   })

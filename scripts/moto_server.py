@@ -226,6 +226,12 @@ class CborToJson:
         model = self.model(self.SERVICES[target])
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
+        # The SDK gzips PutMetricData bodies of 10 KB and more (CloudWatch accepts
+        # Content-Encoding: gzip); moto's JSON path does not, so inflate here.
+        if raw and "gzip" in environ.get("HTTP_CONTENT_ENCODING", "").lower():
+            import gzip
+
+            raw = gzip.decompress(raw)
         params = _from_cbor(raw) if raw else {}
         body = json.dumps(params).encode()
         inner = dict(environ)
@@ -239,6 +245,7 @@ class CborToJson:
             }
         )
         inner.pop("HTTP_SMITHY_PROTOCOL", None)
+        inner.pop("HTTP_CONTENT_ENCODING", None)
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Callable:

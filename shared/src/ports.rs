@@ -84,6 +84,13 @@ pub trait ControlStore: Send + Sync {
         &self,
         service: &str,
     ) -> impl Future<Output = Result<ServiceState, AwsError>> + Send;
+    /// The states of many services (BatchGetItem, [`MAX_STATES_PER_READ`] keys a call, the
+    /// keys DynamoDB leaves unprocessed asked again); a service without an item has the
+    /// default state, like [`Self::load_state`].
+    fn load_states(
+        &self,
+        services: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, ServiceState>, AwsError>> + Send;
     /// Records the vote only if it is newer than the observer's last one. One round trip.
     fn record_vote(
         &self,
@@ -145,8 +152,29 @@ pub enum UpdateError {
     Aws(#[from] AwsError),
 }
 
+/// BatchGetItem takes at most this many keys a call.
+pub const MAX_STATES_PER_READ: usize = 100;
+/// ListHealthChecks returns at most this many checks a call.
+pub const MAX_HEALTH_CHECKS_PER_PAGE: usize = 1000;
+
+/// One page of the account's health checks (ListHealthChecks), by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthCheckPage {
+    pub checks: Vec<(String, HealthCheckConfig)>,
+    /// Where the next page starts; `None` after the last.
+    pub next_marker: Option<String>,
+}
+
+/// Route 53's health checks, through its API (a control plane served from us-east-1, on a
+/// per-account budget). The adapter paces every call with one token bucket per process;
+/// `get`, `update` and `status` (the deciding path) go before `list_page` (the background).
 pub trait HealthChecks: Send + Sync {
     fn get(&self, id: &str) -> impl Future<Output = Result<HealthCheckConfig, AwsError>> + Send;
+    /// Up to [`MAX_HEALTH_CHECKS_PER_PAGE`] checks from `marker` (`None`: the first page).
+    fn list_page(
+        &self,
+        marker: Option<&str>,
+    ) -> impl Future<Output = Result<HealthCheckPage, AwsError>> + Send;
     /// Sets the flags if the check is still at `version`; returns the stored result.
     fn update(
         &self,
@@ -160,7 +188,20 @@ pub trait HealthChecks: Send + Sync {
 /// DescribeAlarms takes at most this many alarm names a call.
 pub const MAX_ALARMS_PER_READ: usize = 100;
 
-pub trait AlarmReader: Send + Sync {
+/// GetMetricData takes at most this many series a call.
+pub const MAX_SERIES_PER_READ: usize = 500;
+/// PutMetricData takes at most this many values a call.
+pub const MAX_VALUES_PER_PUT: usize = 1000;
+
+/// A metric's datapoint: when, and its value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Datapoint {
+    pub at: Millis,
+    pub value: f64,
+}
+
+/// CloudWatch, a regional data plane: alarms, metric reads and the switch metric.
+pub trait CloudWatch: Send + Sync {
     /// The alarm's current state (region from its ARN); `None` when it does not exist.
     fn alarm_state(
         &self,
@@ -179,6 +220,33 @@ pub trait AlarmReader: Send + Sync {
         spec: &ReplicaLag,
         now: Millis,
     ) -> impl Future<Output = Result<Option<f64>, AwsError>> + Send;
+    /// Publishes the switch metric (`domain::switch`: `RegionalFailover` / `PrimaryForcedOut`,
+    /// dimension `Service`) for each (service, value) in `region`, timestamped `now`, with
+    /// as few PutMetricData calls as fit ([`MAX_VALUES_PER_PUT`] a call).
+    fn put_switch_values(
+        &self,
+        region: &str,
+        values: &[(String, f64)],
+        now: Millis,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The switch metric's latest datapoint per service in `region` over the last few
+    /// minutes (GetMetricData, [`MAX_SERIES_PER_READ`] series a call); a service without
+    /// one is absent.
+    fn switch_values(
+        &self,
+        region: &str,
+        services: &[String],
+        now: Millis,
+    ) -> impl Future<Output = Result<HashMap<String, Datapoint>, AwsError>> + Send;
+    /// Route 53's `HealthCheckStatus` (`AWS/Route53`, us-east-1; 1 healthy, 0 unhealthy)
+    /// per health check id, the Minimum of each minute from `from` to `now`, oldest first
+    /// (GetMetricData, [`MAX_SERIES_PER_READ`] series a call); a check without data is absent.
+    fn health_statuses(
+        &self,
+        health_check_ids: &[String],
+        from: Millis,
+        now: Millis,
+    ) -> impl Future<Output = Result<HashMap<String, Vec<Datapoint>>, AwsError>> + Send;
 }
 
 pub trait Notifier: Send + Sync {

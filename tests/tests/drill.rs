@@ -272,3 +272,91 @@ async fn staggered_observers_are_decided_by_the_reconciler() {
     );
     assert!(r.rto.is_some());
 }
+
+#[tokio::test]
+async fn a_control_plane_outage_switches_by_metric_without_route53() {
+    let r = drill(Scenario::ControlPlaneOutage).await;
+    assert_eq!(r.definition["switch"]["mode"], "metric");
+    // One failover alert (no PENDING), one failback alert; the switch moved by the metric.
+    assert_eq!(r.alert_types(), ["failover", "failback"]);
+    assert!(
+        r.alerts
+            .iter()
+            .all(|a| a.message.contains(drill::outage::SWITCHED_BY_METRIC)),
+        "{:?}",
+        r.alerts.iter().map(|a| &a.message).collect::<Vec<_>>()
+    );
+    let by: Vec<(&str, bool, &str)> = r
+        .switches
+        .iter()
+        .map(|s| (s.function, s.forced, s.mechanism))
+        .collect();
+    assert_eq!(
+        by,
+        [
+            ("alarm-trigger", true, "metric"),
+            ("operator", false, "metric")
+        ]
+    );
+    assert_eq!(
+        outcome(&r, "observer 2 goes to ALARM: quorum"),
+        "failed_over"
+    );
+    // Route 53's API answered nothing: every route53 call got the tap's 503, none reached moto.
+    let route53: Vec<_> = r.calls.iter().filter(|c| c.service == "route53").collect();
+    assert!(
+        route53.iter().all(|c| c.status == 503 && c.injected()),
+        "{route53:#?}"
+    );
+    let ops = r.calls_by_operation();
+    assert_eq!(ops.get("UpdateHealthCheck"), None, "{ops:?}");
+    assert!(!r.final_primary.forced_unhealthy(), "the check never moved");
+    // The stream, read back from moto: 1 at the failover, republished by the reconciler's
+    // runs, 0 at the failback and after it.
+    let stream: Vec<(f64, &str)> = drill::report::switch_datapoints(&r)
+        .into_iter()
+        .map(|(_, v, _, function)| (v, function))
+        .collect();
+    assert_eq!(
+        stream,
+        [
+            (1.0, "alarm-trigger"),
+            (1.0, "reconciler"),
+            (1.0, "reconciler"),
+            (0.0, "operator"),
+            (0.0, "reconciler")
+        ]
+    );
+    // The planned failback is refused by the probe's gate; the forced one goes through.
+    let refused = r
+        .steps
+        .iter()
+        .find(|s| s.title.starts_with("planned failback"))
+        .expect("the planned failback");
+    assert_eq!(refused.outcome, "refused");
+    assert!(
+        refused.detail.contains(drill::outage::PROBE_GATE),
+        "{}",
+        refused.detail
+    );
+    assert_eq!(outcome(&r, "failback by the operator with force"), "ok");
+    assert_eq!(
+        (r.final_phase.as_str(), r.final_epoch),
+        ("PRIMARY_ACTIVE", 2)
+    );
+    // The report says which mechanism switched and what Route 53 answers, derived.
+    let json: JsonReport =
+        serde_json::from_str(&std::fs::read_to_string(r.json_path.as_ref().unwrap()).unwrap())
+            .unwrap();
+    let metric = json.summary.switch_metric.as_ref().expect("switch_metric");
+    assert_eq!(
+        metric.switched_by.as_deref(),
+        Some(drill::outage::SWITCHED_BY_METRIC)
+    );
+    assert_eq!(metric.alarm_state, "OK");
+    let api = &json.summary.route53.api;
+    assert!(api.outage && api.answered_2xx == 0 && api.answered_503 == api.calls);
+    let answer = json.summary.route53.answers.as_ref().expect("an answer");
+    assert_eq!(answer.failover, "PRIMARY");
+    assert!(answer.derived_from.contains("CALCULATED"), "{answer:?}");
+}

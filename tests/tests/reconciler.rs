@@ -319,6 +319,18 @@ impl<H: HealthChecks> HealthChecks for GatedChecks<H> {
         }
         self.inner.get(id).await
     }
+    async fn list_page(
+        &self,
+        marker: Option<&str>,
+    ) -> Result<failover::ports::HealthCheckPage, AwsError> {
+        // The reconciler reads the checks by page: the gate holds whichever read is first.
+        let gate = self.gate.lock().unwrap().take();
+        if let Some((reached, go)) = gate {
+            let _ = reached.send(());
+            let _ = go.await;
+        }
+        self.inner.list_page(marker).await
+    }
     async fn update(
         &self,
         id: &str,

@@ -109,9 +109,10 @@ resource "aws_lambda_function" "function" {
   environment {
     variables = merge(
       {
-        FAILOVER_TABLE  = aws_dynamodb_table.control.name
-        ALERT_TOPIC_ARN = aws_sns_topic.alerts.arn
-        RUST_LOG        = "info"
+        FAILOVER_TABLE           = aws_dynamodb_table.control.name
+        ALERT_TOPIC_ARN          = aws_sns_topic.alerts.arn
+        ROUTE53_CALLS_PER_SECOND = tostring(var.route53_calls_per_second)
+        RUST_LOG                 = "info"
       },
       each.value.environment,
     )

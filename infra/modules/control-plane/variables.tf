@@ -88,6 +88,17 @@ variable "escalation_interval_seconds" {
   }
 }
 
+variable "route53_calls_per_second" {
+  description = "Route 53 API calls a second each function instance may make (ROUTE53_CALLS_PER_SECOND): 1 to 10. Route 53's budget is the account's (refilled at 10 a second, shared with every other tool), and each concurrent instance has its own bucket."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.route53_calls_per_second >= 1 && var.route53_calls_per_second <= 10 && floor(var.route53_calls_per_second) == var.route53_calls_per_second
+    error_message = "route53_calls_per_second must be a whole number between 1 and 10."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' log groups."
   type        = number

@@ -60,3 +60,34 @@ resource "aws_cloudwatch_metric_alarm" "replica_lag" {
     }
   }
 }
+
+# metric and both: the switch. The functions publish RegionalFailover/PrimaryForcedOut
+# {Service = name} in this alarm's region (the secondary's, a regional data plane): 1 when
+# failed over, 0 when the primary is active, every reconciler run. The alarm is in ALARM
+# while the latest minute's maximum is 1; missing data keeps its state. Route 53 supports
+# only standard-resolution metrics and the plain statistics here; the check that watches
+# it is aws_route53_health_check.primary_switch.
+resource "aws_cloudwatch_metric_alarm" "primary_switch" {
+  provider = aws.secondary
+  for_each = local.switch_keys
+
+  alarm_name          = "${var.name}-primary-switch"
+  alarm_description   = "Switch of ${var.name}: ALARM while the functions hold the primary out (RegionalFailover/PrimaryForcedOut = 1); watched by the PRIMARY record's health check. Decides nothing."
+  namespace           = "RegionalFailover"
+  metric_name         = "PrimaryForcedOut"
+  dimensions          = { Service = var.name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "ignore"
+
+  lifecycle {
+    postcondition {
+      condition     = split(":", self.arn)[3] == var.secondary_region
+      error_message = "The aws.secondary provider is not in secondary_region, where the switch metric is published."
+    }
+  }
+}

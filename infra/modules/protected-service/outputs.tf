@@ -4,11 +4,19 @@ output "name" {
 }
 
 output "health_check_ids" {
-  description = "Route 53 health check ids: primary (the one failover flips) and secondary."
+  description = "Route 53 health check ids: primary (the endpoint check the health_check mechanism flips), secondary, probe (the primary's never-flipped probe), switch (the CLOUDWATCH_METRIC check on the switch alarm) and record (the CALCULATED check the PRIMARY record carries in metric and both modes); null when not created."
   value = {
     primary   = aws_route53_health_check.primary.id
     secondary = aws_route53_health_check.secondary.id
+    probe     = local.probe_health_check_id
+    switch    = local.metric_switch ? aws_route53_health_check.primary_switch["primary"].id : null
+    record    = local.metric_switch ? aws_route53_health_check.primary_combined["primary"].id : null
   }
+}
+
+output "switch_alarm_arn" {
+  description = "The switch alarm in the secondary region (metric and both modes: the catalog's switch.alarm_arn); null in health_check mode."
+  value       = local.switch_alarm_arn
 }
 
 output "primary_health_check_arn" {
@@ -17,11 +25,14 @@ output "primary_health_check_arn" {
 }
 
 output "health_check_arns" {
-  description = "ARNs of the primary and secondary health checks, which the functions read."
-  value = [
-    "arn:${local.partition}:route53:::healthcheck/${aws_route53_health_check.primary.id}",
-    "arn:${local.partition}:route53:::healthcheck/${aws_route53_health_check.secondary.id}",
-  ]
+  description = "ARNs of the health checks the functions read: the primary's, the secondary's and the probe's."
+  value = concat(
+    [
+      "arn:${local.partition}:route53:::healthcheck/${aws_route53_health_check.primary.id}",
+      "arn:${local.partition}:route53:::healthcheck/${aws_route53_health_check.secondary.id}",
+    ],
+    [for p in aws_route53_health_check.primary_probe : "arn:${local.partition}:route53:::healthcheck/${p.id}"],
+  )
 }
 
 output "observer_alarm_arns" {

@@ -187,6 +187,25 @@ variable "health_alarm_periods" {
   }
 }
 
+variable "switch_mode" {
+  description = "How a failover moves traffic (the catalog's switch.mode): health_check (force the primary's endpoint check unhealthy through Route 53's API), metric (publish RegionalFailover/PrimaryForcedOut in the secondary region, watched by a CLOUDWATCH_METRIC check under the PRIMARY record's CALCULATED check: no Route 53 API call), or both."
+  type        = string
+  default     = "health_check"
+  nullable    = false
+
+  validation {
+    condition     = contains(["health_check", "metric", "both"], var.switch_mode)
+    error_message = "switch_mode must be \"health_check\", \"metric\" or \"both\"."
+  }
+}
+
+variable "primary_probe" {
+  description = "Create a second health check on the primary endpoint that is never flipped (the catalog's primary.probe_health_check_id): the primary's real health while failed over, which gates a failback without force."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 # ---- DNS ----------------------------------------------------------------------------
 
 variable "zone_id" {
@@ -326,6 +345,18 @@ variable "max_auto_failovers_per_day" {
   validation {
     condition     = var.max_auto_failovers_per_day >= 1 && floor(var.max_auto_failovers_per_day) == var.max_auto_failovers_per_day
     error_message = "max_auto_failovers_per_day must be a whole number of at least 1."
+  }
+}
+
+variable "failback_min_healthy_seconds" {
+  description = "A failback without force is refused until the primary's probe has been healthy this long."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.failback_min_healthy_seconds >= 1 && var.failback_min_healthy_seconds <= 2678400 && floor(var.failback_min_healthy_seconds) == var.failback_min_healthy_seconds
+    error_message = "failback_min_healthy_seconds must be a whole number between 1 and 2678400."
   }
 }
 

@@ -1,5 +1,8 @@
 //! Configuration from the environment, checked once at start-up.
 
+use crate::adapters::aws::budget::{
+    DEFAULT_ROUTE53_CALLS_PER_SECOND, MAX_ROUTE53_CALLS_PER_SECOND,
+};
 use crate::domain::arn::HomeAccount;
 use crate::domain::time::secs;
 use crate::engine::ReconcileSettings;
@@ -30,6 +33,36 @@ pub const ENV_VARS: &[&str] = &[FAILOVER_TABLE, ALERT_TOPIC_ARN];
 pub const ESCALATION_INTERVAL_SECONDS: &str = "ESCALATION_INTERVAL_SECONDS";
 /// What the reconciler reads besides [`ENV_VARS`].
 pub const RECONCILER_ENV_VARS: &[&str] = &[ESCALATION_INTERVAL_SECONDS];
+/// Optional, every function: the Route 53 calls a second this process may make (1 to 10,
+/// default 4). Route 53's API budget is the account's, shared with every other tool in it.
+pub const ROUTE53_CALLS_PER_SECOND: &str = "ROUTE53_CALLS_PER_SECOND";
+
+/// `ROUTE53_CALLS_PER_SECOND` from the environment, or the default when unset.
+pub fn route53_calls_per_second_from_env() -> Result<u32, ConfigError> {
+    route53_calls_per_second(std::env::var(ROUTE53_CALLS_PER_SECOND).ok().as_deref())
+}
+
+/// `ROUTE53_CALLS_PER_SECOND`'s value (`None`: unset, the default): a whole number from 1
+/// to [`MAX_ROUTE53_CALLS_PER_SECOND`] (Route 53 refills an account's bucket at 10 a second).
+pub fn route53_calls_per_second(value: Option<&str>) -> Result<u32, ConfigError> {
+    let Some(v) = value else {
+        return Ok(DEFAULT_ROUTE53_CALLS_PER_SECOND);
+    };
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(ConfigError::Empty(ROUTE53_CALLS_PER_SECOND));
+    }
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_ROUTE53_CALLS_PER_SECOND).contains(n))
+        .ok_or_else(|| ConfigError::Invalid {
+            name: ROUTE53_CALLS_PER_SECOND,
+            message: format!(
+                "'{v}' is not a whole number of calls a second between 1 and \
+                 {MAX_ROUTE53_CALLS_PER_SECOND}"
+            ),
+        })
+}
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -182,5 +215,17 @@ mod tests {
             gov.home_account().map(|h| (h.partition, h.account_id)),
             Some(("aws-us-gov".into(), "210987654321".into()))
         );
+    }
+
+    #[test]
+    fn route53_calls_per_second_defaults_and_names_itself_when_bad() {
+        assert_eq!(route53_calls_per_second(None), Ok(4));
+        assert_eq!(route53_calls_per_second(Some(" 7 ")), Ok(7));
+        assert_eq!(route53_calls_per_second(Some("1")), Ok(1));
+        assert_eq!(route53_calls_per_second(Some("10")), Ok(10));
+        for bad in ["", " ", "0", "11", "-1", "2.5", "four"] {
+            let err = route53_calls_per_second(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains(ROUTE53_CALLS_PER_SECOND), "{bad:?}: {err}");
+        }
     }
 }

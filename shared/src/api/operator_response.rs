@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::operator_request::Action;
 use crate::domain::event::ObservedState;
 use crate::domain::history::HistoryRecord;
+use crate::domain::probe::ProbeHealth;
 use crate::domain::state::{Execution, Phase, PreflightCheck, VoteRecord};
+use crate::domain::switch::SwitchMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -80,6 +82,41 @@ pub struct ServiceStatus {
     /// last good definition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<CatalogStatus>,
+    /// How traffic is switched (`switch.mode`), and for `metric` and `both` the switch
+    /// alarm and the metric as read now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<SwitchStatus>,
+    /// The primary's probe (`primary.probe_health_check_id`), from Route 53's
+    /// HealthCheckStatus metric: the primary's real health, also while its switched check
+    /// is forced unhealthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_probe: Option<ProbeHealth>,
+}
+
+/// The switch of one service as `status` read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchStatus {
+    pub mode: SwitchMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_arn: Option<String>,
+    /// The switch alarm's state now; absent when it does not exist or was not read
+    /// (`alarm_detail` says which).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_state: Option<ObservedState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_detail: Option<String>,
+    /// What the decision says the metric should be (1 failed over, 0 primary active);
+    /// absent while a failover's switch has not landed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_value: Option<f64>,
+    /// The metric's latest datapoint over the last few minutes, and when (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_at: Option<String>,
+    /// Why there is no value (no recent datapoint, or the read failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_detail: Option<String>,
 }
 
 /// The definition a service runs on, when not its catalog entry's current one.

@@ -93,4 +93,25 @@ pub struct ReconcileReport {
     pub not_reached: Vec<String>,
     pub errors: Vec<String>,
     pub duration_ms: Millis,
+    /// Switch-metric values republished (accepted by PutMetricData) for `metric` and
+    /// `both` services.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub switch_values_published: usize,
+    /// New drifts between a switch alarm and the decision.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub switch_drifts: usize,
+    /// `both` services whose health check was completed after the metric had switched.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub switches_completed: usize,
+    /// Health checks read with ListHealthChecks (at most two pages a run).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub health_checks_listed: usize,
+    /// Services whose primary check was not in this run's pages: not drift-checked this
+    /// run (an account with more checks than two pages is covered over several runs).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub checks_not_read: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

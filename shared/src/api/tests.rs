@@ -66,6 +66,8 @@ fn status() -> ServiceStatus {
         execution: None,
         history: Vec::new(),
         catalog: None,
+        switch: None,
+        primary_probe: None,
     }
 }
 

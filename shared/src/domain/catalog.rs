@@ -1,12 +1,13 @@
 //! The service catalog: one DynamoDB item per service (pk="catalog", sk=<service name>),
 //! whose `definition` attribute holds the JSON parsed here.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::de::{DeserializeOwned, Error as _, IntoDeserializer};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::arn::{is_region, AlarmArn, HomeAccount};
+use super::arn::HomeAccount;
+use super::switch::Switch;
 use super::text::quote_capped;
 use super::time::Millis;
 
@@ -44,6 +45,12 @@ pub struct ServiceDefinition {
     /// the decision (`true`), or only tell humans (`false`, the default: humans win).
     #[serde(default)]
     pub enforce: bool,
+    /// How traffic is switched (`domain::switch`); Route 53's API by default.
+    #[serde(default)]
+    pub switch: Switch,
+    /// A failback without `force` needs the primary's probe healthy for this long.
+    #[serde(default = "default_failback_min_healthy_seconds")]
+    pub failback_min_healthy_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +58,10 @@ pub struct ServiceDefinition {
 pub struct Endpoint {
     pub region: String,
     pub health_check_id: String,
+    /// A health check on the same endpoint that is never flipped, so the primary's real
+    /// health stays visible while its switched check is forced (primary only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_health_check_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,6 +166,9 @@ fn default_cooldown_seconds() -> u64 {
 fn default_max_auto_failovers_per_day() -> u32 {
     1
 }
+fn default_failback_min_healthy_seconds() -> u64 {
+    300
+}
 fn default_true() -> bool {
     true
 }
@@ -213,156 +227,6 @@ impl ServiceDefinition {
         }
         def.validate_in(home)?;
         Ok(def)
-    }
-
-    pub fn validate(&self) -> Result<(), CatalogError> {
-        self.validate_in(None)
-    }
-
-    /// [`Self::validate`], and every alarm ARN inside `home` when it is given.
-    pub fn validate_in(&self, home: Option<&HomeAccount>) -> Result<(), CatalogError> {
-        let err = |field: &str, message: String| Err(CatalogError::new(&self.name, field, message));
-        let outside = |arn: &AlarmArn<'_>| home.and_then(|h| h.refuses(arn));
-
-        if let Some(problem) = service_name_problem(&self.name) {
-            return err("name", problem);
-        }
-        for (prefix, ep) in [("primary", &self.primary), ("secondary", &self.secondary)] {
-            if !is_region(&ep.region) {
-                return err(
-                    &format!("{prefix}.region"),
-                    format!("'{}' is not an AWS region", quote_cap(&ep.region)),
-                );
-            }
-            if ep.health_check_id.trim().is_empty() {
-                return err(
-                    &format!("{prefix}.health_check_id"),
-                    "must not be empty".into(),
-                );
-            }
-        }
-        if self.primary.region == self.secondary.region {
-            return err(
-                "secondary.region",
-                format!(
-                    "'{}' is the same as primary.region",
-                    quote_cap(&self.secondary.region)
-                ),
-            );
-        }
-        if self.primary.health_check_id == self.secondary.health_check_id {
-            return err(
-                "secondary.health_check_id",
-                "is the same as primary.health_check_id".into(),
-            );
-        }
-
-        if self.observers.is_empty() {
-            return err("observers", "must list at least one alarm ARN".into());
-        }
-        let mut seen = HashSet::new();
-        for (i, arn) in self.observers.iter().enumerate() {
-            let field = format!("observers[{i}]");
-            let Some(parsed) = AlarmArn::parse(arn) else {
-                return err(
-                    &field,
-                    format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
-                );
-            };
-            if let Some(why) = outside(&parsed) {
-                return err(&field, format!("'{}' {why}", quote_cap(arn)));
-            }
-            if !seen.insert(arn.as_str()) {
-                return err(&field, format!("'{}' is listed twice", quote_cap(arn)));
-            }
-        }
-        // usize -> u64 never truncates on supported targets; compare in u64 to avoid casts down.
-        let observer_count = self.observers.len() as u64;
-        if self.quorum == 0 || u64::from(self.quorum) > observer_count {
-            return err(
-                "quorum",
-                format!(
-                    "{} must be between 1 and the number of observers ({observer_count})",
-                    self.quorum
-                ),
-            );
-        }
-
-        for (field, value) in [
-            ("vote_window_seconds", self.vote_window_seconds),
-            ("max_event_age_seconds", self.max_event_age_seconds),
-            ("cooldown_seconds", self.cooldown_seconds),
-        ] {
-            if value == 0 || value > MAX_DURATION_SECONDS {
-                return err(
-                    field,
-                    format!("{value} must be between 1 and {MAX_DURATION_SECONDS}"),
-                );
-            }
-        }
-        if self.max_auto_failovers_per_day == 0 {
-            return err("max_auto_failovers_per_day", "must be at least 1".into());
-        }
-
-        if let Some(arn) = &self.preflight.secondary_alarm_arn {
-            let field = "preflight.secondary_alarm_arn";
-            let Some(parsed) = AlarmArn::parse(arn) else {
-                return err(
-                    field,
-                    format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
-                );
-            };
-            if let Some(why) = outside(&parsed) {
-                return err(field, format!("'{}' {why}", quote_cap(arn)));
-            }
-        }
-        if let Some(lag) = &self.preflight.replica_lag {
-            if !is_region(&lag.region) {
-                return err(
-                    "preflight.replica_lag.region",
-                    format!("'{}' is not an AWS region", quote_cap(&lag.region)),
-                );
-            }
-            if lag.namespace.trim().is_empty() {
-                return err(
-                    "preflight.replica_lag.namespace",
-                    "must not be empty".into(),
-                );
-            }
-            if lag.metric_name.trim().is_empty() {
-                return err(
-                    "preflight.replica_lag.metric_name",
-                    "must not be empty".into(),
-                );
-            }
-            if lag
-                .dimensions
-                .iter()
-                .any(|(k, v)| k.is_empty() || v.is_empty())
-            {
-                return err(
-                    "preflight.replica_lag.dimensions",
-                    "dimension names and values must not be empty".into(),
-                );
-            }
-            if !REPLICA_LAG_STATISTICS.contains(&lag.statistic.as_str()) {
-                return err(
-                    "preflight.replica_lag.statistic",
-                    format!(
-                        "'{}' is not one of {}",
-                        quote_cap(&lag.statistic),
-                        REPLICA_LAG_STATISTICS.join(", ")
-                    ),
-                );
-            }
-            if !(lag.max_seconds.is_finite() && lag.max_seconds > 0.0) {
-                return err(
-                    "preflight.replica_lag.max_seconds",
-                    format!("{} must be a finite number > 0", lag.max_seconds),
-                );
-            }
-        }
-        Ok(())
     }
 }
 
@@ -593,6 +457,9 @@ fn parse_error(
     };
     CatalogError::new(key, field, quote_cap(&e.to_string()))
 }
+
+#[path = "catalog_validate.rs"]
+mod validate;
 
 #[cfg(test)]
 #[path = "catalog_tests.rs"]

@@ -8,6 +8,8 @@ pub mod catalog;
 pub mod decision;
 pub mod event;
 pub mod history;
+pub mod probe;
 pub mod state;
+pub mod switch;
 pub mod text;
 pub mod time;

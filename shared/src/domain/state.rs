@@ -176,8 +176,20 @@ pub struct Execution {
     pub version_before: Option<i64>,
     #[serde(default)]
     pub version_after: Option<i64>,
+    /// When the switch landed: the first mechanism that did (see `domain::switch`).
     #[serde(default)]
     pub switched_at: Option<Millis>,
+    /// When PutMetricData took the decided switch value (metric and both modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_switched_at: Option<Millis>,
+    /// When UpdateHealthCheck's answer showed the target flags (both mode; health_check mode
+    /// records `switched_at` alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_switched_at: Option<Millis>,
+    /// Both mode: why the health-check mechanism did not land with the metric (Route 53's
+    /// API did not answer in time); the reconciler completes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route53_unanswered: Option<String>,
     #[serde(default)]
     pub blocked_reason: Option<String>,
     /// When the "transition pending" alert went out (once per epoch): a step failed

@@ -21,3 +21,14 @@ pub fn fmt_time_ms(ms: Millis) -> String {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| fmt_time(ms))
 }
+
+/// A duration for people: `45s`, `4m`, `4m 10s`, `2h 5m`.
+pub fn fmt_duration_ms(ms: Millis) -> String {
+    let s = ms.max(0) / 1000;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m {s}s"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}

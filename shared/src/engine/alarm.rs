@@ -15,7 +15,7 @@ use crate::domain::state::{HeldPaged, ServiceState, Trigger, VoteRecord};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
 use crate::ports::{
-    AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier, VoteWrite,
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, VoteWrite,
 };
 
 /// What made the engine assess a service.
@@ -34,7 +34,7 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {

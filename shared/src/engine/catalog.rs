@@ -12,7 +12,7 @@ use crate::domain::alert::catalog_alert;
 use crate::domain::catalog::{BadVersion, Catalog, CatalogItem, KeptVersions, LastGood};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
-use crate::ports::{AlarmReader, Clock, ControlStore, HealthChecks, Notifier};
+use crate::ports::{Clock, CloudWatch, ControlStore, HealthChecks, Notifier};
 
 /// The catalog is re-read at most this often.
 pub const CATALOG_TTL_MS: Millis = 60_000;
@@ -43,7 +43,7 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {

@@ -11,13 +11,13 @@ use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Execution, ServiceState};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
-use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {

@@ -11,14 +11,14 @@ use crate::domain::history::{failed_attempts, step_failed_record};
 use crate::domain::state::{Execution, ServiceState};
 use crate::metrics::Unit;
 use crate::ports::{
-    AlarmReader, AwsError, Clock, ControlStore, ControlWrite, HealthChecks, Notifier,
+    AwsError, Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier,
 };
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {

@@ -3,7 +3,9 @@
 //!
 //! `alarm` takes an observer's vote to a decision; `transition` claims and carries out a
 //! failover or failback, `close` sends its alert with the closing write, `guards` keeps it
-//! single-owner and resumable, `readiness` reads the secondary before a switch; `operator`,
+//! single-owner and resumable, `readiness` reads the secondary before a switch, `switch`
+//! switches without Route 53's API (metric) or with both mechanisms, `probe` reads the
+//! primary's never-flipped check; `operator`,
 //! `pause` and `status` are the operator's actions; `reconcile` is the reconciler's run.
 
 mod alarm;
@@ -13,10 +15,12 @@ mod guards;
 mod operator;
 mod outbox;
 mod pause;
+mod probe;
 mod readiness;
 pub mod reconcile;
 mod standing;
 mod status;
+mod switch;
 mod transition;
 
 #[cfg(test)]
@@ -32,7 +36,7 @@ use crate::domain::event::EventError;
 use crate::domain::state::ServiceState;
 use crate::domain::time::Millis;
 use crate::metrics::{self, Unit};
-use crate::ports::{AlarmReader, AwsError, Clock, ControlStore, HealthChecks, Notifier};
+use crate::ports::{AwsError, Clock, CloudWatch, ControlStore, HealthChecks, Notifier};
 
 pub use catalog::{CATALOG_KEEPER, CATALOG_MISS_REFRESH_MS, CATALOG_TTL_MS};
 pub use reconcile::ReconcileSettings;
@@ -97,13 +101,17 @@ pub struct Engine<S, H, A, N, C> {
     /// refused. Set where the functions start (`adapters::aws::engine_from_env`); `None` checks nothing.
     pub home_account: Option<crate::domain::arn::HomeAccount>,
     catalog: Mutex<CatalogCache>,
+    /// Where the reconciler's next ListHealthChecks starts (`None`: the first page). Kept
+    /// while the process lives (a warm Lambda), so an account with more checks than one
+    /// run reads is covered over several runs; a cold start begins at the first page.
+    check_cursor: std::sync::Mutex<Option<String>>,
 }
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {
@@ -125,6 +133,7 @@ where
             metrics: true,
             home_account: None,
             catalog: Mutex::new(CatalogCache::default()),
+            check_cursor: std::sync::Mutex::new(None),
         }
     }
 

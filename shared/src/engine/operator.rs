@@ -8,18 +8,19 @@ use tracing::info;
 
 pub(super) use answer::operator_record;
 
+use super::readiness::readiness_checks;
 use super::{Engine, EngineError, Invocation};
 use crate::api::operator_request::{parse_request, Action, OperatorRequest};
 use crate::api::operator_response::{OperatorResponse, StepReport, StepStatus};
 use crate::domain::arn::alarm_name;
 use crate::domain::catalog::{Catalog, ServiceDefinition};
 use crate::domain::decision::{
-    claim_failback, claim_failover, cooldown_remaining, live_votes, preflight_checks,
-    preflight_passed, Claimant,
+    claim_failback, claim_failover, cooldown_remaining, live_votes, preflight_passed, Claimant,
 };
 use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, Trigger};
-use crate::domain::time::{fmt_time, Millis};
-use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::domain::switch::{SWITCH_METRIC, SWITCH_NAMESPACE};
+use crate::domain::time::{fmt_duration_ms, fmt_time, secs, Millis};
+use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
 
 use StepStatus::{Done, Failed, Skipped, WouldDo};
 
@@ -27,7 +28,7 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {
@@ -130,7 +131,7 @@ where
             }
         }
         let readings = self.read_readiness(def).await;
-        let checks = preflight_checks(def, &readings.preflight);
+        let checks = readiness_checks(def, &readings);
         let ready = preflight_passed(&checks);
         for c in &checks {
             let status = if c.ok {
@@ -166,15 +167,21 @@ where
                 WouldDo,
                 format!("claim epoch {}", state.epoch + 1),
             ));
-            r.steps.push(StepReport::new(
-                "switch",
-                WouldDo,
-                format!(
-                    "health check {}: {current} -> {}",
-                    def.primary.health_check_id,
-                    HealthCheckSettings::FORCED_UNHEALTHY
-                ),
-            ));
+            if def.switch.uses_metric() {
+                r.steps
+                    .push(StepReport::new("switch", WouldDo, metric_step(def, 1)));
+            }
+            if def.switch.uses_health_check() {
+                r.steps.push(StepReport::new(
+                    "switch",
+                    WouldDo,
+                    format!(
+                        "health check {}: {current} -> {}",
+                        def.primary.health_check_id,
+                        HealthCheckSettings::FORCED_UNHEALTHY
+                    ),
+                ));
+            }
             r.steps
                 .push(StepReport::new("alert", WouldDo, "one failover alert"));
             r.message = format!(
@@ -260,8 +267,34 @@ where
                 ));
             }
         }
+        if let Some(probe) = self.read_probe(def).await {
+            let min = secs(def.failback_min_healthy_seconds);
+            let healthy = probe.healthy_for(min);
+            let status = match (healthy, req.force) {
+                (true, _) => Done,
+                (false, true) => Skipped,
+                (false, false) => Failed,
+            };
+            let detail = format!("primary probe {}: {}", probe.health_check_id, probe.detail);
+            r.steps
+                .push(StepReport::new("probe", status, detail.clone()));
+            if !healthy && !req.force {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "{detail}; a failback needs it healthy for {} (failback_min_healthy_seconds={}): wait, or use force",
+                        fmt_duration_ms(min),
+                        def.failback_min_healthy_seconds
+                    ),
+                ));
+            }
+        }
         let target = state.execution.as_ref().and_then(|e| e.prior);
         if req.dry_run {
+            if def.switch.uses_metric() {
+                r.steps
+                    .push(StepReport::new("restore", WouldDo, metric_step(def, 0)));
+            }
             r.ok = true;
             r.steps.push(StepReport::new(
                 "claim",
@@ -269,7 +302,7 @@ where
                 format!("claim epoch {}", state.epoch + 1),
             ));
             match target {
-                Some(prior) => {
+                Some(prior) if def.switch.uses_health_check() => {
                     let current = match self.health.get(&def.primary.health_check_id).await {
                         Ok(hc) => hc.settings.to_string(),
                         Err(e) => format!("unreadable: {e}"),
@@ -283,7 +316,8 @@ where
                         ),
                     ));
                 }
-                None => r.steps.push(StepReport::new(
+                _ if !def.switch.uses_health_check() => {}
+                _ => r.steps.push(StepReport::new(
                     "restore",
                     Skipped,
                     "the primary's check was never changed",
@@ -453,4 +487,13 @@ fn lease_note(state: &ServiceState) -> String {
                 fmt_time(e.lease_until)
             )
         })
+}
+
+/// A dry run's line for the metric switch.
+fn metric_step(def: &ServiceDefinition, value: u8) -> String {
+    format!(
+        "PutMetricData {SWITCH_NAMESPACE}/{SWITCH_METRIC} Service={} = {value} in {} (no Route 53 API call)",
+        def.name,
+        def.switch.metric_region().unwrap_or("?")
+    )
 }

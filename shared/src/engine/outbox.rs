@@ -22,7 +22,7 @@ use crate::domain::history::HistoryRecord;
 use crate::domain::state::{DueAlert, ServiceState};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
-use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
 
 /// Attempts at removing a sent entry when other writers move the state's version.
 const MARK_SENT_ATTEMPTS: u32 = 3;
@@ -66,7 +66,7 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {

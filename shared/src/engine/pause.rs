@@ -10,7 +10,7 @@ use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::{assess, Assessment};
 use crate::domain::state::{Pause, ServiceState, Trigger};
 use crate::domain::time::fmt_time;
-use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
 
 use StepStatus::{Done, Failed, Skipped, WouldDo};
 
@@ -18,7 +18,7 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {

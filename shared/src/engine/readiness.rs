@@ -3,16 +3,27 @@
 
 use super::Engine;
 use crate::domain::catalog::ServiceDefinition;
-use crate::domain::decision::PreflightReadings;
+use crate::domain::decision::{preflight_checks, HealthReading, PreflightReadings};
+use crate::domain::probe::PROBE_STALE_MS;
+use crate::domain::state::PreflightCheck;
+use crate::domain::switch::SwitchMode;
+use crate::domain::time::{fmt_time, Millis};
 use crate::ports::{
-    AlarmReader, AwsError, Clock, ControlStore, ErrorKind, HealthCheckConfig, HealthChecks,
-    Notifier,
+    AwsError, Clock, CloudWatch, ControlStore, ErrorKind, HealthCheckConfig, HealthChecks, Notifier,
 };
+
+/// How far back the secondary's HealthCheckStatus metric is read.
+const HEALTH_LOOKBACK_MS: Millis = 5 * 60_000;
 
 /// What the secondary and the primary's health check looked like, read in parallel with the claim.
 pub(crate) struct Readings {
     pub(crate) preflight: PreflightReadings,
+    /// Not read in metric and both modes (no Route 53 API call before the switch).
     pub(crate) primary: Result<HealthCheckConfig, AwsError>,
+    /// Metric and both modes: the secondary's health read from Route 53's HealthCheckStatus
+    /// metric, and why it could not be (no answer, no recent datapoint): a switch that needs
+    /// no Route 53 API decides on the other signals then, and says so.
+    pub(crate) health_unread: Option<String>,
     /// Pre-flight reads that got no answer (throttled, 5xx, timed out): the secondary's
     /// readiness is unknown, which is a reason to retry, not to block.
     pub(crate) unanswered: Vec<String>,
@@ -22,11 +33,14 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {
     pub(crate) async fn read_readiness(&self, def: &ServiceDefinition) -> Readings {
+        if def.switch.mode != SwitchMode::HealthCheck {
+            return self.read_readiness_without_route53(def).await;
+        }
         let pf = &def.preflight;
         let now = self.clock.now();
         let health = async {
@@ -74,8 +88,117 @@ where
             preflight,
             primary,
             unanswered,
+            health_unread: None,
         }
     }
+
+    /// Metric and both modes: the same signals, with the secondary's health from Route 53's
+    /// `HealthCheckStatus` metric (CloudWatch, us-east-1) instead of GetHealthCheckStatus,
+    /// so that nothing before the switch waits for Route 53's API. An answer of "unhealthy"
+    /// still blocks; no answer (or no recent datapoint) does not: Route 53 keeps answering
+    /// with the primary while the secondary record's own check is unhealthy.
+    async fn read_readiness_without_route53(&self, def: &ServiceDefinition) -> Readings {
+        let pf = &def.preflight;
+        let now = self.clock.now();
+        let health = async {
+            if !pf.secondary_health_check {
+                return None;
+            }
+            let id = &def.secondary.health_check_id;
+            let points = self
+                .alarms
+                .health_statuses(std::slice::from_ref(id), now - HEALTH_LOOKBACK_MS, now)
+                .await;
+            Some(points.map(|mut p| p.remove(id).and_then(|v| v.last().copied())))
+        };
+        let alarm = async {
+            match &pf.secondary_alarm_arn {
+                Some(arn) => Some(self.alarms.alarm_state(arn).await),
+                None => None,
+            }
+        };
+        let lag = async {
+            match &pf.replica_lag {
+                Some(spec) => Some(
+                    self.alarms
+                        .replica_lag(spec, now)
+                        .await
+                        .map(|v| v.map(|v| spec.to_seconds(v))),
+                ),
+                None => None,
+            }
+        };
+        let (health, secondary_alarm, replica_lag) = tokio::join!(health, alarm, lag);
+        let mut unanswered = Vec::new();
+        let mut health_unread = None;
+        let secondary_health = match health {
+            None => None,
+            Some(Ok(Some(p))) if now - p.at <= PROBE_STALE_MS => Some(Ok(HealthReading {
+                healthy_checkers: u32::from(p.value >= 1.0),
+                checkers: 1,
+            })),
+            Some(Ok(Some(p))) => {
+                health_unread = Some(format!(
+                    "its HealthCheckStatus metric has no datapoint since {}",
+                    fmt_time(p.at)
+                ));
+                None
+            }
+            Some(Ok(None)) => {
+                health_unread = Some("its HealthCheckStatus metric has no recent datapoint".into());
+                None
+            }
+            Some(Err(e)) => {
+                health_unread = Some(format!("HealthCheckStatus could not be read: {e}"));
+                None
+            }
+        };
+        let preflight = PreflightReadings {
+            secondary_health,
+            secondary_alarm: reading("secondary alarm", secondary_alarm, &mut unanswered),
+            replica_lag: reading("replica lag", replica_lag, &mut unanswered),
+        };
+        Readings {
+            preflight,
+            primary: Err(AwsError::new(
+                "route53",
+                "GetHealthCheck",
+                ErrorKind::Rejected,
+                "not read: this service switches without Route 53's API",
+            )),
+            unanswered,
+            health_unread,
+        }
+    }
+}
+
+/// The pre-flight's checks from the readings: in metric and both modes a secondary health
+/// check that could not be read counts as passed, with the reason in its detail, and a
+/// health read from the metric says so.
+pub(crate) fn readiness_checks(def: &ServiceDefinition, r: &Readings) -> Vec<PreflightCheck> {
+    let mut checks = preflight_checks(def, &r.preflight);
+    if def.switch.mode == SwitchMode::HealthCheck || !def.preflight.secondary_health_check {
+        return checks;
+    }
+    let name = format!("secondary health check {}", def.secondary.health_check_id);
+    if let Some(c) = checks.iter_mut().find(|c| c.name == name) {
+        match &r.health_unread {
+            Some(why) => {
+                c.ok = true;
+                c.detail = format!(
+                    "could not be read ({why}); decided on the signals that need no Route 53 API \
+                     (Route 53 keeps answering with the primary while the secondary's own check is unhealthy)"
+                );
+            }
+            None => {
+                c.detail = format!(
+                    "{} (Route 53's HealthCheckStatus metric)",
+                    if c.ok { "healthy" } else { "unhealthy" }
+                );
+            }
+        }
+    }
+    checks
 }
 
 /// A pre-flight reading for the decision core (which sees only the error's text), noting

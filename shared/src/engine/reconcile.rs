@@ -1,13 +1,23 @@
-//! The reconciler's run: for every catalogued service, send the alerts still due
-//! (`outbox`), finish interrupted transitions, confirm the standing ALARM votes and decide
-//! a quorum that stands (`standing`), verify Route 53 against the decision (`drift`:
-//! reported, and with `enforce` re-applied), escalate what is stuck, and expire pauses
-//! and votes.
+//! The reconciler's run: read every state and what the services share in a few calls
+//! (`snapshot`: BatchGetItem, 100 a call; at most two ListHealthChecks a run, going on
+//! where the last run stopped), republish the switch metric (`switch_metric`), then for
+//! every catalogued service send the alerts still due (`outbox`), finish interrupted
+//! transitions, confirm the standing ALARM votes and decide a quorum that stands
+//! (`standing`), complete a `both`-mode switch, verify Route 53 and the switch alarm
+//! against the decision (`drift`: reported, and with `enforce` re-applied;
+//! `switch_metric`), escalate what is stuck, and expire pauses and votes.
 
 use futures::stream::{self, StreamExt};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 mod drift;
+mod snapshot;
+mod switch_metric;
+
+use snapshot::CheckPages;
+pub(crate) use snapshot::Loaded;
+pub use snapshot::CHECK_PAGES_PER_RUN;
+use switch_metric::check_mechanism_pending;
 
 use super::alarm::Prompt;
 use super::outbox;
@@ -21,7 +31,9 @@ use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Phase, ServiceState};
 use crate::domain::time::{fmt_time, Millis};
 use crate::metrics::Unit;
-use crate::ports::{AlarmReader, Clock, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
+};
 
 /// How the reconciler paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,13 +70,37 @@ struct ServiceReport {
     votes_confirmed: usize,
     /// A standing quorum was decided in this run (claimed, by this run or a racing event).
     decided: bool,
+    /// A new drift of the switch alarm was reported.
+    switch_drift: bool,
+    /// Both mode: the mechanism that did not land with the transition landed now.
+    completed: bool,
+    /// Why completing it failed (the next run tries again).
+    completion_error: Option<String>,
+    /// Its primary check was not in this run's ListHealthChecks pages: not drift-checked.
+    check_not_read: bool,
+}
+
+/// What every service of a run shares, read once after the states.
+struct RunReadings {
+    alarms: AlarmReadings,
+    /// `None`: no service needed its health check read.
+    checks: Option<CheckPages>,
+}
+
+/// One service in a run.
+enum Reached {
+    /// The deadline came first.
+    No,
+    /// Its state could not be read (reported once for its batch).
+    LoadFailed,
+    Yes(Result<ServiceReport, EngineError>),
 }
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {
@@ -85,62 +121,80 @@ where
             services = defs.len(),
             "reconciler run starts"
         );
-        // Every state first: the standing ALARM votes of all services are confirmed with
-        // one DescribeAlarms per observer region (and 100 names), not one per service.
         let fan_out = settings.fan_out.max(1);
-        let loaded: Vec<(
-            &ServiceDefinition,
-            Option<Result<ServiceState, EngineError>>,
-        )> = stream::iter(defs.iter().copied())
-            .map(|def| async move {
-                if self.clock.now() >= stop_at {
-                    return (def, None);
-                }
-                let state = self.store.load_state(&def.name).await;
-                (def, Some(state.map_err(EngineError::Store)))
+        // Every state first, 100 a BatchGetItem; then, read after them, what all services
+        // share: the alarms (the standing ALARM votes' and the switch alarms', one
+        // DescribeAlarms per region and 100 names), the primaries' health checks (at most
+        // two ListHealthChecks), and the switch metric republished (one PutMetricData per
+        // region).
+        let read_at = self.clock.now();
+        let (loaded, load_errors) = self.load_states_until(&defs, stop_at, fan_out).await;
+        let states: Vec<(&ServiceDefinition, &ServiceState)> = loaded
+            .iter()
+            .filter_map(|(def, l)| match l {
+                Loaded::State(state) => Some((*def, &**state)),
+                _ => None,
             })
-            .buffered(fan_out)
-            .collect()
-            .await;
-        let readings = self
-            .read_standing_alarms(
-                loaded
-                    .iter()
-                    .filter_map(|(def, state)| Some((*def, state.as_ref()?.as_ref().ok()?))),
-            )
-            .await;
-        let readings = &readings;
-        let results: Vec<(String, Option<Result<ServiceReport, EngineError>>)> =
-            stream::iter(loaded)
-                .map(|(def, state)| async move {
-                    let result = match state {
-                        None => None,
-                        Some(Err(e)) => Some(Err(e)),
-                        Some(Ok(_)) if self.clock.now() >= stop_at => None,
-                        Some(Ok(state)) => Some(
-                            self.reconcile_service(def, state, readings, inv, settings)
-                                .await,
-                        ),
-                    };
-                    (def.name.clone(), result)
-                })
-                .buffer_unordered(fan_out)
-                .collect()
-                .await;
+            .collect();
+        let needs_checks = states.iter().any(|(def, state)| {
+            def.switch.uses_health_check()
+                && !matches!(state.phase, Phase::FailingOver | Phase::FailingBack)
+        });
+        let switch_alarms = states
+            .iter()
+            .filter(|(def, _)| def.switch.uses_metric())
+            .filter_map(|(def, _)| def.switch.alarm_arn.clone());
+        let (alarms, checks, republished) = tokio::join!(
+            self.read_standing_alarms(states.iter().copied(), switch_alarms),
+            async {
+                if needs_checks {
+                    Some(self.list_check_pages_for_run().await)
+                } else {
+                    None
+                }
+            },
+            self.republish_switch_values(&states, read_at),
+        );
         let mut report = ReconcileReport {
             services: defs.len(),
-            errors: readings.errors.clone(),
+            errors: load_errors,
+            switch_values_published: republished.values,
+            health_checks_listed: checks.as_ref().map_or(0, |c| c.checks.len()),
             ..Default::default()
         };
+        report.errors.extend(alarms.errors.iter().cloned());
+        report
+            .errors
+            .extend(checks.as_ref().and_then(|c| c.error.clone()));
+        report.errors.extend(republished.errors);
+        let run = RunReadings { alarms, checks };
+        let run = &run;
+        let results: Vec<(String, Reached)> = stream::iter(loaded)
+            .map(|(def, loaded)| async move {
+                let result = match loaded {
+                    Loaded::NotReached => Reached::No,
+                    Loaded::Failed => Reached::LoadFailed,
+                    Loaded::State(_) if self.clock.now() >= stop_at => Reached::No,
+                    Loaded::State(state) => Reached::Yes(
+                        self.reconcile_service(def, *state, run, inv, settings)
+                            .await,
+                    ),
+                };
+                (def.name.clone(), result)
+            })
+            .buffer_unordered(fan_out)
+            .collect()
+            .await;
         for (name, result) in results {
             match result {
-                None => report.not_reached.push(name),
-                Some(Err(e)) => {
+                Reached::No => report.not_reached.push(name),
+                Reached::LoadFailed => {}
+                Reached::Yes(Err(e)) => {
                     error!(service = %name, error = %e, "reconcile failed for this service; the next run retries");
                     report.checked += 1;
                     report.errors.push(format!("{name}: {e}"));
                 }
-                Some(Ok(r)) => {
+                Reached::Yes(Ok(r)) => {
                     report.checked += 1;
                     report.resumed += usize::from(r.resumed);
                     report.drifts += usize::from(r.drift);
@@ -150,6 +204,12 @@ where
                     report.votes_expired += r.votes_expired;
                     report.votes_confirmed += r.votes_confirmed;
                     report.decided += usize::from(r.decided);
+                    report.switch_drifts += usize::from(r.switch_drift);
+                    report.switches_completed += usize::from(r.completed);
+                    report.checks_not_read += usize::from(r.check_not_read);
+                    if let Some(e) = r.completion_error {
+                        report.errors.push(format!("{name}: {e}"));
+                    }
                 }
             }
         }
@@ -173,6 +233,17 @@ where
                     Unit::Count,
                 ),
                 ("Drifts", report.drifts as f64, Unit::Count),
+                ("SwitchDrifts", report.switch_drifts as f64, Unit::Count),
+                (
+                    "SwitchValuesPublished",
+                    report.switch_values_published as f64,
+                    Unit::Count,
+                ),
+                (
+                    "HealthCheckListCalls",
+                    run.checks.as_ref().map_or(0, |c| c.calls) as f64,
+                    Unit::Count,
+                ),
                 ("Resumes", report.resumed as f64, Unit::Count),
                 ("Escalations", report.escalations as f64, Unit::Count),
                 (
@@ -193,16 +264,44 @@ where
         Ok(report)
     }
 
+    /// The primary's check to verify `state` against: from this run's pages while the
+    /// state is still the one loaded before they were read; after this run changed it (a
+    /// transition finished, an alert marked sent) the pages may predate a switch, so it is
+    /// read again, as the deciding path does. `None`: not in this run's pages.
+    async fn primary_check(
+        &self,
+        def: &ServiceDefinition,
+        state: &ServiceState,
+        loaded_version: u64,
+        run: &RunReadings,
+    ) -> Result<Option<HealthCheckConfig>, EngineError> {
+        let id = &def.primary.health_check_id;
+        if state.version != loaded_version {
+            return self
+                .health
+                .get(id)
+                .await
+                .map(Some)
+                .map_err(EngineError::Store);
+        }
+        let listed = run.checks.as_ref().and_then(|p| p.checks.get(id)).copied();
+        if listed.is_none() {
+            debug!(service = %def.name, health_check = %id, "its health check was not in this run's ListHealthChecks pages; not drift-checked this run (the pages go on where this run stopped)");
+        }
+        Ok(listed)
+    }
+
     async fn reconcile_service(
         &self,
         def: &ServiceDefinition,
         mut state: ServiceState,
-        readings: &AlarmReadings,
+        run: &RunReadings,
         inv: &Invocation,
         settings: &ReconcileSettings,
     ) -> Result<ServiceReport, EngineError> {
         let mut report = ServiceReport::default();
         let now = self.clock.now();
+        let loaded_version = state.version;
 
         // What an earlier run recorded as due and SNS refused goes out first.
         if !state.outbox.is_empty() {
@@ -292,7 +391,7 @@ where
             }
         }
 
-        let (confirmed, n) = self.confirm_standing(def, state, readings).await?;
+        let (confirmed, n) = self.confirm_standing(def, state, &run.alarms).await?;
         state = confirmed;
         report.votes_confirmed = n;
         report.votes_expired = self.expire_old_votes(def, &state, now).await?;
@@ -326,9 +425,39 @@ where
 
         match state.phase {
             Phase::FailedOver | Phase::PrimaryActive | Phase::Blocked => {
-                let (drift, reapplied) = self.verify(def, &mut state).await?;
-                report.drift = drift;
-                report.reapplied = reapplied;
+                // Both mode: the transition landed by the metric alone; the health check
+                // is completed now (verified by read-back), and drift-checked by the next
+                // run. One that could not be completed is not a drift either.
+                let mut completing = false;
+                if check_mechanism_pending(def, &state) {
+                    match self.complete_pending_switch(def, state.clone()).await {
+                        Ok((next, landed)) => {
+                            state = next;
+                            report.completed = landed;
+                            completing = landed;
+                        }
+                        Err(e) => {
+                            warn!(service = %def.name, error = %e, "the health check could not be completed; the next run tries again");
+                            report.completion_error = Some(e.to_string());
+                            completing = true;
+                        }
+                    }
+                }
+                if def.switch.uses_health_check() && !completing {
+                    match self.primary_check(def, &state, loaded_version, run).await? {
+                        Some(hc) => {
+                            let (drift, reapplied) = self.verify(def, &mut state, hc).await?;
+                            report.drift = drift;
+                            report.reapplied = reapplied;
+                        }
+                        None => report.check_not_read = true,
+                    }
+                }
+                if def.switch.uses_metric() {
+                    report.switch_drift = self
+                        .check_switch_alarm(def, &mut state, &run.alarms)
+                        .await?;
+                }
             }
             Phase::FailingOver | Phase::FailingBack => {}
         }

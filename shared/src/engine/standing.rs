@@ -2,7 +2,8 @@
 //! observer that stays in ALARM never votes again: the reconciler reads the alarms behind
 //! the stored ALARM votes (one DescribeAlarms per observer region and 100 names) and marks
 //! the votes it finds still in ALARM confirmed, which keeps them live. The reconciler then
-//! re-assesses the service through the alarm path's own `decide`.
+//! re-assesses the service through the alarm path's own `decide`. The switch alarms
+//! (`switch.alarm_arn`) are read in the same calls.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,41 +17,74 @@ use crate::domain::decision::standing_alarms;
 use crate::domain::event::ObservedState;
 use crate::domain::state::ServiceState;
 use crate::ports::{
-    AlarmReader, Clock, ControlStore, HealthChecks, Notifier, VoteWrite, MAX_ALARMS_PER_READ,
+    Clock, CloudWatch, ControlStore, HealthChecks, Notifier, VoteWrite, MAX_ALARMS_PER_READ,
 };
 
-/// What one run read of the alarms behind standing ALARM votes.
+/// What one run read of the alarms behind standing ALARM votes (and of the switch alarms,
+/// read in the same DescribeAlarms calls).
 #[derive(Debug, Default)]
-pub(super) struct AlarmReadings {
+pub(crate) struct AlarmReadings {
     /// By alarm ARN; an alarm that was not read (or does not exist) is absent.
     pub states: HashMap<String, ObservedState>,
+    /// The alarms asked for that were not read, by ARN, with why: absent from `states`
+    /// does not mean "does not exist" for these.
+    pub unread: HashMap<String, String>,
     /// Reads that failed: their votes are not confirmed this run.
     pub errors: Vec<String>,
+}
+
+impl AlarmReadings {
+    /// The alarm as read: `Ok(None)` when it does not exist, `Err` when it was not read.
+    pub(crate) fn get(&self, arn: &str) -> Result<Option<ObservedState>, String> {
+        match self.unread.get(arn) {
+            Some(why) => Err(why.clone()),
+            None => Ok(self.states.get(arn).copied()),
+        }
+    }
 }
 
 impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {
-    /// Reads every alarm that stands behind an ALARM vote of these services, batched per
-    /// region, the batches in parallel. Nothing stands: no call.
+    /// Reads every alarm that stands behind an ALARM vote of these services, and the
+    /// `extra` alarms (the switch alarms), batched per region, the batches in parallel.
+    /// Nothing to read: no call.
     pub(super) async fn read_standing_alarms<'a>(
         &self,
         services: impl Iterator<Item = (&'a ServiceDefinition, &'a ServiceState)>,
+        extra: impl Iterator<Item = String>,
     ) -> AlarmReadings {
+        let mut arns: Vec<String> = Vec::new();
+        for (def, state) in services {
+            arns.extend(standing_alarms(def, state).into_iter().map(|(arn, _)| arn));
+        }
+        arns.extend(extra);
+        self.read_alarms(arns).await
+    }
+
+    /// The current state of these alarms: one DescribeAlarms per region and 100 names,
+    /// the calls in parallel. The same alarm named twice is read once.
+    pub(crate) async fn read_alarms(&self, arns: Vec<String>) -> AlarmReadings {
+        let mut readings = AlarmReadings::default();
         // region -> alarm name -> ARN (the same alarm may observe several services).
         let mut by_region: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for (def, state) in services {
-            for (arn, _) in standing_alarms(def, state) {
-                if let Some(a) = AlarmArn::parse(&arn) {
+        for arn in arns {
+            match AlarmArn::parse(&arn) {
+                Some(a) => {
                     by_region
                         .entry(a.region.to_string())
                         .or_default()
                         .insert(a.alarm_name.to_string(), arn.clone());
+                }
+                None => {
+                    readings
+                        .unread
+                        .insert(arn.clone(), "not a CloudWatch alarm ARN".into());
                 }
             }
         }
@@ -70,21 +104,25 @@ where
                 .map(|(region, names)| self.alarms.alarm_states(region, names)),
         )
         .await;
-        let mut readings = AlarmReadings::default();
         for ((region, names), result) in batches.iter().zip(results) {
+            let arns = by_region.get(region);
             match result {
                 Ok(states) => {
                     for (name, state) in states {
-                        if let Some(arn) = by_region.get(region).and_then(|m| m.get(&name)) {
+                        if let Some(arn) = arns.and_then(|m| m.get(&name)) {
                             readings.states.insert(arn.clone(), state);
                         }
                     }
                 }
                 Err(e) => {
-                    warn!(region = %region, alarms = names.len(), error = %e, "standing alarms could not be read; their votes are not confirmed this run");
-                    readings
-                        .errors
-                        .push(format!("reading {} alarms in {region}: {e}", names.len()));
+                    warn!(region = %region, alarms = names.len(), error = %e, "alarms could not be read; the votes behind them are not confirmed and the switch alarms among them not checked this run");
+                    let why = format!("reading {} alarms in {region}: {e}", names.len());
+                    for name in names {
+                        if let Some(arn) = arns.and_then(|m| m.get(name)) {
+                            readings.unread.insert(arn.clone(), e.to_string());
+                        }
+                    }
+                    readings.errors.push(why);
                 }
             }
         }

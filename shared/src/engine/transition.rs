@@ -5,21 +5,20 @@
 
 use tracing::{info, warn};
 
-use super::readiness::{def_has_preflight, Readings};
+use super::readiness::{def_has_preflight, readiness_checks, Readings};
 use super::{Engine, EngineError, Invocation};
 use crate::api::reports::ServiceOutcome;
-use crate::domain::alert::{blocked_alert, failback_alert, failover_alert, Alert};
+use crate::domain::alert::{blocked_alert, failback_alert, failover_alert, switched_by, Alert};
 use crate::domain::catalog::ServiceDefinition;
-use crate::domain::decision::{
-    claim_failover, preflight_checks, preflight_passed, take_over, Claimant,
-};
+use crate::domain::decision::{claim_failover, preflight_passed, take_over, Claimant};
 use crate::domain::history::{decision_record, trigger_text, HistoryRecord};
 use crate::domain::state::{
     Execution, HealthCheckSettings, ServiceState, TransitionKind, Trigger, VoteRecord,
 };
+use crate::domain::switch::SwitchMode;
 use crate::metrics::Unit;
 use crate::ports::{
-    AlarmReader, Clock, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
     UpdateError,
 };
 
@@ -30,7 +29,7 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {
@@ -155,7 +154,7 @@ where
                     );
                     return Err(self.fail_step(def, state, exec, "pre-flight", cause).await);
                 }
-                exec.preflight = preflight_checks(def, &r.preflight);
+                exec.preflight = readiness_checks(def, &r);
             }
             primary = Some(r.primary);
         }
@@ -173,7 +172,16 @@ where
         // Whether this invocation has the decision record in the table: written beside the
         // switch, else beside the close.
         let mut recorded = false;
-        if exec.switched_at.is_none() {
+        let data_plane = def.switch.mode != SwitchMode::HealthCheck;
+        if data_plane && exec.switched_at.is_none() {
+            if let Err(cause) = self
+                .switch_without_route53(def, &mut state, &mut exec, &mut recorded)
+                .await
+            {
+                return Err(self.fail_step(def, state, exec, "switch", cause).await);
+            }
+            self.emit_switch_latency(def, &exec);
+        } else if exec.switched_at.is_none() {
             let hc = match primary {
                 Some(r) => r,
                 None => self.health.get(&def.primary.health_check_id).await,
@@ -200,29 +208,25 @@ where
                 Ok(()) => {}
                 Err(cause) => return Err(self.fail_step(def, state, exec, "switch", cause).await),
             }
-            self.emit(
-                Some(&def.name),
-                self.clock.now(),
-                &[(
-                    "SwitchLatency",
-                    (self.clock.now() - exec.decided_at) as f64,
-                    Unit::Milliseconds,
-                )],
-                &[],
-            );
+            self.emit_switch_latency(def, &exec);
         }
 
         let pending = exec.alerted_at.is_none().then(|| {
-            let record = self.step_record(
-                &exec,
-                "switch",
+            let what = if data_plane {
+                format!(
+                    "{} (switch mode {})",
+                    switched_by(def, &exec),
+                    def.switch.mode.as_str()
+                )
+            } else {
                 format!(
                     "primary health check {} forced unhealthy ({} -> {})",
                     def.primary.health_check_id,
                     exec.prior.map_or("unknown".to_string(), |p| p.to_string()),
                     HealthCheckSettings::FORCED_UNHEALTHY
-                ),
-            );
+                )
+            };
+            let record = self.step_record(&exec, "switch", what);
             (failover_alert(def, &exec), record)
         });
         let now = self.clock.now();
@@ -351,7 +355,15 @@ where
             return Ok(self.outcome(def, "held", &state, "no execution recorded".into()));
         };
         let mut recorded = false;
-        if let (Some(target), None) = (exec.prior, exec.switched_at) {
+        let data_plane = def.switch.mode != SwitchMode::HealthCheck;
+        if data_plane && exec.switched_at.is_none() {
+            if let Err(cause) = self
+                .switch_without_route53(def, &mut state, &mut exec, &mut recorded)
+                .await
+            {
+                return Err(self.fail_step(def, state, exec, "restore", cause).await);
+            }
+        } else if let (Some(target), None, false) = (exec.prior, exec.switched_at, data_plane) {
             let hc = match self.health.get(&def.primary.health_check_id).await {
                 Ok(hc) => hc,
                 Err(e) => {
@@ -369,6 +381,11 @@ where
         }
         let pending = exec.alerted_at.is_none().then(|| {
             let what = match exec.prior {
+                _ if data_plane => format!(
+                    "{} (switch mode {})",
+                    switched_by(def, &exec),
+                    def.switch.mode.as_str()
+                ),
                 Some(p) => format!(
                     "primary health check {} restored to {p}",
                     def.primary.health_check_id
@@ -428,7 +445,21 @@ where
 
     /// The closing step's record, dated by the step's own recorded time (the switch, or the
     /// decision when nothing was switched) so that a retried close writes the same item.
-    fn step_record(&self, exec: &Execution, step: &str, what: String) -> HistoryRecord {
+    fn emit_switch_latency(&self, def: &ServiceDefinition, exec: &Execution) {
+        let now = self.clock.now();
+        self.emit(
+            Some(&def.name),
+            now,
+            &[(
+                "SwitchLatency",
+                (now - exec.decided_at) as f64,
+                Unit::Milliseconds,
+            )],
+            &[],
+        );
+    }
+
+    pub(super) fn step_record(&self, exec: &Execution, step: &str, what: String) -> HistoryRecord {
         HistoryRecord {
             at: exec.switched_at.unwrap_or(exec.decided_at),
             epoch: exec.epoch,
@@ -445,7 +476,7 @@ where
     /// often it is written. A failure is logged and counted, never fails the transition: one
     /// refused beside the switch is written again beside the close, and whoever resumes an
     /// unfinished transition writes it again. Returns whether it is in the table.
-    async fn record_decision(&self, def: &ServiceDefinition, exec: &Execution) -> bool {
+    pub(super) async fn record_decision(&self, def: &ServiceDefinition, exec: &Execution) -> bool {
         let (from, to) = match exec.kind {
             TransitionKind::Failover => (&def.primary.region, &def.secondary.region),
             TransitionKind::Failback => (&def.secondary.region, &def.primary.region),

@@ -15,7 +15,8 @@ use crate::domain::event::ObservedState;
 use crate::domain::state::HealthCheckSettings;
 use crate::domain::time::Millis;
 use crate::ports::{
-    AlarmReader, AwsError, Clock, ErrorKind, HealthCheckConfig, HealthChecks, Notifier, UpdateError,
+    AwsError, Clock, CloudWatch, Datapoint, ErrorKind, HealthCheckConfig, HealthCheckPage,
+    HealthChecks, Notifier, UpdateError, MAX_HEALTH_CHECKS_PER_PAGE,
 };
 
 pub use store::{MemStore, WriteFault};
@@ -56,9 +57,34 @@ pub struct MemHealthChecks {
     pub failures: InjectedFailures,
     /// Bumps the version once before the next update (someone else's change).
     pub concurrent_edit: Mutex<Option<HealthCheckSettings>>,
+    /// Every `list_page` call's marker.
+    pub lists: Mutex<Vec<Option<String>>>,
+    /// Every call, by operation (get, update, status, list_page).
+    pub calls: Mutex<Vec<&'static str>>,
+    /// Route 53's API answers nothing (every call Unavailable) while set.
+    pub down: std::sync::atomic::AtomicBool,
 }
 
 impl MemHealthChecks {
+    /// Counts the call; Unavailable while `down` is set.
+    fn call(&self, op: &'static str) -> Result<(), AwsError> {
+        lock(&self.calls).push(op);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AwsError::new(
+                "route53",
+                op,
+                ErrorKind::Unavailable,
+                "503 Service Unavailable (injected: Route 53's API is down)",
+            ));
+        }
+        Ok(())
+    }
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+    pub fn call_count(&self) -> usize {
+        lock(&self.calls).len()
+    }
     pub fn add(&self, id: &str, healthy: bool) {
         lock(&self.checks).insert(
             id.into(),
@@ -85,6 +111,7 @@ impl MemHealthChecks {
 
 impl HealthChecks for MemHealthChecks {
     async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        self.call("get")?;
         if self.failures.take("get") {
             return Err(injected("get"));
         }
@@ -99,6 +126,7 @@ impl HealthChecks for MemHealthChecks {
         version: i64,
         settings: HealthCheckSettings,
     ) -> Result<HealthCheckConfig, UpdateError> {
+        self.call("update").map_err(UpdateError::Aws)?;
         if self.failures.take("update") {
             return Err(UpdateError::Aws(injected("update")));
         }
@@ -118,7 +146,30 @@ impl HealthChecks for MemHealthChecks {
         hc.version += 1;
         Ok(*hc)
     }
+    async fn list_page(&self, marker: Option<&str>) -> Result<HealthCheckPage, AwsError> {
+        self.call("list_page")?;
+        if self.failures.take("list_page") {
+            return Err(injected("list_page"));
+        }
+        lock(&self.lists).push(marker.map(str::to_string));
+        let checks = lock(&self.checks);
+        let mut ids: Vec<&String> = checks.keys().collect();
+        ids.sort();
+        let start = marker.and_then(|m| m.parse::<usize>().ok()).unwrap_or(0);
+        let page: Vec<(String, HealthCheckConfig)> = ids
+            .iter()
+            .skip(start)
+            .take(MAX_HEALTH_CHECKS_PER_PAGE)
+            .map(|id| ((*id).clone(), checks[*id]))
+            .collect();
+        let end = start + page.len();
+        Ok(HealthCheckPage {
+            checks: page,
+            next_marker: (end < ids.len()).then(|| end.to_string()),
+        })
+    }
     async fn status(&self, id: &str) -> Result<HealthReading, AwsError> {
+        self.call("status")?;
         if self.failures.take("status") {
             return Err(injected("status"));
         }
@@ -137,6 +188,10 @@ pub struct MemAlarms {
     /// Every `alarm_states` call: (region, how many names).
     pub reads: Mutex<Vec<(String, usize)>>,
     pub failures: InjectedFailures,
+    /// Switch values published: (region, service, value, at), in order.
+    pub published: Mutex<Vec<(String, String, f64, Millis)>>,
+    /// Route 53's HealthCheckStatus datapoints by check id, oldest first.
+    pub health: Mutex<HashMap<String, Vec<Datapoint>>>,
 }
 
 impl MemAlarms {
@@ -145,7 +200,7 @@ impl MemAlarms {
     }
 }
 
-impl AlarmReader for MemAlarms {
+impl CloudWatch for MemAlarms {
     async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<ObservedState>, AwsError> {
         Ok(lock(&self.states).get(alarm_arn).copied())
     }
@@ -173,6 +228,92 @@ impl AlarmReader for MemAlarms {
     }
     async fn replica_lag(&self, _spec: &ReplicaLag, _now: Millis) -> Result<Option<f64>, AwsError> {
         Ok(*lock(&self.lag))
+    }
+    async fn put_switch_values(
+        &self,
+        region: &str,
+        values: &[(String, f64)],
+        now: Millis,
+    ) -> Result<(), AwsError> {
+        if self.failures.take("put_switch_values") {
+            return Err(injected("put_switch_values"));
+        }
+        let mut published = lock(&self.published);
+        for (service, value) in values {
+            published.push((region.into(), service.clone(), *value, now));
+        }
+        Ok(())
+    }
+    async fn switch_values(
+        &self,
+        region: &str,
+        services: &[String],
+        _now: Millis,
+    ) -> Result<HashMap<String, Datapoint>, AwsError> {
+        if self.failures.take("switch_values") {
+            return Err(injected("switch_values"));
+        }
+        let mut out = HashMap::new();
+        for (r, service, value, at) in lock(&self.published).iter() {
+            if r == region && services.contains(service) {
+                out.insert(
+                    service.clone(),
+                    Datapoint {
+                        at: *at,
+                        value: *value,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+    async fn health_statuses(
+        &self,
+        health_check_ids: &[String],
+        from: Millis,
+        now: Millis,
+    ) -> Result<HashMap<String, Vec<Datapoint>>, AwsError> {
+        if self.failures.take("health_statuses") {
+            return Err(injected("health_statuses"));
+        }
+        Ok(lock(&self.health)
+            .iter()
+            .filter(|(id, _)| health_check_ids.contains(id))
+            .map(|(id, points)| {
+                let points: Vec<Datapoint> = points
+                    .iter()
+                    .filter(|p| p.at >= from && p.at <= now)
+                    .copied()
+                    .collect();
+                (id.clone(), points)
+            })
+            .filter(|(_, p)| !p.is_empty())
+            .collect())
+    }
+}
+
+impl MemAlarms {
+    /// The switch values published for `service`, oldest first.
+    pub fn published_for(&self, service: &str) -> Vec<f64> {
+        lock(&self.published)
+            .iter()
+            .filter(|(_, s, _, _)| s == service)
+            .map(|(_, _, v, _)| *v)
+            .collect()
+    }
+    /// Route 53's checkers report `healthy` for the check, minute by minute over [from, to].
+    pub fn health_between(&self, id: &str, from: Millis, to: Millis, healthy: bool) {
+        let mut health = lock(&self.health);
+        let points = health.entry(id.into()).or_default();
+        let mut t = from;
+        while t <= to {
+            points.push(Datapoint {
+                at: t,
+                value: if healthy { 1.0 } else { 0.0 },
+            });
+            t += 60_000;
+        }
+        points.sort_by_key(|p| p.at);
     }
 }
 

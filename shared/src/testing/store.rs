@@ -105,6 +105,19 @@ impl ControlStore for MemStore {
         self.call("load_state")?;
         Ok(self.state(service))
     }
+    async fn load_states(
+        &self,
+        services: &[String],
+    ) -> Result<HashMap<String, ServiceState>, AwsError> {
+        let mut out = HashMap::with_capacity(services.len());
+        for chunk in services.chunks(crate::ports::MAX_STATES_PER_READ) {
+            self.call("load_states")?;
+            for s in chunk {
+                out.insert(s.clone(), self.state(s));
+            }
+        }
+        Ok(out)
+    }
     async fn record_vote(
         &self,
         service: &str,

@@ -1,4 +1,4 @@
-//! `make demo [SCENARIO=quorum|blocked|flapping|split|staggered]`: a failover drill. A whole
+//! `make demo [SCENARIO=quorum|blocked|flapping|split|staggered|control-plane-outage]`: a failover drill. A whole
 //! incident through the real Lambda runtime (`cargo lambda watch` + `cargo lambda
 //! invoke`) against a local moto server, with a timeline, a summary and an RTO budget;
 //! JSON and HTML reports under `target/drill/`. See `integration_tests::drill`.
@@ -13,7 +13,7 @@ use integration_tests::drill::{self, DrillOptions, Scenario};
 use tokio::signal::unix::{signal, SignalKind};
 
 const USAGE: &str =
-    "usage: demo [--scenario quorum|blocked|flapping|split|staggered] [--out DIR] [--list]
+    "usage: demo [--scenario quorum|blocked|flapping|split|staggered|control-plane-outage] [--out DIR] [--list]
   (the SCENARIO environment variable works too; default: quorum)";
 
 fn main() -> ExitCode {
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
             "--out" => out_dir = args.next().map(std::path::PathBuf::from),
             "--list" => {
                 for s in Scenario::ALL {
-                    println!("{:<10} {}", s.name(), s.description());
+                    println!("{:<21} {}", s.name(), s.description());
                 }
                 return ExitCode::SUCCESS;
             }

@@ -47,6 +47,8 @@ pub(super) struct StepSeen<'a> {
     pub after: &'a Snapshot,
     pub audit: &'a [HistoryRecord],
     pub calls: &'a [TappedCall],
+    /// The switch metric's datapoints the step added (read back from moto).
+    pub published: &'a [f64],
     /// The observers' alarm ARNs (index = observer - 1).
     pub observers: &'a [String],
 }
@@ -99,13 +101,14 @@ pub(super) fn check_step(
     expect(
         checks,
         tl,
-        if e.primary_forced {
-            "primary forced unhealthy".to_string()
-        } else {
-            "primary not forced unhealthy".to_string()
+        match (e.primary_forced, after.switch.is_some()) {
+            (true, false) => "primary forced unhealthy".to_string(),
+            (false, false) => "primary not forced unhealthy".to_string(),
+            (true, true) => "primary forced out (PrimaryForcedOut=1)".to_string(),
+            (false, true) => "primary not forced out".to_string(),
         },
-        after.primary.forced_unhealthy() == e.primary_forced,
-        after.primary.to_string(),
+        after.forced_out() == e.primary_forced,
+        after.switch_label(),
     );
     expect(
         checks,
@@ -122,6 +125,25 @@ pub(super) fn check_step(
             format!("a '{kind}' record in the audit history"),
             kinds.contains(&kind),
             format!("{kinds:?}"),
+        );
+    }
+    if let Some(text) = e.audit_says {
+        let whats: Vec<&str> = seen.audit.iter().map(|h| h.what.as_str()).collect();
+        expect(
+            checks,
+            tl,
+            format!("the audit says '{text}'"),
+            whats.iter().any(|w| w.contains(text)),
+            format!("{whats:?}"),
+        );
+    }
+    if let Some(value) = e.publishes {
+        expect(
+            checks,
+            tl,
+            format!("PrimaryForcedOut={value} published (a new datapoint read back from moto)"),
+            seen.published.contains(&value),
+            format!("new datapoints {:?}", seen.published),
         );
     }
     if !e.voters.is_empty() {
@@ -229,14 +251,76 @@ pub(super) fn check_incident(scenario: Scenario, seen: &IncidentSeen<'_>) -> Vec
         .iter()
         .filter(|c| c.operation == "UpdateHealthCheck")
         .count();
-    check(
-        format!(
-            "{} UpdateHealthCheck call(s) on the wire (one per switch)",
-            totals.failovers + totals.failbacks
-        ),
-        updates == totals.failovers + totals.failbacks,
-        updates.to_string(),
-    );
+    if totals.switch == "metric" {
+        check(
+            "no UpdateHealthCheck call on the wire (the switch is the metric)".into(),
+            updates == 0,
+            updates.to_string(),
+        );
+        let values: Vec<f64> = seen
+            .last
+            .switch
+            .as_ref()
+            .map(|s| s.datapoints.iter().map(|p| p.1).collect())
+            .unwrap_or_default();
+        let mut moves = values.clone();
+        moves.dedup();
+        let want: Vec<f64> = std::iter::repeat_n([1.0, 0.0], totals.failovers)
+            .flatten()
+            .take(totals.failovers + totals.failbacks)
+            .collect();
+        check(
+            format!(
+                "the switch metric read back from moto moves {want:?} (1: failed over, 0: failed back), republished in between"
+            ),
+            moves == want && values.len() > want.len(),
+            format!("{values:?}"),
+        );
+        let text = super::outage::SWITCHED_BY_METRIC;
+        let silent: Vec<&str> = seen
+            .alerts
+            .iter()
+            .filter(|a| !a.message.contains(text))
+            .map(|a| a.subject.as_str())
+            .collect();
+        check(
+            format!("every alert says '{text}'"),
+            silent.is_empty() && !seen.alerts.is_empty(),
+            format!("alerts without it: {silent:?}"),
+        );
+    } else {
+        check(
+            format!(
+                "{} UpdateHealthCheck call(s) on the wire (one per switch)",
+                totals.failovers + totals.failbacks
+            ),
+            updates == totals.failovers + totals.failbacks,
+            updates.to_string(),
+        );
+    }
+    if scenario.route53_down() {
+        let route53: Vec<&TappedCall> = calls.iter().filter(|c| c.service == "route53").collect();
+        let unavailable = route53.iter().filter(|c| c.status == 503).count();
+        check(
+            format!(
+                "Route 53's API answered nothing: {} route53 call(s) by the functions, every one answered HTTP 503 by the tap",
+                route53.len()
+            ),
+            unavailable == route53.len(),
+            format!("{} calls, {unavailable} answered 503", route53.len()),
+        );
+        let pending: Vec<&str> = seen
+            .alerts
+            .iter()
+            .filter(|a| a.event_type == "pending")
+            .map(|a| a.subject.as_str())
+            .collect();
+        check(
+            "no PENDING alert (the switch did not wait for Route 53)".into(),
+            pending.is_empty(),
+            format!("{pending:?}"),
+        );
+    }
     let publishes = calls.iter().filter(|c| c.operation == "Publish").count();
     check(
         format!(

@@ -17,13 +17,14 @@
 //! processes) is owned by values that stop it on drop: dropping the future returned by
 //! [`run`] (e.g. on Ctrl-C) or a panic cleans up too.
 //!
-//! Modules: [`scenario`] (the scripts), `run` (driving the incident) and `step` (one
+//! Modules: [`scenario`] (the scripts; [`outage`]: Route 53's API down), `run` (driving the incident) and `step` (one
 //! step of it), `checks` (what must hold), `latency` (the decision's latencies and the
 //! RTO budget), `timeline`, `describe` (one-line descriptions), [`report`] (JSON, HTML).
 
 mod checks;
 mod describe;
 mod latency;
+pub mod outage;
 pub mod report;
 mod run;
 pub mod scenario;
@@ -41,7 +42,9 @@ pub use scenario::{Act, Expect, Scenario, Step, Totals};
 pub use timeline::{Kind, Line, Timeline};
 
 // The harness's provisioning and tap, as the drill's modules name them.
-use crate::harness::stage::{self, Change, HealthCheckFlags, RecordView, Snapshot, Stage};
+use crate::harness::stage::{
+    self, Change, HealthCheckFlags, RecordView, Snapshot, Stage, SwitchAlarm, SwitchView,
+};
 use crate::harness::tap::{self, AwsTap, TappedCall};
 
 use crate::workspace_root;

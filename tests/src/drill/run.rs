@@ -10,6 +10,7 @@ use super::checks::{self, IncidentSeen};
 use super::latency::{latency, rto_budget};
 use super::report::{self, DrillReport};
 use super::step::StepRunner;
+use super::tap::FaultKind;
 use super::timeline::{Kind, Timeline};
 use super::{stage, AwsTap, DrillOptions, Stage, FUNCTIONS};
 use crate::{put_catalog_entry, Emulator, LambdaWatch};
@@ -45,7 +46,7 @@ pub async fn run(options: DrillOptions) -> DrillReport {
     let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, emulator.port()));
     let mut stage = {
         let mut say = |s: String| tl.say(None, Kind::Setup, s);
-        Stage::provision(emulator, &mut say).await
+        Stage::provision_with(emulator, &mut say, scenario.stage_options()).await
     };
     if let Some(window) = scenario.vote_window_seconds() {
         // Before the functions start, so none has cached the deployment's entry.
@@ -82,6 +83,14 @@ pub async fn run(options: DrillOptions) -> DrillReport {
     }
 
     let tap = AwsTap::start(upstream, origin).expect("starting the AWS call tap");
+    if scenario.route53_down() {
+        tap.set_outage("route53", Some(FaultKind::Unavailable));
+        tl.say(
+            None,
+            Kind::Scripted,
+            "Route 53's API is down for the whole drill: the tap answers every route53 call of the functions with HTTP 503 ServiceUnavailable (the data planes, DNS answers and health checkers, are not affected)".to_string(),
+        );
+    }
     let env = stage.function_env(&tap.endpoint());
     let watch = {
         let env = env.clone();
@@ -175,6 +184,9 @@ pub async fn run(options: DrillOptions) -> DrillReport {
         final_epoch: before.epoch,
         final_primary: before.primary,
         final_secondary: before.secondary,
+        switch_mode: stage.switch_mode,
+        switch_alarm: stage.switch_alarm.clone(),
+        final_switch: before.switch.clone(),
         latency,
         rto,
         summary: Vec::new(),

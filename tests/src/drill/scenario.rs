@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::harness::stage::StageOptions;
+
 /// Which incident the drill rehearses. Serialised as [`Scenario::name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Scenario {
     /// Two of three observers alarm: one failover, one alert, no automatic failback, the
     /// operator fails back.
@@ -20,6 +22,9 @@ pub enum Scenario {
     /// Two observers alarm further apart than the vote window and stay in ALARM: no event
     /// completes the quorum, the reconciler's run reads both alarms and fails over.
     Staggered,
+    /// Route 53's API answers 503 for the whole drill; a `metric` service fails over by its
+    /// switch metric, the reconciler keeps the stream, the operator fails it back.
+    ControlPlaneOutage,
 }
 
 /// The staggered scenario's `vote_window_seconds`: short, so the drill outlives it in
@@ -27,12 +32,13 @@ pub enum Scenario {
 pub const STAGGERED_VOTE_WINDOW_SECONDS: u64 = 5;
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Quorum,
         Scenario::Blocked,
         Scenario::Flapping,
         Scenario::Split,
         Scenario::Staggered,
+        Scenario::ControlPlaneOutage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +48,7 @@ impl Scenario {
             Scenario::Flapping => "flapping",
             Scenario::Split => "split",
             Scenario::Staggered => "staggered",
+            Scenario::ControlPlaneOutage => "control-plane-outage",
         }
     }
 
@@ -75,7 +82,30 @@ impl Scenario {
                  (no event completes the quorum): the reconciler's run reads both alarms and \
                  fails over, exactly once, with one failover alert"
             }
+            Scenario::ControlPlaneOutage => {
+                "Route 53's API answers 503 for the whole drill: a service in 'metric' switch \
+                 mode fails over by its switch metric (one PutMetricData, no Route 53 call), \
+                 one failover alert and no PENDING; the reconciler keeps the metric's stream; \
+                 the operator fails it back (forced: the primary's probe has not been healthy \
+                 for failback_min_healthy_seconds)"
+            }
         }
+    }
+
+    /// The switch mode and the probe the service is provisioned with.
+    pub fn stage_options(self) -> StageOptions {
+        match self {
+            Scenario::ControlPlaneOutage => StageOptions {
+                switch_mode: Some("metric"),
+                probe: true,
+            },
+            _ => StageOptions::default(),
+        }
+    }
+
+    /// Whether every Route 53 API call is answered 503 by the tap for the whole drill.
+    pub fn route53_down(self) -> bool {
+        self == Scenario::ControlPlaneOutage
     }
 
     /// The catalog's `vote_window_seconds` when the scenario needs its own (the drill
@@ -292,6 +322,7 @@ impl Scenario {
                 status(ACTIVE, false).titled("operator status after the incident"),
             ],
             Scenario::Staggered => staggered_steps(),
+            Scenario::ControlPlaneOutage => super::outage::steps(),
         }
     }
 
@@ -304,6 +335,7 @@ impl Scenario {
                 alerts: &["failover", "failback"],
                 final_phase: "PRIMARY_ACTIVE",
                 failover_by: "alarm-trigger",
+                switch: "health_check",
             },
             Scenario::Blocked => Totals {
                 failovers: 0,
@@ -311,6 +343,7 @@ impl Scenario {
                 alerts: &["blocked"],
                 final_phase: "BLOCKED",
                 failover_by: "alarm-trigger",
+                switch: "health_check",
             },
             Scenario::Flapping => Totals {
                 failovers: 1,
@@ -318,6 +351,7 @@ impl Scenario {
                 alerts: &["failover", "failback", "held"],
                 final_phase: "PRIMARY_ACTIVE",
                 failover_by: "alarm-trigger",
+                switch: "health_check",
             },
             Scenario::Split => Totals {
                 failovers: 0,
@@ -325,6 +359,7 @@ impl Scenario {
                 alerts: &[],
                 final_phase: "PRIMARY_ACTIVE",
                 failover_by: "alarm-trigger",
+                switch: "health_check",
             },
             Scenario::Staggered => Totals {
                 failovers: 1,
@@ -332,6 +367,15 @@ impl Scenario {
                 alerts: &["failover"],
                 final_phase: "FAILED_OVER",
                 failover_by: "reconciler",
+                switch: "health_check",
+            },
+            Scenario::ControlPlaneOutage => Totals {
+                failovers: 1,
+                failbacks: 1,
+                alerts: &["failover", "failback"],
+                final_phase: "PRIMARY_ACTIVE",
+                failover_by: "alarm-trigger",
+                switch: "metric",
             },
         }
     }
@@ -410,6 +454,9 @@ pub struct Totals {
     /// The function that makes the automatic failovers: `alarm-trigger` (an event completes
     /// the quorum) or `reconciler` (a standing quorum, no event).
     pub failover_by: &'static str,
+    /// The switch mechanism: `health_check` (UpdateHealthCheck, one per switch) or
+    /// `metric` (PrimaryForcedOut 1 then 0, no UpdateHealthCheck).
+    pub switch: &'static str,
 }
 
 /// What a step does.
@@ -429,6 +476,8 @@ pub enum Act {
     Failback,
     /// The operator's planned failover (not forced).
     Failover,
+    /// The operator's failback with `force` (past the probe's gate).
+    ForcedFailback,
 }
 
 /// One step of the script and what must come of it.
@@ -438,6 +487,9 @@ pub struct Step {
     pub title: String,
     /// Time that passes before the act (e.g. beyond the vote window).
     pub after: Option<std::time::Duration>,
+    /// Before the act, Route 53's checkers report the primary's probe healthy (or not):
+    /// its `HealthCheckStatus` datapoint, published by the drill.
+    pub probe: Option<bool>,
     pub expect: Expect,
 }
 
@@ -462,19 +514,25 @@ pub struct Expect {
     pub audit: Option<&'static str>,
     /// Observers (1-based) whose votes an audit record of the step must carry, exactly.
     pub voters: &'static [usize],
+    /// Text a new audit record of the step must say (its `what`).
+    pub audit_says: Option<&'static str>,
+    /// The step publishes the switch metric with this value (a new datapoint read back
+    /// from moto).
+    pub publishes: Option<f64>,
 }
 
 impl Step {
-    fn new(act: Act, title: &str) -> Step {
+    pub(super) fn new(act: Act, title: &str) -> Step {
         Step {
             act,
             title: title.to_string(),
             after: None,
+            probe: None,
             expect: Expect::default(),
         }
     }
 
-    fn expect(
+    pub(super) fn expect(
         mut self,
         outcome: &'static str,
         alerts: &'static [&'static str],
@@ -488,33 +546,48 @@ impl Step {
         self
     }
 
-    fn titled(mut self, title: &str) -> Step {
+    pub(super) fn titled(mut self, title: &str) -> Step {
         self.title = title.to_string();
         self
     }
 
-    fn calls(mut self, n: usize) -> Step {
+    pub(super) fn calls(mut self, n: usize) -> Step {
         self.expect.calls = Some(n);
         self
     }
 
-    fn detail_contains(mut self, text: &'static str) -> Step {
+    pub(super) fn detail_contains(mut self, text: &'static str) -> Step {
         self.expect.detail_contains = Some(text);
         self
     }
 
-    fn audited(mut self, kind: &'static str) -> Step {
+    pub(super) fn audited(mut self, kind: &'static str) -> Step {
         self.expect.audit = Some(kind);
         self
     }
 
-    fn voted_by(mut self, observers: &'static [usize]) -> Step {
+    pub(super) fn voted_by(mut self, observers: &'static [usize]) -> Step {
         self.expect.voters = observers;
         self
     }
 
-    fn after(mut self, wait: std::time::Duration) -> Step {
+    pub(super) fn after(mut self, wait: std::time::Duration) -> Step {
         self.after = Some(wait);
+        self
+    }
+
+    pub(super) fn probe(mut self, healthy: bool) -> Step {
+        self.probe = Some(healthy);
+        self
+    }
+
+    pub(super) fn audit_says(mut self, text: &'static str) -> Step {
+        self.expect.audit_says = Some(text);
+        self
+    }
+
+    pub(super) fn publishes(mut self, value: f64) -> Step {
+        self.expect.publishes = Some(value);
         self
     }
 }

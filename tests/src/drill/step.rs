@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::checks::{self, Check, StepSeen};
 use super::describe::{describe_calls, describe_decision, outcome_of, shorten};
-use super::report::{AlertSeen, StepRecord, Switch};
+use super::report::{self, AlertSeen, StepRecord, Switch};
 use super::timeline::{Kind, Timeline};
 use super::{stage, Act, AwsTap, Scenario, Snapshot, Stage, Step};
 use crate::{receive_sns_messages, set_times, LambdaWatch};
@@ -88,6 +88,35 @@ impl<'a> StepRunner<'a> {
             );
             tokio::time::sleep(wait).await;
         }
+        let newest = before.switch.as_ref().and_then(|s| s.datapoints.last());
+        if let Some(newest) = newest.filter(|_| step.act != Act::Status) {
+            // The metric is read back in one-second periods: a datapoint published in the
+            // same second as the newest one would merge with it (Maximum), so the clock
+            // passes to the next second first.
+            let next_second = (newest.0 / 1000 + 1) * 1000;
+            let wait = next_second - Utc::now().timestamp_millis();
+            if wait > 0 {
+                tl.say(
+                    Some(n),
+                    Kind::Scripted,
+                    format!("{wait} ms pass, so that a new PrimaryForcedOut datapoint falls in a later second than the newest one (the drill reads the metric back from moto in 1 s periods)"),
+                );
+                tokio::time::sleep(Duration::from_millis(wait as u64 + 20)).await;
+            }
+        }
+        if let Some(healthy) = step.probe {
+            if let Some(probe) = stage.report_probe(healthy).await {
+                tl.say(
+                    Some(n),
+                    Kind::Scripted,
+                    format!(
+                        "Route 53's checkers report the primary's probe {probe} {}: AWS/Route53 HealthCheckStatus {} (PutMetricData; moto evaluates no health check)",
+                        if healthy { "healthy" } else { "unhealthy" },
+                        u8::from(healthy)
+                    ),
+                );
+            }
+        }
         let Invocation {
             function,
             request,
@@ -137,7 +166,8 @@ impl<'a> StepRunner<'a> {
         };
         let envelopes = receive_sns_messages(&stage.sdk, &stage.queue_url, wait).await;
         let received = self.origin.elapsed();
-        let after = stage.snapshot().await;
+        let mut after = stage.snapshot().await;
+        self.play_switch_alarm(tl, n, &mut after).await;
         let new_epoch = after.execution.as_ref().map(|e| e.epoch);
         if new_epoch.is_some() && new_epoch != before.execution.as_ref().map(|e| e.epoch) {
             if let Some(exec) = &after.execution {
@@ -165,14 +195,50 @@ impl<'a> StepRunner<'a> {
                 format!("{}: {} -> {}", c.resource, c.before, c.after),
             );
         }
-        if before.primary.forced_unhealthy() != after.primary.forced_unhealthy() {
+        if before.forced_out() != after.forced_out() {
+            let by_check = before.primary.forced_unhealthy() != after.primary.forced_unhealthy();
+            let by_metric = before.switch.as_ref().map(|s| s.forced_out())
+                != after.switch.as_ref().map(|s| s.forced_out());
             self.switches.push(Switch {
                 step: n,
                 function,
-                forced: after.primary.forced_unhealthy(),
-                before: before.primary.to_string(),
-                after: after.primary.to_string(),
+                forced: after.forced_out(),
+                mechanism: match (by_metric, by_check) {
+                    (true, true) => "metric and health check",
+                    (true, false) => "metric",
+                    _ => "health check",
+                },
+                before: before.switch_label(),
+                after: after.switch_label(),
             });
+            let (record, why) = report::derive_answer(&after.primary, after.switch.as_ref());
+            tl.say(
+                Some(n),
+                Kind::Change,
+                format!(
+                    "Route 53 would now answer {RECORD} with the {record} record (derived: {why})",
+                    RECORD = stage::RECORD
+                ),
+            );
+        }
+        let published: Vec<f64> = match (&before.switch, &after.switch) {
+            (Some(b), Some(a)) => a
+                .datapoints
+                .iter()
+                .filter(|p| !b.datapoints.contains(p))
+                .map(|p| p.1)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !published.is_empty() {
+            tl.say(
+                Some(n),
+                Kind::Change,
+                format!(
+                    "switch metric read back from moto: {} new PrimaryForcedOut datapoint(s) {published:?}",
+                    published.len()
+                ),
+            );
         }
         let mut alerts = Vec::new();
         for e in envelopes {
@@ -180,6 +246,7 @@ impl<'a> StepRunner<'a> {
             let alert = AlertSeen {
                 step: n,
                 subject: e.subject.clone(),
+                message: e.message.clone(),
                 event_type: attr("event_type"),
                 severity: attr("severity"),
                 epoch: attr("epoch"),
@@ -215,6 +282,7 @@ impl<'a> StepRunner<'a> {
                 after: &after,
                 audit: &audit,
                 calls: &calls,
+                published: &published,
                 observers: &stage
                     .observers
                     .iter()
@@ -244,9 +312,37 @@ impl<'a> StepRunner<'a> {
             audit,
             phase_after: after.phase.clone(),
             primary_after: after.primary,
+            switch_after: after.switch.clone(),
+            published,
             execution_after: after.execution.clone(),
         };
         (record, after)
+    }
+
+    /// Plays CloudWatch for the switch alarm, which moto does not evaluate: the alarm
+    /// (Maximum >= 1 over 60 s) goes to ALARM when the newest PrimaryForcedOut datapoint is
+    /// 1 and back to OK when it is 0, set with SetAlarmState and said on the timeline.
+    async fn play_switch_alarm(&mut self, tl: &mut Timeline, n: usize, after: &mut Snapshot) {
+        let (Some(alarm), Some(view)) = (&self.stage.switch_alarm, after.switch.as_mut()) else {
+            return;
+        };
+        let Some(value) = view.value() else {
+            return;
+        };
+        let want = if value >= 1.0 { "ALARM" } else { "OK" };
+        if view.alarm == want {
+            return;
+        }
+        let (_, reported) = self.stage.set_alarm(alarm.region, &alarm.name, want).await;
+        tl.say(
+            Some(n),
+            Kind::Scripted,
+            format!(
+                "CloudWatch alarm {}/{}: {} -> {want} (SetAlarmState, as CloudWatch would from the datapoint PrimaryForcedOut={value}; moto evaluates no alarm)",
+                alarm.region, alarm.name, view.alarm
+            ),
+        );
+        view.alarm = reported;
     }
 
     /// Performs the scripted part of `act` (e.g. sets the alarm in the emulator) and
@@ -339,6 +435,11 @@ impl<'a> StepRunner<'a> {
             Act::Failback => operator(json!({"action": "failback", "service": stage::SERVICE,
                 "reason": "primary healthy again, incident closed (drill)",
                 "requested_by": "drill"})),
+            Act::ForcedFailback => {
+                operator(json!({"action": "failback", "service": stage::SERVICE,
+                "reason": "primary checked by hand, incident closed (drill)",
+                "requested_by": "drill", "force": true}))
+            }
             Act::Failover => operator(json!({"action": "failover", "service": stage::SERVICE,
                 "reason": "planned move to eu-west-1 (drill)",
                 "requested_by": "drill"})),

@@ -16,8 +16,8 @@ use failover::domain::catalog::{CatalogItem, KeptVersions};
 use failover::domain::history::HistoryRecord;
 use failover::domain::state::{HealthCheckSettings, ServiceState, Vote};
 use failover::ports::{
-    AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthChecks, Notifier,
-    UpdateError, VoteWrite,
+    AwsError, ControlStore, ControlWrite, ErrorKind, HealthCheckConfig, HealthCheckPage,
+    HealthChecks, Notifier, UpdateError, VoteWrite,
 };
 use failover::Millis;
 
@@ -33,6 +33,9 @@ pub struct FailFirstUpdate<H>(pub H, pub AtomicBool);
 impl<H: HealthChecks> HealthChecks for FailFirstUpdate<H> {
     async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
         self.0.get(id).await
+    }
+    async fn list_page(&self, marker: Option<&str>) -> Result<HealthCheckPage, AwsError> {
+        self.0.list_page(marker).await
     }
     async fn update(
         &self,
@@ -117,6 +120,12 @@ impl<S: ControlStore> ControlStore for FailingStore<S> {
     }
     async fn load_state(&self, service: &str) -> Result<ServiceState, AwsError> {
         self.inner.load_state(service).await
+    }
+    async fn load_states(
+        &self,
+        services: &[String],
+    ) -> Result<std::collections::HashMap<String, ServiceState>, AwsError> {
+        self.inner.load_states(services).await
     }
     async fn record_vote(
         &self,

@@ -9,10 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_config::SdkConfig;
-use aws_sdk_route53::types::{
-    Change as RecordChange, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
-    ResourceRecordSetFailover, RrType,
-};
 use chrono::{DateTime, Utc};
 use failover::domain::history::HistoryRecord;
 use failover::ports::ControlStore;
@@ -20,10 +16,16 @@ use serde_json::{json, Value};
 
 use crate::fixtures::{fixture, set_times};
 use crate::harness::emulator::{in_region, Emulator, ACCOUNT_ID};
-use crate::harness::provision::resources::{get_health_check, set_alarm_state, unique_suffix};
+use crate::harness::provision::resources::{get_health_check, put_health_status, set_alarm_state};
 use crate::harness::provision::{
     deployment_settings, provision_service, ControlPlane, Observers, ServiceSpec,
 };
+mod records;
+mod switch;
+use records::create_failover_records;
+pub use records::RecordView;
+pub use switch::{SwitchAlarm, SwitchView};
+
 pub use crate::harness::provision::{
     COOLDOWN_SECONDS, MAX_EVENT_AGE_SECONDS, PRIMARY_REGION, SECONDARY_REGION,
 };
@@ -38,6 +40,16 @@ pub const PRIMARY_IP: &str = "192.0.2.10";
 pub const SECONDARY_IP: &str = "198.51.100.10";
 /// The secondary's readiness alarm ([`ServiceSpec::readiness_alarm`] names it so).
 pub const SECONDARY_ALARM: &str = "checkout-secondary-ready";
+
+/// What the stage provisions beyond the defaults (`health_check` switch, no probe).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageOptions {
+    /// `switch.mode` `"metric"` or `"both"`: the switch alarm `checkout-primary-switch` in
+    /// the secondary region, and the secondary's `HealthCheckStatus` published healthy.
+    pub switch_mode: Option<&'static str>,
+    /// A probe health check on the primary endpoint (`primary.probe_health_check_id`).
+    pub probe: bool,
+}
 
 /// How an observer's alarm reaches alarm-trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +101,14 @@ pub struct Stage {
     /// Health-check request interval and failure threshold (seconds, count), as configured.
     pub hc_interval: i64,
     pub hc_threshold: i64,
+    /// `switch.mode` as catalogued (`health_check` unless [`StageOptions::switch_mode`]).
+    pub switch_mode: &'static str,
+    /// The switch alarm (metric and both modes).
+    pub switch_alarm: Option<SwitchAlarm>,
+    /// The primary's probe health check.
+    pub probe_hc: Option<String>,
+    /// When provisioning began (Unix ms): the switch metric is read back from here on.
+    pub provisioned_at: i64,
     pub(crate) store: failover::adapters::aws::DynamoStore,
 }
 
@@ -98,6 +118,12 @@ pub type Say<'a> = &'a mut (dyn FnMut(String) + Send);
 impl Stage {
     /// Provisions everything on `emulator`, telling `say` what it did.
     pub async fn provision(emulator: Emulator, say: Say<'_>) -> Stage {
+        Stage::provision_with(emulator, say, StageOptions::default()).await
+    }
+
+    /// [`Stage::provision`] with a switch mode and a probe as `options` ask.
+    pub async fn provision_with(emulator: Emulator, say: Say<'_>, options: StageOptions) -> Stage {
+        let provisioned_at = Utc::now().timestamp_millis();
         let sdk = emulator.sdk_config().await;
         let plane = ControlPlane::create(&sdk, TABLE, TOPIC).await;
         say(format!(
@@ -119,7 +145,12 @@ impl Stage {
             ),
         )
         .settings(deployment_settings())
-        .readiness_alarm(true);
+        .readiness_alarm(true)
+        .probe(options.probe);
+        let spec = match options.switch_mode {
+            Some(mode) => spec.switch_mode(mode),
+            None => spec,
+        };
         let service = provision_service(&sdk, TABLE, spec).await;
         let (primary_hc, secondary_hc) = (service.primary_hc, service.secondary_hc);
         let observers: Vec<Observer> = observer_alarms
@@ -169,6 +200,35 @@ impl Stage {
             "catalog entry {SERVICE}: 3 observers, quorum 2, cooldown {COOLDOWN_SECONDS} s, max event age {MAX_EVENT_AGE_SECONDS} s, pre-flight: secondary health check healthy and {SECONDARY_ALARM} OK"
         ));
 
+        let switch_alarm = service.switch_alarm_arn.map(|arn| SwitchAlarm {
+            region: SECONDARY_REGION,
+            name: failover::domain::arn::alarm_name(&arn).to_string(),
+            arn,
+        });
+        let switch_mode = options.switch_mode.unwrap_or("health_check");
+        if let Some(alarm) = &switch_alarm {
+            // Route 53's checkers would report the secondary healthy every minute: moto
+            // evaluates no health check, so the stage publishes what they would.
+            let now = Utc::now().timestamp_millis();
+            let minutes: Vec<i64> = (0..4).rev().map(|m| now - m * 60_000).collect();
+            put_health_status(&sdk, &secondary_hc, true, &minutes).await;
+            say(format!(
+                "switch mode {switch_mode}: switch alarm {}/{} (RegionalFailover/PrimaryForcedOut Service={SERVICE}, Maximum >= 1 over 60 s, OK); the PRIMARY's CALCULATED check = endpoint check {primary_hc} AND a CLOUDWATCH_METRIC check on that alarm (Terraform's wiring; moto evaluates neither)",
+                alarm.region, alarm.name
+            ));
+            say(format!(
+                "AWS/Route53 HealthCheckStatus of the secondary's check {secondary_hc} published healthy for the last 4 minutes in us-east-1 (PutMetricData), as Route 53's checkers would"
+            ));
+        }
+        if let Some(probe) = &service.probe_hc {
+            say(format!(
+                "primary probe health check {probe} (never flipped; failback_min_healthy_seconds {})",
+                service.definition["failback_min_healthy_seconds"]
+                    .as_u64()
+                    .unwrap_or(300)
+            ));
+        }
+
         let store =
             failover::adapters::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
         Stage {
@@ -184,6 +244,10 @@ impl Stage {
             definition: service.definition,
             hc_interval,
             hc_threshold,
+            switch_mode,
+            switch_alarm,
+            probe_hc: service.probe_hc,
+            provisioned_at,
             store,
         }
     }
@@ -232,6 +296,17 @@ impl Stage {
             self.store.load_state(SERVICE),
             self.store.recent_history(SERVICE, 500)
         );
+        let switch = match self.switch_alarm.is_some() {
+            true => {
+                let (datapoints, alarm) =
+                    tokio::join!(self.switch_datapoints(), self.switch_alarm_state());
+                Some(SwitchView {
+                    datapoints,
+                    alarm: alarm.unwrap_or_default(),
+                })
+            }
+            false => None,
+        };
         let state = state.expect("reading the state item");
         let history = history.expect("reading the audit history");
         let votes = state
@@ -252,37 +327,8 @@ impl Stage {
             votes,
             execution: state.execution.clone(),
             history,
+            switch,
         }
-    }
-
-    /// The failover record pair as Route 53 lists it: `(set id, failover, value, health check)`.
-    pub async fn records(&self) -> Vec<RecordView> {
-        let out = aws_sdk_route53::Client::new(&self.sdk)
-            .list_resource_record_sets()
-            .hosted_zone_id(&self.zone_id)
-            .send()
-            .await
-            .expect("ListResourceRecordSets");
-        out.resource_record_sets()
-            .iter()
-            .filter(|r| r.failover().is_some())
-            .map(|r| RecordView {
-                name: r.name().to_string(),
-                set_identifier: r.set_identifier().unwrap_or_default().to_string(),
-                failover: r
-                    .failover()
-                    .map(|f| f.as_str().to_string())
-                    .unwrap_or_default(),
-                value: r
-                    .resource_records()
-                    .iter()
-                    .map(|v| v.value().to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                ttl: r.ttl().unwrap_or_default(),
-                health_check_id: r.health_check_id().unwrap_or_default().to_string(),
-            })
-            .collect()
     }
 
     /// An alarm event for `observer` entering `state` at `at`, in the observer's shape.
@@ -340,73 +386,6 @@ impl Stage {
     }
 }
 
-/// The hosted zone [`ZONE`] with the failover pair [`RECORD`] (PRIMARY on the primary's
-/// health check, SECONDARY on the secondary's); returns the zone's id.
-async fn create_failover_records(
-    route53: &aws_sdk_route53::Client,
-    primary_hc: &str,
-    secondary_hc: &str,
-) -> String {
-    let zone = route53
-        .create_hosted_zone()
-        .name(ZONE)
-        .caller_reference(format!("drill-{}", unique_suffix()))
-        .send()
-        .await
-        .expect("CreateHostedZone");
-    let zone_id = zone
-        .hosted_zone()
-        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-        .expect("hosted zone id");
-    let record = |id: &str, failover: ResourceRecordSetFailover, ip: &str, hc: &str| {
-        RecordChange::builder()
-            .action(ChangeAction::Create)
-            .resource_record_set(
-                ResourceRecordSet::builder()
-                    .name(RECORD)
-                    .r#type(RrType::A)
-                    .set_identifier(id)
-                    .failover(failover)
-                    .ttl(RECORD_TTL)
-                    .health_check_id(hc)
-                    .resource_records(
-                        ResourceRecord::builder()
-                            .value(ip)
-                            .build()
-                            .expect("resource record"),
-                    )
-                    .build()
-                    .expect("record set"),
-            )
-            .build()
-            .expect("change")
-    };
-    route53
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone_id)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(record(
-                    "primary",
-                    ResourceRecordSetFailover::Primary,
-                    PRIMARY_IP,
-                    primary_hc,
-                ))
-                .changes(record(
-                    "secondary",
-                    ResourceRecordSetFailover::Secondary,
-                    SECONDARY_IP,
-                    secondary_hc,
-                ))
-                .build()
-                .expect("change batch"),
-        )
-        .send()
-        .await
-        .expect("ChangeResourceRecordSets");
-    zone_id
-}
-
 /// A health check's flags and version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthCheckFlags {
@@ -442,17 +421,6 @@ impl std::fmt::Display for HealthCheckFlags {
     }
 }
 
-/// One record of the failover pair.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordView {
-    pub name: String,
-    pub set_identifier: String,
-    pub failover: String,
-    pub value: String,
-    pub ttl: i64,
-    pub health_check_id: String,
-}
-
 /// The drill's view of the world between steps.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -464,6 +432,8 @@ pub struct Snapshot {
     pub votes: BTreeMap<String, String>,
     pub execution: Option<failover::domain::state::Execution>,
     pub history: Vec<HistoryRecord>,
+    /// The switch metric and its alarm (metric and both modes).
+    pub switch: Option<SwitchView>,
 }
 
 /// One AWS resource that changed during a step.
@@ -475,6 +445,20 @@ pub struct Change {
 }
 
 impl Snapshot {
+    /// The primary is switched out: its check forced unhealthy, or the switch metric's
+    /// newest value 1.
+    pub fn forced_out(&self) -> bool {
+        self.primary.forced_unhealthy() || self.switch.as_ref().is_some_and(SwitchView::forced_out)
+    }
+
+    /// What the switch looks like: the check's flags, and the metric when there is one.
+    pub fn switch_label(&self) -> String {
+        match &self.switch {
+            Some(s) => format!("{s}; primary check {}", self.primary),
+            None => self.primary.to_string(),
+        }
+    }
+
     /// What changed from `self` to `after`, resource by resource.
     pub fn changes(&self, after: &Snapshot, stage: &Stage) -> Vec<Change> {
         let mut out = Vec::new();
@@ -503,6 +487,26 @@ impl Snapshot {
             self.secondary.to_string(),
             after.secondary.to_string(),
         );
+        if let (Some(b), Some(a), Some(alarm)) = (&self.switch, &after.switch, &stage.switch_alarm)
+        {
+            let value = |s: &SwitchView| {
+                s.value()
+                    .map_or("never published".to_string(), |v| v.to_string())
+            };
+            push(
+                format!(
+                    "CloudWatch {}/RegionalFailover/PrimaryForcedOut Service={SERVICE}: newest value",
+                    alarm.region
+                ),
+                value(b),
+                value(a),
+            );
+            push(
+                format!("CloudWatch alarm {}/{}", alarm.region, alarm.name),
+                b.alarm.clone(),
+                a.alarm.clone(),
+            );
+        }
         push(
             format!("DynamoDB {TABLE} service#{SERVICE}: phase"),
             format!("{} epoch {}", self.phase, self.epoch),

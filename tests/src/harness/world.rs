@@ -11,17 +11,19 @@ use std::time::Instant;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use failover::adapters::aws::{
-    AwsEngine, CloudWatchAlarms, DynamoStore, Route53HealthChecks, SnsNotifier,
+    AwsEngine, CloudWatchAlarms, DynamoStore, Route53Budget, Route53HealthChecks, SnsNotifier,
 };
 use failover::adapters::clock::SystemClock;
 use failover::engine::Invocation;
 use failover::Config;
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::fixtures::{fixture, set_times};
 use crate::harness::alerts::{receive_sns_messages, SnsEnvelope};
+use crate::harness::emulator::in_region;
 use crate::harness::emulator::Emulator;
 use crate::harness::failing_ports::FailFirstUpdate;
-use crate::harness::provision::resources::get_health_check;
+use crate::harness::provision::resources::{get_health_check, set_alarm_state};
 use crate::harness::provision::{provision_service, ControlPlane, Observers, ServiceSpec};
 use crate::harness::tap::AwsTap;
 
@@ -36,7 +38,18 @@ pub struct World {
     pub primary: String,
     pub secondary: String,
     pub observers: Vec<String>,
+    /// The switch alarm `checkout-primary-switch` (metric and both modes), in the secondary region.
+    pub switch_alarm: Option<String>,
+    /// The primary's probe health check ([`ServiceSpec::probe`]).
+    pub probe: Option<String>,
 }
+
+/// `checkout`'s observers: (region, alarm name), the names of the event fixtures.
+pub const OBSERVERS: [(&str, &str); 3] = [
+    ("us-east-1", "checkout-canary-use1"),
+    ("us-west-2", "checkout-canary-usw2"),
+    ("eu-west-1", "checkout-canary-euw1"),
+];
 
 /// The ARN of alarm `name` in `region` of [`ACCOUNT`].
 pub fn observer_arn(region: &str, name: &str) -> String {
@@ -55,20 +68,25 @@ pub struct SdkPorts {
 impl World {
     /// `checkout`'s catalog item is the base one with `extra`'s fields laid over it.
     pub async fn start(extra: Value) -> World {
+        let observers = OBSERVERS.iter().map(|(r, n)| observer_arn(r, n)).collect();
+        World::start_with(ServiceSpec::new("checkout", Observers::Arns(observers)).settings(extra))
+            .await
+    }
+
+    /// `checkout` with its three observers as real CloudWatch alarms in moto (state OK,
+    /// the fixtures' names and ARNs), so a test can put them in ALARM ([`World::alarm`]):
+    /// the spec to lay a switch mode, a probe or catalog fields over.
+    pub fn checkout_with_alarms() -> ServiceSpec {
+        let alarms = OBSERVERS.iter().map(|(r, n)| (*r, n.to_string())).collect();
+        ServiceSpec::new("checkout", Observers::Alarms(alarms))
+    }
+
+    /// A world whose one service is `spec` (named `checkout`: the helpers read its items).
+    pub async fn start_with(spec: ServiceSpec) -> World {
         let emulator = Emulator::start();
         let sdk = emulator.sdk_config().await;
         let plane = ControlPlane::create(&sdk, "failover-control", "failover-alerts").await;
-        let observers = vec![
-            observer_arn("us-east-1", "checkout-canary-use1"),
-            observer_arn("us-west-2", "checkout-canary-usw2"),
-            observer_arn("eu-west-1", "checkout-canary-euw1"),
-        ];
-        let service = provision_service(
-            &sdk,
-            &plane.table,
-            ServiceSpec::new("checkout", Observers::Arns(observers)).settings(extra),
-        )
-        .await;
+        let service = provision_service(&sdk, &plane.table, spec).await;
         World {
             emulator,
             sdk,
@@ -80,7 +98,57 @@ impl World {
             primary: service.primary_hc,
             secondary: service.secondary_hc,
             observers: service.observers,
+            switch_alarm: service.switch_alarm_arn,
+            probe: service.probe_hc,
         }
+    }
+
+    /// Puts observer `i`'s alarm (a [`World::checkout_with_alarms`] world) into `state` in
+    /// moto, as CloudWatch would, and returns the EventBridge event CloudWatch sends for
+    /// it, dated by the alarm's state timestamp.
+    pub async fn alarm(&self, i: usize, state: &str, id: &str) -> Value {
+        let (region, name) = OBSERVERS[i];
+        set_alarm_state(&self.sdk, region, name, state).await;
+        let out = aws_sdk_cloudwatch::Client::new(&in_region(&self.sdk, region))
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .expect("DescribeAlarms");
+        let alarm = out
+            .metric_alarms()
+            .first()
+            .expect("the observer's alarm exists");
+        assert_eq!(alarm.state_value().map(|s| s.as_str()), Some(state));
+        let at = alarm
+            .state_updated_timestamp()
+            .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
+            .unwrap_or_else(chrono::Utc::now);
+        alarm_event(region, name, state, at, id)
+    }
+
+    /// The engine as the functions wire it through `tap`, with a Route 53 budget of
+    /// `per_second` calls (the process's one limiter).
+    pub fn engine_with_budget(&self, tap: &AwsTap, per_second: u32) -> AwsEngine {
+        failover::adapters::aws::engine_with_budget(
+            &tap.sdk_config(&self.sdk),
+            &self.config,
+            "test",
+            Route53Budget::new(per_second),
+        )
+    }
+
+    /// [`World::engine_with_clock`] with its calls going through `tap`.
+    pub fn engine_with_clock_through(&self, clock: TestClock, tap: &AwsTap) -> ClockedEngine {
+        let p = self.ports(&tap.sdk_config(&self.sdk));
+        failover::Engine::new(
+            p.store,
+            p.health_checks,
+            p.alarms,
+            p.notifier,
+            clock,
+            "test",
+        )
     }
 
     /// The engine as the functions wire it, straight to moto.
@@ -186,6 +254,26 @@ impl World {
             .await
             .expect("UpdateHealthCheck");
     }
+}
+
+/// The EventBridge event CloudWatch sends when alarm `name` in `region` (of [`ACCOUNT`])
+/// enters `state` at `at` (from ALARM when `state` is not ALARM, else from OK).
+pub fn alarm_event(
+    region: &str,
+    name: &str,
+    state: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    id: &str,
+) -> Value {
+    let mut e = fixture("eventbridge-metric-alarm-to-alarm.json");
+    e["id"] = json!(id);
+    e["region"] = json!(region);
+    e["resources"] = json!([observer_arn(region, name)]);
+    e["detail"]["alarmName"] = json!(name);
+    e["detail"]["state"]["value"] = json!(state);
+    e["detail"]["previousState"]["value"] = json!(if state == "ALARM" { "OK" } else { "ALARM" });
+    set_times(&mut e, at);
+    e
 }
 
 pub fn inv(id: &str) -> Invocation {

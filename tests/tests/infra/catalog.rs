@@ -11,7 +11,7 @@ use integration_tests::workspace_root;
 use crate::render;
 use crate::tf::{attr, blocks, in_dir, label, text, tf_files, TfFile};
 
-const MODULE: &str = "infra/modules/protected-service";
+pub const MODULE: &str = "infra/modules/protected-service";
 
 #[test]
 fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
@@ -37,6 +37,32 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
     assert_eq!(
         def.secondary.health_check_id,
         "aws_route53_health_check.secondary"
+    );
+    // The example's switch, probe and failback gate are written and read back: the keys
+    // are ones the parser knows (it denies unknown fields), the values the example's.
+    let example_service = render::tfvars()["checkout"]
+        .as_object()
+        .cloned()
+        .expect("the example's checkout object");
+    let example_mode = example_service["switch_mode"]
+        .as_str()
+        .expect("the example sets checkout.switch_mode");
+    assert_eq!(def.switch.mode.as_str(), example_mode, "{json}");
+    assert_eq!(
+        def.switch.alarm_arn.is_some(),
+        def.switch.uses_metric(),
+        "{json}"
+    );
+    assert_eq!(
+        def.primary.probe_health_check_id.as_deref(),
+        Some("aws_route53_health_check.primary_probe[\"primary\"]"),
+        "{json}"
+    );
+    assert_eq!(def.secondary.probe_health_check_id, None, "{json}");
+    assert_eq!(
+        Value::from(def.failback_min_healthy_seconds),
+        example_service["failback_min_healthy_seconds"],
+        "{json}"
     );
     // Each observer is the alarm of an observer module it calls (one per observer region).
     let votes: BTreeSet<String> = render::module_calls(
@@ -142,7 +168,7 @@ fn a_catalog_item_without_the_optional_preflight_is_accepted_too() {
 
 /// The module's inputs from the example's `checkout` object, with `overrides` applied:
 /// `("replica_lag.unit", v)` sets one field of an object input.
-fn checkout_inputs(overrides: &[(&str, Value)]) -> Map<String, Value> {
+pub fn checkout_inputs(overrides: &[(&str, Value)]) -> Map<String, Value> {
     let mut inputs = render::tfvars();
     let service = inputs["checkout"].as_object().cloned().expect("checkout");
     inputs.extend(service);
@@ -164,7 +190,7 @@ fn checkout_inputs(overrides: &[(&str, Value)]) -> Map<String, Value> {
 
 /// Whether the module's `validation` blocks of `var.<var>` whose condition reads `marker`
 /// accept `inputs[var]` (Terraform's verdict on a plan, as far as those blocks go).
-fn validation_accepts(
+pub fn validation_accepts(
     files: &[TfFile],
     var: &str,
     marker: &str,
@@ -196,6 +222,15 @@ fn validation_accepts(
                 ))
             }),
     );
+    ctx.declare_func(
+        "floor",
+        FuncDef::builder()
+            .param(ParamType::Number)
+            .build(|args: FuncArgs| {
+                let n = args[0].as_f64().ok_or("floor: not a number")?;
+                Ok(Value::from(n.floor()))
+            }),
+    );
     let mut vars = Map::new();
     vars.insert(var.to_string(), inputs[var].clone());
     ctx.declare_var("var", Value::Object(vars));
@@ -206,7 +241,7 @@ fn validation_accepts(
 }
 
 /// The catalog item rendered from `inputs`, through the functions' parser.
-fn render_and_parse(
+pub fn render_and_parse(
     files: &[TfFile],
     inputs: &Map<String, Value>,
 ) -> Result<ServiceDefinition, String> {

@@ -152,6 +152,9 @@ fn every_environment_variable_a_function_reads_is_set_on_it() {
             .map(String::as_str)
             .collect();
         let mut reads: Vec<&str> = failover::adapters::config::ENV_VARS.to_vec();
+        // Optional in the code (a default when unset); Terraform sets the account's
+        // Route 53 budget on every function explicitly.
+        reads.push(failover::adapters::config::ROUTE53_CALLS_PER_SECOND);
         if name == "reconciler" {
             reads.extend(failover::adapters::config::RECONCILER_ENV_VARS);
         }
@@ -173,6 +176,7 @@ fn the_code_reads_no_environment_variable_the_lists_miss() {
         .iter()
         .chain(failover::adapters::config::RECONCILER_ENV_VARS)
         .copied()
+        .chain([failover::adapters::config::ROUTE53_CALLS_PER_SECOND])
         .chain(["RUST_LOG", "AWS_LAMBDA_FUNCTION_NAME"])
         .collect();
     let found = environment_variables_the_code_reads();

@@ -3,6 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use failover::domain::switch::SWITCH_NAMESPACE;
+use hcl::Expression;
+
 use crate::code::actions_the_code_calls;
 use crate::tf::{
     attr, blocks, function_crates, label, rel, strings, text, tf_files, tf_label, TfFile,
@@ -14,6 +17,8 @@ struct Statement {
     actions: Vec<String>,
     resources: Vec<String>,
     conditioned: bool,
+    /// `(test, variable, values)` of each `condition` block.
+    conditions: Vec<(String, String, Vec<String>)>,
 }
 
 /// Policy document label -> its statements, those of its `source_policy_documents` included.
@@ -74,6 +79,20 @@ fn policy_statements(files: &[TfFile]) -> BTreeMap<String, Vec<Statement>> {
                 actions: attr(s.body(), "actions").map(strings).unwrap_or_default(),
                 resources: attr(s.body(), "resources").map(strings).unwrap_or_default(),
                 conditioned: s.body().blocks().any(|c| c.identifier() == "condition"),
+                conditions: s
+                    .body()
+                    .blocks()
+                    .filter(|c| c.identifier() == "condition")
+                    .map(|c| {
+                        let field = |k| match attr(c.body(), k) {
+                            Some(Expression::String(v)) => v.clone(),
+                            Some(other) => text(other),
+                            None => String::new(),
+                        };
+                        let values = attr(c.body(), "values").map(strings).unwrap_or_default();
+                        (field("test"), field("variable"), values)
+                    })
+                    .collect(),
             });
         }
         own.entry(doc).or_default().extend(list);
@@ -131,6 +150,7 @@ fn each_function_may_call_every_action_its_code_calls() {
 const ALLOWED_ON_STAR: &[(&str, bool)] = &[
     ("cloudwatch:GetMetricData", false),
     ("s3:ListAllMyBuckets", false),
+    ("route53:ListHealthChecks", false),
     ("cloudwatch:PutMetricData", true),
 ];
 
@@ -181,6 +201,69 @@ fn nothing_but_unscopable_actions_is_granted_on_star() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// The metric switch: each function may publish metric data, but only in the switch's
+/// namespace (PutMetricData has no resource scope; the `cloudwatch:namespace` condition is
+/// the scope), and may read metrics (the switch metric, Route 53's HealthCheckStatus) and
+/// list health checks (the reconciler's bulk read). Every PutMetricData grant anywhere
+/// (the canaries' too) carries a namespace condition.
+#[test]
+fn the_functions_may_publish_metrics_only_in_the_switch_namespace() {
+    let files = tf_files();
+    let docs = policy_statements(&files);
+    let namespace_condition = |s: &Statement| {
+        s.conditions
+            .iter()
+            .any(|(test, variable, _)| test == "StringEquals" && variable == "cloudwatch:namespace")
+    };
+    for name in function_crates() {
+        let doc = tf_label(&name);
+        let statements = docs
+            .get(&doc)
+            .unwrap_or_else(|| panic!("no data.aws_iam_policy_document.{doc} for {name}"));
+        let granting = |action: &str| -> Vec<&Statement> {
+            statements
+                .iter()
+                .filter(|s| s.actions.iter().any(|a| a == action))
+                .collect()
+        };
+        let publish = granting("cloudwatch:PutMetricData");
+        assert!(
+            !publish.is_empty(),
+            "{name} may not publish the switch metric (cloudwatch:PutMetricData)"
+        );
+        for s in publish {
+            assert_eq!(
+                s.actions,
+                vec!["cloudwatch:PutMetricData".to_string()],
+                "{}: PutMetricData shares its statement (and condition) with other actions",
+                s.where_
+            );
+            assert_eq!(
+                s.conditions,
+                vec![(
+                    "StringEquals".to_string(),
+                    "cloudwatch:namespace".to_string(),
+                    vec![SWITCH_NAMESPACE.to_string()]
+                )],
+                "{}: PutMetricData must be limited to the switch namespace {SWITCH_NAMESPACE}",
+                s.where_
+            );
+        }
+        for action in ["cloudwatch:GetMetricData", "route53:ListHealthChecks"] {
+            assert!(!granting(action).is_empty(), "{name} may not call {action}");
+        }
+    }
+    for s in docs.values().flatten() {
+        if s.actions.iter().any(|a| a == "cloudwatch:PutMetricData") {
+            assert!(
+                namespace_condition(s),
+                "{}: PutMetricData without a cloudwatch:namespace condition",
+                s.where_
+            );
         }
     }
 }

@@ -10,4 +10,5 @@ mod iam;
 mod layout;
 mod moved;
 mod render;
+mod switch;
 mod tf;

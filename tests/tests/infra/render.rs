@@ -65,6 +65,11 @@ fn tostring(args: FuncArgs) -> Result<Value, String> {
     }
 }
 
+fn contains(args: FuncArgs) -> Result<Value, String> {
+    let list = args[0].as_array().ok_or("contains: not a list")?;
+    Ok(Value::Bool(list.contains(&args[1])))
+}
+
 /// The file is not read: the placeholder names the path it would hash.
 fn filebase64sha256(args: FuncArgs) -> Result<Value, String> {
     let path = args[0].as_str().ok_or("filebase64sha256: not a string")?;
@@ -84,6 +89,13 @@ pub fn context() -> Context<'static> {
     );
     ctx.declare_func("merge", variadic(merge));
     ctx.declare_func("tostring", any(tostring));
+    ctx.declare_func(
+        "contains",
+        FuncDef::builder()
+            .param(ParamType::Array(Box::new(ParamType::Any)))
+            .param(ParamType::Any)
+            .build(contains),
+    );
     ctx.declare_func(
         "filebase64sha256",
         FuncDef::builder()
@@ -128,7 +140,8 @@ pub fn placeholder_arn(address: &str) -> String {
 }
 
 /// Placeholder attributes for a resource the module creates; `name` is its label, with
-/// `["key"]` for an instance of a `for_each`. Its `id` is its address.
+/// `["key"]` for an instance of a `for_each`. Its `id` is its address; an alarm's
+/// `alarm_name` is `name`, the last part of its placeholder ARN.
 fn resource_value(kind: &str, name: &str) -> Value {
     let id = format!("{kind}.{name}");
     let arn = match kind {
@@ -141,6 +154,9 @@ fn resource_value(kind: &str, name: &str) -> Value {
     m.insert("name".into(), Value::from(name));
     m.insert("partition".into(), "aws".into());
     m.insert("account_id".into(), ACCOUNT.into());
+    if kind == "aws_cloudwatch_metric_alarm" {
+        m.insert("alarm_name".into(), Value::from(name));
+    }
     Value::Object(m)
 }
 

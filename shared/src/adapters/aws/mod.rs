@@ -1,9 +1,12 @@
 //! One adapter per port, over the AWS SDK. Retries and timeouts are the SDK's own.
 
+pub mod budget;
 mod cloudwatch;
 mod dynamodb;
 mod route53;
 mod sns;
+#[cfg(test)]
+mod wire_tests;
 
 use std::time::Duration;
 
@@ -16,13 +19,14 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::ProvideErrorKind;
 
+pub use budget::{BudgetStats, Priority, Route53Budget};
 pub use cloudwatch::CloudWatchAlarms;
 pub use dynamodb::DynamoStore;
 pub use route53::Route53HealthChecks;
 pub use sns::{SnsNotifier, SnsThrottledIsRetryable};
 
 use crate::adapters::clock::SystemClock;
-use crate::adapters::config::{Config, ConfigError};
+use crate::adapters::config::{route53_calls_per_second_from_env, Config, ConfigError};
 use crate::engine::{Engine, EngineError};
 use crate::ports::{AwsError, ErrorKind};
 
@@ -53,8 +57,20 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
-/// Clients for every port from one SDK configuration.
+/// Clients for every port from one SDK configuration, Route 53's calls paced by a budget of
+/// its own at the default rate ([`budget::DEFAULT_ROUTE53_CALLS_PER_SECOND`]).
 pub fn engine(sdk: &SdkConfig, config: &Config, function: &'static str) -> AwsEngine {
+    engine_with_budget(sdk, config, function, Route53Budget::default())
+}
+
+/// [`engine`] with the given Route 53 budget: the process's one limiter for every Route 53
+/// call ([`engine_from_env`] builds it from `ROUTE53_CALLS_PER_SECOND`).
+pub fn engine_with_budget(
+    sdk: &SdkConfig,
+    config: &Config,
+    function: &'static str,
+    budget: Route53Budget,
+) -> AwsEngine {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let sns = aws_sdk_sns::Client::from_conf(
         aws_sdk_sns::config::Builder::from(sdk)
@@ -63,7 +79,7 @@ pub fn engine(sdk: &SdkConfig, config: &Config, function: &'static str) -> AwsEn
     );
     let mut engine = Engine::new(
         DynamoStore::new(dynamodb, &config.table),
-        Route53HealthChecks::new(route53_client(sdk)),
+        Route53HealthChecks::with_budget(route53_client(sdk), budget),
         CloudWatchAlarms::new(sdk.clone()),
         SnsNotifier::new(sns, &config.topic_arn),
         SystemClock,
@@ -150,11 +166,12 @@ pub enum InitError {
 /// cannot be read at all (missing, no permission) fails start-up; a slow one does not.
 pub async fn engine_from_env(function: &'static str) -> Result<AwsEngine, InitError> {
     let config = Config::from_env()?;
+    let budget = Route53Budget::new(route53_calls_per_second_from_env()?);
     let sdk = load_sdk_config().await;
     if sdk.region().is_none() {
         return Err(InitError::NoRegion);
     }
-    let engine = engine(&sdk, &config, function);
+    let engine = engine_with_budget(&sdk, &config, function, budget);
     match engine.catalog().await {
         Ok(catalog) => {
             tracing::info!(services = catalog.len(), table = %config.table, "catalog loaded")

@@ -1,22 +1,41 @@
-//! Route 53 health checks: read, force unhealthy (guarded by HealthCheckVersion), status.
+//! Route 53 health checks: read, list, force unhealthy (guarded by HealthCheckVersion),
+//! status. Every call first takes a slot of the process's [`Route53Budget`]: `get`,
+//! `update` and `status` as the deciding path, `list_page` as the background.
 
 use aws_sdk_route53::operation::update_health_check::UpdateHealthCheckError;
 use aws_sdk_route53::types::HealthCheck;
 use aws_sdk_route53::Client;
 
+use super::budget::{Priority, Route53Budget};
 use super::classify;
 use crate::domain::decision::HealthReading;
 use crate::domain::state::HealthCheckSettings;
-use crate::ports::{AwsError, ErrorKind, HealthCheckConfig, HealthChecks, UpdateError};
+use crate::ports::{
+    AwsError, ErrorKind, HealthCheckConfig, HealthCheckPage, HealthChecks, UpdateError,
+    MAX_HEALTH_CHECKS_PER_PAGE,
+};
 
 #[derive(Debug, Clone)]
 pub struct Route53HealthChecks {
     client: Client,
+    budget: Route53Budget,
 }
 
 impl Route53HealthChecks {
+    /// With a budget of its own at the default rate
+    /// ([`super::budget::DEFAULT_ROUTE53_CALLS_PER_SECOND`]).
     pub fn new(client: Client) -> Self {
-        Route53HealthChecks { client }
+        Self::with_budget(client, Route53Budget::default())
+    }
+
+    /// Sharing `budget` (clones of one budget are one limiter).
+    pub fn with_budget(client: Client, budget: Route53Budget) -> Self {
+        Route53HealthChecks { client, budget }
+    }
+
+    /// The limiter in front of every call: its rate, calls granted and time waited.
+    pub fn budget(&self) -> &Route53Budget {
+        &self.budget
     }
 }
 
@@ -44,6 +63,7 @@ fn config_of(
 
 impl HealthChecks for Route53HealthChecks {
     async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        let _slot = self.budget.acquire(Priority::Deciding).await;
         let out = self
             .client
             .get_health_check()
@@ -60,6 +80,7 @@ impl HealthChecks for Route53HealthChecks {
         version: i64,
         settings: HealthCheckSettings,
     ) -> Result<HealthCheckConfig, UpdateError> {
+        let _slot = self.budget.acquire(Priority::Deciding).await;
         let result = self
             .client
             .update_health_check()
@@ -84,7 +105,40 @@ impl HealthChecks for Route53HealthChecks {
         }
     }
 
+    async fn list_page(&self, marker: Option<&str>) -> Result<HealthCheckPage, AwsError> {
+        let _slot = self.budget.acquire(Priority::Background).await;
+        let out = self
+            .client
+            .list_health_checks()
+            .max_items(MAX_HEALTH_CHECKS_PER_PAGE as i32)
+            .set_marker(marker.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| classify("route53", "ListHealthChecks", &e))?;
+        let checks = out
+            .health_checks()
+            .iter()
+            .map(|hc| {
+                Ok((
+                    hc.id().to_string(),
+                    config_of(Some(hc), "ListHealthChecks")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, AwsError>>()?;
+        // A truncated page without a marker would restart the listing: end it instead.
+        let next_marker = out
+            .is_truncated()
+            .then(|| out.next_marker().map(str::to_string))
+            .flatten()
+            .filter(|m| !m.is_empty());
+        Ok(HealthCheckPage {
+            checks,
+            next_marker,
+        })
+    }
+
     async fn status(&self, id: &str) -> Result<HealthReading, AwsError> {
+        let _slot = self.budget.acquire(Priority::Deciding).await;
         let out = self
             .client
             .get_health_check_status()

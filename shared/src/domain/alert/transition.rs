@@ -2,9 +2,11 @@
 
 use std::fmt::Write;
 
+use super::switch::data_plane_changes;
 use super::{decision_section, footer, preflight_section, subject, versions, waited_note, Alert};
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::state::{Execution, HealthCheckSettings, TransitionKind};
+use crate::domain::switch::SwitchMode;
 use crate::domain::text::clip;
 
 pub fn failover_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
@@ -26,34 +28,38 @@ pub fn failover_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
     preflight_section(&mut m, exec);
     let after = HealthCheckSettings::FORCED_UNHEALTHY;
     let _ = writeln!(m, "What was changed");
-    match exec.prior {
-        Some(prior) => {
-            let _ = writeln!(
-                m,
-                "  Route 53 health check {} (primary, {}): {} -> {}{}",
-                def.primary.health_check_id,
-                def.primary.region,
-                prior,
-                after,
-                versions(exec)
-            );
+    if def.switch.mode == SwitchMode::HealthCheck {
+        match exec.prior {
+            Some(prior) => {
+                let _ = writeln!(
+                    m,
+                    "  Route 53 health check {} (primary, {}): {} -> {}{}",
+                    def.primary.health_check_id,
+                    def.primary.region,
+                    prior,
+                    after,
+                    versions(exec)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    m,
+                    "  Route 53 health check {} (primary, {}): -> {}",
+                    def.primary.health_check_id, def.primary.region, after
+                );
+            }
         }
-        None => {
-            let _ = writeln!(
-                m,
-                "  Route 53 health check {} (primary, {}): -> {}",
-                def.primary.health_check_id, def.primary.region, after
-            );
+        if let Some(note) = &exec.prior_note {
+            let _ = writeln!(m, "  Note: {note}");
         }
+        waited_note(&mut m, exec);
+        let _ = writeln!(
+            m,
+            "  Verified by read-back: the check now reports forced unhealthy, so the failover record answers with the secondary.\n"
+        );
+    } else {
+        data_plane_changes(&mut m, def, exec);
     }
-    if let Some(note) = &exec.prior_note {
-        let _ = writeln!(m, "  Note: {note}");
-    }
-    waited_note(&mut m, exec);
-    let _ = writeln!(
-        m,
-        "  Verified by read-back: the check now reports forced unhealthy, so the failover record answers with the secondary.\n"
-    );
     let _ = writeln!(m, "What was deliberately NOT done (needs a human)");
     let _ = writeln!(
         m,
@@ -226,23 +232,27 @@ pub fn failback_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
     );
     decision_section(&mut m, def, exec);
     let _ = writeln!(m, "What was changed");
-    match exec.prior {
-        Some(prior) => {
-            let _ = writeln!(
-                m,
-                "  Route 53 health check {} (primary, {}): {} -> {} (the flags recorded before the failover){}",
-                def.primary.health_check_id,
-                def.primary.region,
-                HealthCheckSettings::FORCED_UNHEALTHY,
-                prior,
-                versions(exec)
-            );
-            waited_note(&mut m, exec);
-            let _ = writeln!(m, "  Verified by read-back. Route 53 answers with the primary as soon as its check passes.\n");
+    if def.switch.mode == SwitchMode::HealthCheck {
+        match exec.prior {
+            Some(prior) => {
+                let _ = writeln!(
+                    m,
+                    "  Route 53 health check {} (primary, {}): {} -> {} (the flags recorded before the failover){}",
+                    def.primary.health_check_id,
+                    def.primary.region,
+                    HealthCheckSettings::FORCED_UNHEALTHY,
+                    prior,
+                    versions(exec)
+                );
+                waited_note(&mut m, exec);
+                let _ = writeln!(m, "  Verified by read-back. Route 53 answers with the primary as soon as its check passes.\n");
+            }
+            None => {
+                let _ = writeln!(m, "  Nothing in Route 53: the primary's check was never changed (the failover had been blocked).\n");
+            }
         }
-        None => {
-            let _ = writeln!(m, "  Nothing in Route 53: the primary's check was never changed (the failover had been blocked).\n");
-        }
+    } else {
+        data_plane_changes(&mut m, def, exec);
     }
     let _ = writeln!(m, "Post-failback checklist");
     let _ = writeln!(m, "  1. DNS: the failover record resolves to the {} endpoint (after the secondary record's TTL).", def.primary.region);

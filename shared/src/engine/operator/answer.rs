@@ -17,7 +17,7 @@ use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, TransitionK
 use crate::domain::time::{fmt_time, Millis};
 use crate::engine::{Engine, EngineError, Invocation};
 use crate::metrics::Unit;
-use crate::ports::{AlarmReader, AwsError, Clock, ControlStore, HealthChecks, Notifier};
+use crate::ports::{AwsError, Clock, CloudWatch, ControlStore, HealthChecks, Notifier};
 
 use StepStatus::{Done, Failed, Skipped};
 
@@ -53,7 +53,7 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {

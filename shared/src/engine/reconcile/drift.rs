@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
+use super::switch_metric::is_switch_drift;
 use crate::domain::alert::drift_alert;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::history::HistoryRecord;
@@ -18,7 +19,7 @@ use crate::engine::outbox;
 use crate::engine::{Engine, EngineError};
 use crate::metrics::Unit;
 use crate::ports::{
-    AlarmReader, Clock, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
     UpdateError,
 };
 
@@ -46,23 +47,20 @@ impl<S, H, A, N, C> Engine<S, H, A, N, C>
 where
     S: ControlStore,
     H: HealthChecks,
-    A: AlarmReader,
+    A: CloudWatch,
     N: Notifier,
     C: Clock,
 {
-    /// Compares the primary's check with what the phase says. A new drift is alerted once
-    /// (and, with `enforce` and no pause, re-applied); a resolved one is cleared. Returns
-    /// (a new drift reported, the decision re-applied).
+    /// Compares the primary's check `hc` (read after `state`: from this run's
+    /// ListHealthChecks pages, or its own GetHealthCheck) with what the phase says. A new
+    /// drift is alerted once (and, with `enforce` and no pause, re-applied); a resolved one
+    /// is cleared. Returns (a new drift reported, the decision re-applied).
     pub(super) async fn verify(
         &self,
         def: &ServiceDefinition,
         state: &mut ServiceState,
+        hc: HealthCheckConfig,
     ) -> Result<(bool, bool), EngineError> {
-        let hc = self
-            .health
-            .get(&def.primary.health_check_id)
-            .await
-            .map_err(EngineError::Store)?;
         let should_be_forced = state.phase == Phase::FailedOver;
         if hc.settings.forces_unhealthy() == should_be_forced {
             self.clear_drift(def, state).await?;
@@ -264,13 +262,14 @@ where
         }))
     }
 
-    /// Route 53 matches the decision again: the stored drift is cleared.
+    /// Route 53 matches the decision again: the stored drift is cleared (a switch alarm's
+    /// drift is `switch_metric`'s to clear).
     async fn clear_drift(
         &self,
         def: &ServiceDefinition,
         state: &mut ServiceState,
     ) -> Result<(), EngineError> {
-        if state.drift.is_none() {
+        if state.drift.as_ref().is_none_or(is_switch_drift) {
             return Ok(());
         }
         let mut next = state.clone();
@@ -297,7 +296,7 @@ where
     /// Writes a drift record, retried (the same record, so a rewrite keeps one item). One
     /// that never lands is logged and counted (`AuditWriteFailures`) but fails nothing:
     /// the re-apply it records has happened, and its alert still goes out.
-    async fn audit_drift(&self, def: &ServiceDefinition, record: &HistoryRecord) {
+    pub(super) async fn audit_drift(&self, def: &ServiceDefinition, record: &HistoryRecord) {
         let mut backoff = AUDIT_BACKOFF_MS;
         for attempt in 1..=AUDIT_ATTEMPTS {
             match self.store.append_history(&def.name, record).await {

@@ -55,21 +55,35 @@ fn drift_alerts(e: &TestEngine) -> Vec<String> {
         .collect()
 }
 
-/// Route 53 in memory whose first `get` waits: it says when it is reached and goes on
-/// when told, so a test can land another invocation's transition at exactly that point.
+/// Route 53 in memory whose first read of a check (`get`, or the reconciler's
+/// `list_page`) waits: it says when it is reached and goes on when told, so a test can land
+/// another invocation's transition at exactly that point.
 struct GatedHealth {
     inner: MemHealthChecks,
     gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
 
-impl HealthChecks for GatedHealth {
-    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+impl GatedHealth {
+    async fn pass_gate(&self) {
         let gate = self.gate.lock().unwrap().take();
         if let Some((reached, go)) = gate {
             let _ = reached.send(());
             let _ = go.await;
         }
+    }
+}
+
+impl HealthChecks for GatedHealth {
+    async fn get(&self, id: &str) -> Result<HealthCheckConfig, AwsError> {
+        self.pass_gate().await;
         self.inner.get(id).await
+    }
+    async fn list_page(
+        &self,
+        marker: Option<&str>,
+    ) -> Result<crate::ports::HealthCheckPage, AwsError> {
+        self.pass_gate().await;
+        self.inner.list_page(marker).await
     }
     async fn update(
         &self,

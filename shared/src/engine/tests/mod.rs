@@ -11,7 +11,10 @@ mod operator;
 mod outbox;
 mod preflight;
 mod reconcile;
+mod reconcile_scale;
 mod standing;
+mod switch_metric;
+mod switch_modes;
 
 use std::sync::Arc;
 

@@ -4,7 +4,10 @@
 use std::fmt::Write as _;
 
 use super::chart::{chart, rto_bar};
-use super::{answer, clock, ms, ops_list, secs, DrillReport};
+use super::{
+    answer, clock, derive_answer, ms, ops_list, route53_api, secs, switch_datapoints, switched_by,
+    DrillReport,
+};
 use crate::drill::describe_calls;
 use crate::harness::stage;
 
@@ -229,12 +232,58 @@ pub fn to_html(r: &DrillReport) -> String {
     if let Some(a) = answer(r) {
         let _ = write!(
             route53,
-            "answers <b>{} {}</b> <span class=\"muted\">(derived from the flags: moto does not evaluate health checks)</span>",
+            "answers <b>{} {}</b> <span class=\"muted\">(derived: {})</span>",
             esc(&a.failover),
-            esc(&a.value)
+            esc(&a.value),
+            esc(&derive_answer(&r.final_primary, r.final_switch.as_ref()).1)
         );
     }
     h.push_str(&row("Route 53 (final)", route53));
+    let (calls, unavailable, answered) = route53_api(r);
+    let _ = write!(
+        h,
+        r#"<tr id="route53-api"><th>Route 53's API</th><td>{calls} call(s) by the functions, {unavailable} answered 503, {answered} answered 2xx{}</td></tr>"#,
+        if r.scenario.route53_down() {
+            format!(
+                " <span class=\"{}\">(down for the whole drill: the tap answered every route53 call 503; {})</span>",
+                if answered == 0 { "ok" } else { "bad" },
+                if answered == 0 { "it answered nothing" } else { "it answered" }
+            ) + if calls == 0 {
+                " <span class=\"muted\">the functions never asked it (any call would have got 503)</span>"
+            } else {
+                ""
+            }
+        } else {
+            String::new()
+        }
+    );
+    if let Some(alarm) = &r.switch_alarm {
+        let points: Vec<String> = switch_datapoints(r)
+            .iter()
+            .map(|(at, v, step, function)| {
+                format!(
+                    "{v} at {} ({})",
+                    clock(*at),
+                    step.map_or("?".to_string(), |n| format!("step {n}, {function}"))
+                )
+            })
+            .collect();
+        let _ = write!(
+            h,
+            r#"<tr id="switch-mechanism"><th>switch</th><td>mode <code>{}</code>: <b>{}</b> <span class="muted">(as the switch's audit record and alert say)</span><br>metric RegionalFailover/PrimaryForcedOut Service={} in {}, read back from moto: {}<br>switch alarm {}: {} <span class="muted">(set by the drill as CloudWatch would from the datapoints: moto evaluates no alarm)</span></td></tr>"#,
+            esc(r.switch_mode),
+            esc(&switched_by(r).unwrap_or_else(|| "no switch recorded".into())),
+            stage::SERVICE,
+            esc(alarm.region),
+            esc(&if points.is_empty() {
+                "no datapoint".to_string()
+            } else {
+                points.join(", ")
+            }),
+            esc(&alarm.name),
+            esc(r.final_switch.as_ref().map_or("?", |s| s.alarm.as_str()))
+        );
+    }
     h.push_str(&row(
         "control table (final)",
         format!(

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{answer, ms, DrillReport, StepRecord};
+use super::{
+    answer, derive_answer, ms, route53_api, switch_datapoints, switched_by, DrillReport, StepRecord,
+};
 use crate::drill::timeline::Kind;
 use crate::drill::{tap, Check, HealthCheckFlags, RecordView, RtoBudget, Scenario, FUNCTIONS};
 
@@ -142,6 +144,9 @@ pub struct Summary {
     pub alerts: Vec<AlertEntry>,
     pub switches: Vec<SwitchEntry>,
     pub route53: Route53Entry,
+    /// The switch metric (metric and both modes): absent in health_check mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_metric: Option<SwitchMetricEntry>,
     pub control_table: ControlTableEntry,
     pub rto_budget: Option<RtoBudget>,
     pub text: Vec<String>,
@@ -193,6 +198,9 @@ pub struct SwitchEntry {
     pub step: usize,
     pub function: String,
     pub kind: SwitchKind,
+    /// `health check`, `metric`, or `metric and health check`.
+    #[serde(default)]
+    pub mechanism: String,
     pub before: String,
     pub after: String,
 }
@@ -213,8 +221,41 @@ pub struct Route53Entry {
     pub records_unchanged: bool,
     pub primary_health_check: HealthCheckEntry,
     pub secondary_health_check: HealthCheckEntry,
-    /// The record Route 53 answers with, derived from the flags.
+    /// The record Route 53 answers with, derived from the flags (and the switch alarm).
     pub answers: Option<AnswerEntry>,
+    /// The functions' calls to Route 53's API.
+    pub api: Route53Api,
+}
+
+/// The functions' calls to Route 53's API, counted on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route53Api {
+    /// The tap answered every route53 call 503 for the whole drill.
+    pub outage: bool,
+    pub calls: usize,
+    pub answered_503: usize,
+    pub answered_2xx: usize,
+}
+
+/// The switch metric and its alarm at the end, and which mechanism switched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchMetricEntry {
+    pub mode: String,
+    pub alarm_arn: String,
+    pub alarm_state: String,
+    /// As the switch's audit record (or alert) says it.
+    pub switched_by: Option<String>,
+    /// Read back from moto (GetMetricData, 1 s periods), oldest first.
+    pub datapoints: Vec<DatapointEntry>,
+}
+
+/// One PrimaryForcedOut datapoint and the step that published it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatapointEntry {
+    pub at_ms: i64,
+    pub value: f64,
+    pub step: Option<usize>,
+    pub function: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +280,9 @@ pub struct HealthCheckEntry {
 pub struct AnswerEntry {
     pub failover: String,
     pub value: String,
+    /// How the answer was derived (moto evaluates no health check).
+    #[serde(default)]
+    pub derived_from: String,
 }
 
 /// The service's control record at the end.
@@ -354,7 +398,10 @@ impl From<&StepRecord> for StepEntry {
                 })
                 .collect(),
             phase_after: s.phase_after.clone(),
-            primary_after: s.primary_after.to_string(),
+            primary_after: match &s.switch_after {
+                Some(sw) => format!("{sw}; primary check {}", s.primary_after),
+                None => s.primary_after.to_string(),
+            },
         }
     }
 }
@@ -418,6 +465,7 @@ impl From<&DrillReport> for Summary {
                     } else {
                         SwitchKind::Failback
                     },
+                    mechanism: s.mechanism.to_string(),
                     before: s.before.clone(),
                     after: s.after.clone(),
                 })
@@ -430,8 +478,37 @@ impl From<&DrillReport> for Summary {
                 answers: answer(r).map(|a| AnswerEntry {
                     failover: a.failover.clone(),
                     value: a.value.clone(),
+                    derived_from: derive_answer(&r.final_primary, r.final_switch.as_ref()).1,
                 }),
+                api: {
+                    let (calls, answered_503, answered_2xx) = route53_api(r);
+                    Route53Api {
+                        outage: r.scenario.route53_down(),
+                        calls,
+                        answered_503,
+                        answered_2xx,
+                    }
+                },
             },
+            switch_metric: r.switch_alarm.as_ref().map(|alarm| SwitchMetricEntry {
+                mode: r.switch_mode.to_string(),
+                alarm_arn: alarm.arn.clone(),
+                alarm_state: r
+                    .final_switch
+                    .as_ref()
+                    .map(|s| s.alarm.clone())
+                    .unwrap_or_default(),
+                switched_by: switched_by(r),
+                datapoints: switch_datapoints(r)
+                    .into_iter()
+                    .map(|(at_ms, value, step, function)| DatapointEntry {
+                        at_ms,
+                        value,
+                        step,
+                        function: function.to_string(),
+                    })
+                    .collect(),
+            }),
             control_table: ControlTableEntry {
                 phase: r.final_phase.clone(),
                 epoch: r.final_epoch,

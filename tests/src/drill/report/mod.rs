@@ -23,7 +23,8 @@ pub use summary::summary;
 
 use super::timeline::Line;
 use super::{
-    Act, Change, Check, HealthCheckFlags, Latency, RecordView, RtoBudget, Scenario, TappedCall,
+    Act, Change, Check, HealthCheckFlags, Latency, RecordView, RtoBudget, Scenario, SwitchAlarm,
+    SwitchView, TappedCall,
 };
 
 /// An alert as the SQS subscriber received it.
@@ -31,6 +32,8 @@ use super::{
 pub struct AlertSeen {
     pub step: usize,
     pub subject: String,
+    /// The alert's body.
+    pub message: String,
     pub event_type: String,
     pub severity: String,
     pub epoch: String,
@@ -48,6 +51,9 @@ pub struct Switch {
     pub function: &'static str,
     /// `true`: forced unhealthy (failover); `false`: restored (failback).
     pub forced: bool,
+    /// What moved: `health check` (the primary's flags), `metric` (PrimaryForcedOut), or
+    /// `metric and health check`.
+    pub mechanism: &'static str,
     pub before: String,
     pub after: String,
 }
@@ -79,6 +85,10 @@ pub struct StepRecord {
     pub audit: Vec<HistoryRecord>,
     pub phase_after: String,
     pub primary_after: HealthCheckFlags,
+    /// The switch metric and its alarm after the step (metric and both modes).
+    pub switch_after: Option<SwitchView>,
+    /// The switch metric's datapoints this step added (values), read back from moto.
+    pub published: Vec<f64>,
     pub execution_after: Option<failover::domain::state::Execution>,
 }
 
@@ -110,6 +120,11 @@ pub struct DrillReport {
     pub final_epoch: u64,
     pub final_primary: HealthCheckFlags,
     pub final_secondary: HealthCheckFlags,
+    /// `switch.mode` of the service.
+    pub switch_mode: &'static str,
+    /// The switch alarm and the metric at the end (metric and both modes).
+    pub switch_alarm: Option<SwitchAlarm>,
+    pub final_switch: Option<SwitchView>,
     pub latency: Option<Latency>,
     pub rto: Option<RtoBudget>,
     /// The summary block, as printed.
@@ -165,15 +180,110 @@ pub fn write(r: &DrillReport, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)>
     Ok((json_path, html_path))
 }
 
-/// Which record Route 53 answers with: the PRIMARY unless its check is forced unhealthy
-/// (moto does not evaluate health checks, so this is derived from the flags).
+/// Which record Route 53 answers with, and how that was derived. moto evaluates no health
+/// check of any kind, so it is derived: the endpoint check is healthy unless forced
+/// (Disabled and Inverted); with a switch alarm, the PRIMARY record's CALCULATED check is
+/// the endpoint check AND the CLOUDWATCH_METRIC check on that alarm (unhealthy while the
+/// alarm is in ALARM; INSUFFICIENT_DATA keeps the last known status, healthy here).
+pub fn derive_answer(
+    primary: &HealthCheckFlags,
+    switch: Option<&SwitchView>,
+) -> (&'static str, String) {
+    let endpoint = !primary.forced_unhealthy();
+    match switch {
+        None => (
+            if endpoint { "PRIMARY" } else { "SECONDARY" },
+            format!(
+                "the primary's check is {} ({primary}); moto does not evaluate health checks",
+                if endpoint {
+                    "healthy"
+                } else {
+                    "forced unhealthy"
+                }
+            ),
+        ),
+        Some(s) => {
+            let metric = s.alarm != "ALARM";
+            let health = |ok: bool| if ok { "healthy" } else { "unhealthy" };
+            (
+                if endpoint && metric { "PRIMARY" } else { "SECONDARY" },
+                format!(
+                    "CALCULATED = endpoint check {} AND metric check {} (switch alarm {}) = {}; moto evaluates no health check and no alarm",
+                    health(endpoint),
+                    health(metric),
+                    s.alarm,
+                    health(endpoint && metric)
+                ),
+            )
+        }
+    }
+}
+
+/// The record Route 53 answers with at the end ([`derive_answer`]).
 pub fn answer(report: &DrillReport) -> Option<&RecordView> {
-    let want = if report.final_primary.forced_unhealthy() {
-        "SECONDARY"
-    } else {
-        "PRIMARY"
-    };
+    let (want, _) = derive_answer(&report.final_primary, report.final_switch.as_ref());
     report.records_after.iter().find(|r| r.failover == want)
+}
+
+/// The functions' Route 53 API calls: `(calls, answered 503, answered 2xx)`.
+pub fn route53_api(report: &DrillReport) -> (usize, usize, usize) {
+    let calls: Vec<&TappedCall> = report
+        .calls
+        .iter()
+        .filter(|c| c.service == "route53")
+        .collect();
+    (
+        calls.len(),
+        calls.iter().filter(|c| c.status == 503).count(),
+        calls.iter().filter(|c| c.succeeded()).count(),
+    )
+}
+
+/// `switched by: ...; Route 53's API ...` as the first switch's audit record (or alert)
+/// says it.
+pub fn switched_by(report: &DrillReport) -> Option<String> {
+    let texts = report
+        .steps
+        .iter()
+        .flat_map(|s| s.audit.iter().map(|h| h.what.as_str()))
+        .chain(report.alerts.iter().map(|a| a.message.as_str()));
+    for text in texts {
+        if let Some(at) = text.find("switched by:") {
+            let rest = &text[at..];
+            let end = [rest.find(" (switch mode"), rest.find('\n')]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(rest.len());
+            return Some(rest[..end].trim().to_string());
+        }
+    }
+    None
+}
+
+/// The switch metric's datapoints at the end, each with the step after which it was first
+/// read back (the step whose invocation published it): `(at, value, step, function)`. `at`
+/// is the start of its one-second period.
+pub fn switch_datapoints(report: &DrillReport) -> Vec<(i64, f64, Option<usize>, &'static str)> {
+    let Some(view) = &report.final_switch else {
+        return Vec::new();
+    };
+    view.datapoints
+        .iter()
+        .map(|&(at, value)| {
+            let step = report.steps.iter().find(|s| {
+                s.switch_after
+                    .as_ref()
+                    .is_some_and(|v| v.datapoints.contains(&(at, value)))
+            });
+            (
+                at,
+                value,
+                step.map(|s| s.n),
+                step.map_or("?", |s| s.function),
+            )
+        })
+        .collect()
 }
 
 /// `1.234 s`.

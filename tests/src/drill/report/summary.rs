@@ -1,6 +1,9 @@
 //! The summary block printed at the end of the drill (and kept in the report).
 
-use super::{answer, clock, ops_list, secs, DrillReport};
+use super::{
+    answer, clock, derive_answer, ops_list, route53_api, secs, switch_datapoints, switched_by,
+    DrillReport,
+};
 use crate::harness::stage;
 
 /// The summary block printed at the end of the drill.
@@ -49,9 +52,14 @@ pub fn summary(r: &DrillReport) -> Vec<String> {
             ));
             match l.switched_at {
                 Some(s) => out.push(format!(
-                    "    {:<24}{:>10}   primary health check forced unhealthy at {}",
+                    "    {:<24}{:>10}   {} at {}",
                     "decision -> switch",
                     secs(s - l.decided_at),
+                    if r.switch_alarm.is_some() {
+                        "switch landed (PutMetricData PrimaryForcedOut=1 accepted)"
+                    } else {
+                        "primary health check forced unhealthy"
+                    },
                     clock(s)
                 )),
                 None => out.push(format!(
@@ -112,9 +120,61 @@ pub fn summary(r: &DrillReport) -> Vec<String> {
         ));
     }
     if let Some(a) = answer(r) {
+        let (_, why) = derive_answer(&r.final_primary, r.final_switch.as_ref());
         out.push(format!(
-            "    answers {} {} (derived from the flags: moto does not evaluate health checks)",
+            "    answers {} {} (derived: {why})",
             a.failover, a.value
+        ));
+    }
+    let (calls, unavailable, answered) = route53_api(r);
+    out.push(format!(
+        "  Route 53's API: {calls} call(s) by the functions, {unavailable} answered 503, {answered} answered 2xx{}",
+        if r.scenario.route53_down() {
+            format!(
+                " (the tap's outage of route53 for the whole drill): {}{}",
+                if answered == 0 { "it answered nothing" } else { "IT ANSWERED" },
+                if calls == 0 {
+                    "; the functions never asked it (any call would have got 503)"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            String::new()
+        }
+    ));
+    if let Some(alarm) = &r.switch_alarm {
+        out.push(format!(
+            "  switch: mode {}; {}",
+            r.switch_mode,
+            switched_by(r).map_or("no switch recorded".to_string(), |s| format!(
+                "{s} (as the switch's audit record and alert say)"
+            ))
+        ));
+        let points: Vec<String> = switch_datapoints(r)
+            .iter()
+            .map(|(at, v, step, function)| {
+                format!(
+                    "{v} at {} ({})",
+                    clock(*at),
+                    step.map_or("?".to_string(), |n| format!("step {n}, {function}"))
+                )
+            })
+            .collect();
+        out.push(format!(
+            "  switch metric RegionalFailover/PrimaryForcedOut Service={} in {}, read back from moto: {}",
+            stage::SERVICE,
+            alarm.region,
+            if points.is_empty() {
+                "no datapoint".to_string()
+            } else {
+                points.join(", ")
+            }
+        ));
+        out.push(format!(
+            "    switch alarm {} (final): {} (set by the drill as CloudWatch would from the datapoints: moto evaluates no alarm)",
+            alarm.name,
+            r.final_switch.as_ref().map_or("?", |s| s.alarm.as_str())
         ));
     }
     out.push(format!(
@@ -124,10 +184,18 @@ pub fn summary(r: &DrillReport) -> Vec<String> {
         r.final_epoch
     ));
     match &r.rto {
-        Some(b) => out.push(format!(
-            "  RTO budget: detection {:.0} s (health check {} s x {}) + decision {:.2} s (measured: quorum alarm -> switch) + DNS TTL {} s = {:.1} s",
-            b.detection_s, b.hc_interval_s, b.hc_threshold, b.measured_s, b.ttl_s, b.total_s
-        )),
+        Some(b) => {
+            out.push(format!(
+                "  RTO budget: detection {:.0} s (health check {} s x {}) + decision {:.2} s (measured: quorum alarm -> switch) + DNS TTL {} s = {:.1} s",
+                b.detection_s, b.hc_interval_s, b.hc_threshold, b.measured_s, b.ttl_s, b.total_s
+            ));
+            if r.switch_alarm.is_some() {
+                out.push(
+                    "    plus, by metric: the switch alarm's 60 s period, then Route 53's evaluation of the CLOUDWATCH_METRIC and CALCULATED checks (AWS documents no figure for that; not measured here: moto evaluates neither)"
+                        .into(),
+                );
+            }
+        }
         None => out.push(
             "  RTO budget: not applicable, nothing was switched automatically in this scenario"
                 .into(),

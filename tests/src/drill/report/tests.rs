@@ -73,6 +73,8 @@ fn step(n: usize, response: Result<Value, String>, outcome: &str) -> StepRecord 
         audit: Vec::new(),
         phase_after: "FAILED_OVER".into(),
         primary_after: flags(true),
+        switch_after: None,
+        published: Vec::new(),
         execution_after: None,
     }
 }
@@ -81,6 +83,7 @@ fn report() -> DrillReport {
     let alert = AlertSeen {
         step: 1,
         subject: "[FAILOVER] checkout: us-east-1 -> eu-west-1 (epoch 1)".into(),
+        message: "checkout failed over".into(),
         event_type: "failover".into(),
         severity: "critical".into(),
         epoch: "1".into(),
@@ -130,6 +133,7 @@ fn report() -> DrillReport {
             step: 1,
             function: "alarm-trigger",
             forced: true,
+            mechanism: "health check",
             before: flags(false).to_string(),
             after: flags(true).to_string(),
         }],
@@ -139,6 +143,9 @@ fn report() -> DrillReport {
         final_epoch: 1,
         final_primary: flags(true),
         final_secondary: flags(false),
+        switch_mode: "health_check",
+        switch_alarm: None,
+        final_switch: None,
         latency: Some(Latency {
             step: 1,
             outcome: "failed_over".into(),
@@ -341,13 +348,14 @@ fn the_json_report_keeps_its_field_names() {
     );
     assert_eq!(
         keys(&summary["switches"][0]),
-        ["after", "before", "function", "kind", "step"]
+        ["after", "before", "function", "kind", "mechanism", "step"]
     );
     assert_eq!(summary["switches"][0]["kind"], "failover");
     assert_eq!(
         keys(&summary["route53"]),
         [
             "answers",
+            "api",
             "primary_health_check",
             "records",
             "records_unchanged",
@@ -358,10 +366,21 @@ fn the_json_report_keeps_its_field_names() {
         keys(&summary["route53"]["primary_health_check"]),
         ["disabled", "id", "inverted", "version"]
     );
+    assert_eq!(summary["route53"]["answers"]["failover"], "SECONDARY");
+    assert_eq!(summary["route53"]["answers"]["value"], "198.51.100.10");
+    assert!(summary["route53"]["answers"]["derived_from"]
+        .as_str()
+        .unwrap()
+        .contains("moto does not evaluate health checks"));
     assert_eq!(
-        summary["route53"]["answers"],
-        json!({"failover": "SECONDARY", "value": "198.51.100.10"})
+        keys(&summary["route53"]["api"]),
+        ["answered_2xx", "answered_503", "calls", "outage"]
     );
+    assert_eq!(
+        summary["route53"]["api"]["calls"], 2,
+        "one UpdateHealthCheck in each step"
+    );
+    assert!(summary.get("switch_metric").is_none(), "health_check mode");
     assert_eq!(keys(&summary["control_table"]), ["epoch", "phase"]);
     assert_eq!(
         keys(&summary["rto_budget"]),

@@ -7,6 +7,7 @@
 //! [`World`]: crate::harness::world::World
 //! [`Stage`]: crate::harness::stage::Stage
 
+pub mod bulk;
 pub mod resources;
 
 use aws_config::SdkConfig;
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 
 use resources::{
     create_control_table, create_health_check, create_topic_with_queue, put_alarm,
-    put_catalog_entry, set_alarm_state,
+    put_catalog_entry, put_switch_alarm, set_alarm_state,
 };
 
 /// Where every service's primary runs.
@@ -67,6 +68,12 @@ pub struct ServiceSpec {
     /// Catalog fields laid over the base (name, both regions with their health checks,
     /// the observers, quorum 2), replacing it key by key at the top level.
     pub settings: Value,
+    /// `switch.mode`: `"health_check"` (`None`, the default), `"metric"` or `"both"`; the
+    /// last two create the switch alarm `<name>-primary-switch` in the secondary region on
+    /// `RegionalFailover`/`PrimaryForcedOut` {Service=name}, as `infra/` does.
+    pub switch_mode: Option<&'static str>,
+    /// A probe health check on the primary endpoint (`primary.probe_health_check_id`).
+    pub probe: bool,
 }
 
 impl ServiceSpec {
@@ -77,6 +84,8 @@ impl ServiceSpec {
             observers,
             readiness_alarm: false,
             settings: json!({}),
+            switch_mode: None,
+            probe: false,
         }
     }
 
@@ -87,6 +96,16 @@ impl ServiceSpec {
 
     pub fn readiness_alarm(mut self, on: bool) -> ServiceSpec {
         self.readiness_alarm = on;
+        self
+    }
+
+    pub fn switch_mode(mut self, mode: &'static str) -> ServiceSpec {
+        self.switch_mode = Some(mode);
+        self
+    }
+
+    pub fn probe(mut self, on: bool) -> ServiceSpec {
+        self.probe = on;
         self
     }
 }
@@ -115,6 +134,10 @@ pub struct Service {
     /// The observers' alarm ARNs, in the order given.
     pub observers: Vec<String>,
     pub readiness_alarm_arn: Option<String>,
+    /// The switch alarm (metric and both modes), in the secondary region.
+    pub switch_alarm_arn: Option<String>,
+    /// The primary's probe health check.
+    pub probe_hc: Option<String>,
     /// The catalog item's definition, as written.
     pub definition: Value,
 }
@@ -145,6 +168,18 @@ pub async fn provision_service(sdk: &SdkConfig, table: &str, spec: ServiceSpec) 
     } else {
         None
     };
+    let switch_alarm_arn = match spec.switch_mode {
+        Some("metric" | "both") => {
+            let alarm = format!("{name}-primary-switch");
+            Some(put_switch_alarm(sdk, SECONDARY_REGION, &alarm, &name).await)
+        }
+        _ => None,
+    };
+    let probe_hc = if spec.probe {
+        Some(create_health_check(sdk, &format!("{name}.{PRIMARY_REGION}.example.com")).await)
+    } else {
+        None
+    };
     let mut definition = json!({
         "name": name,
         "primary": {"region": PRIMARY_REGION, "health_check_id": primary_hc},
@@ -160,6 +195,15 @@ pub async fn provision_service(sdk: &SdkConfig, table: &str, spec: ServiceSpec) 
     if let Some(arn) = &readiness_alarm_arn {
         definition["preflight"]["secondary_alarm_arn"] = json!(arn);
     }
+    if let Some(mode) = spec.switch_mode {
+        definition["switch"] = match &switch_alarm_arn {
+            Some(arn) => json!({"mode": mode, "alarm_arn": arn}),
+            None => json!({"mode": mode}),
+        };
+    }
+    if let Some(probe) = &probe_hc {
+        definition["primary"]["probe_health_check_id"] = json!(probe);
+    }
     put_catalog_entry(sdk, table, &name, &definition.to_string()).await;
     Service {
         name,
@@ -167,6 +211,8 @@ pub async fn provision_service(sdk: &SdkConfig, table: &str, spec: ServiceSpec) 
         secondary_hc,
         observers,
         readiness_alarm_arn,
+        switch_alarm_arn,
+        probe_hc,
         definition,
     }
 }

@@ -269,6 +269,76 @@ pub async fn put_alarm(config: &SdkConfig, region: &str, name: &str) -> String {
         .to_string()
 }
 
+/// Creates the switch alarm `name` in `region` as `infra/` does: `RegionalFailover` /
+/// `PrimaryForcedOut` {Service=`service`}, Maximum over 60 s >= 1, 1 of 1, missing data
+/// ignored. moto does not evaluate it from the metric: tests set its state
+/// (SetAlarmState) as CloudWatch would. Returns its ARN.
+pub async fn put_switch_alarm(
+    config: &SdkConfig,
+    region: &str,
+    name: &str,
+    service: &str,
+) -> String {
+    use failover::domain::switch::{SWITCH_DIMENSION, SWITCH_METRIC, SWITCH_NAMESPACE};
+    let client = aws_sdk_cloudwatch::Client::new(&in_region(config, region));
+    client
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace(SWITCH_NAMESPACE)
+        .metric_name(SWITCH_METRIC)
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name(SWITCH_DIMENSION)
+                .value(service)
+                .build(),
+        )
+        .statistic(Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(1)
+        .datapoints_to_alarm(1)
+        .threshold(1.0)
+        .treat_missing_data("ignore")
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("PutMetricAlarm {name} in {region}"), e));
+    set_alarm_state(config, region, name, "OK").await;
+    format!("arn:aws:cloudwatch:{region}:123456789012:alarm:{name}")
+}
+
+/// Publishes Route 53's `HealthCheckStatus` for check `id` (1 healthy, 0 not) in
+/// us-east-1 at each of `at` (Unix ms), as Route 53's checkers would: moto evaluates no
+/// health check, so the tests play its checkers.
+pub async fn put_health_status(config: &SdkConfig, id: &str, healthy: bool, at: &[i64]) {
+    use failover::domain::switch::{
+        HEALTH_STATUS_DIMENSION, HEALTH_STATUS_METRIC, HEALTH_STATUS_NAMESPACE,
+        HEALTH_STATUS_REGION,
+    };
+    let data: Vec<_> = at
+        .iter()
+        .map(|t| {
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name(HEALTH_STATUS_METRIC)
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name(HEALTH_STATUS_DIMENSION)
+                        .value(id)
+                        .build(),
+                )
+                .timestamp(aws_smithy_types::DateTime::from_millis(*t))
+                .value(if healthy { 1.0 } else { 0.0 })
+                .build()
+        })
+        .collect();
+    aws_sdk_cloudwatch::Client::new(&in_region(config, HEALTH_STATUS_REGION))
+        .put_metric_data()
+        .namespace(HEALTH_STATUS_NAMESPACE)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("PutMetricData HealthCheckStatus {id}"), e));
+}
+
 /// SetAlarmState on alarm `name` in `region`; `state` is `"ALARM"`, `"OK"` or
 /// `"INSUFFICIENT_DATA"`.
 pub async fn set_alarm_state(config: &SdkConfig, region: &str, name: &str, state: &str) {
@@ -285,4 +355,101 @@ pub async fn set_alarm_state(config: &SdkConfig, region: &str, name: &str, state
         .send()
         .await
         .unwrap_or_else(|e| fail(&format!("SetAlarmState {name}={state} in {region}"), e));
+}
+
+/// The switch metric `RegionalFailover`/`PrimaryForcedOut` {Service=`service`} in `region`
+/// between `from` and `to` (Unix ms), per 60 s period, oldest first: `(period start ms,
+/// Minimum, Maximum, SampleCount)`. SampleCount counts the datapoints published in that minute.
+pub async fn switch_datapoints(
+    config: &SdkConfig,
+    region: &str,
+    service: &str,
+    (from, to): (i64, i64),
+) -> Vec<(i64, f64, f64, f64)> {
+    use failover::domain::switch::{SWITCH_DIMENSION, SWITCH_METRIC, SWITCH_NAMESPACE};
+    let out = aws_sdk_cloudwatch::Client::new(&in_region(config, region))
+        .get_metric_statistics()
+        .namespace(SWITCH_NAMESPACE)
+        .metric_name(SWITCH_METRIC)
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name(SWITCH_DIMENSION)
+                .value(service)
+                .build(),
+        )
+        .start_time(aws_smithy_types::DateTime::from_millis(from))
+        .end_time(aws_smithy_types::DateTime::from_millis(to))
+        .period(60)
+        .statistics(Statistic::Minimum)
+        .statistics(Statistic::Maximum)
+        .statistics(Statistic::SampleCount)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("GetMetricStatistics {service} in {region}"), e));
+    let mut points: Vec<(i64, f64, f64, f64)> = out
+        .datapoints()
+        .iter()
+        .map(|d| {
+            (
+                d.timestamp().and_then(|t| t.to_millis().ok()).unwrap_or(0),
+                d.minimum().unwrap_or(f64::NAN),
+                d.maximum().unwrap_or(f64::NAN),
+                d.sample_count().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    points.sort_by_key(|p| p.0);
+    points
+}
+
+/// The state of alarm `name` in `region` (`ALARM`, `OK`, `INSUFFICIENT_DATA`).
+pub async fn alarm_state(config: &SdkConfig, region: &str, name: &str) -> String {
+    let out = aws_sdk_cloudwatch::Client::new(&in_region(config, region))
+        .describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("DescribeAlarms {name} in {region}"), e));
+    out.metric_alarms()
+        .first()
+        .and_then(|a| a.state_value())
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|| panic!("alarm {name} in {region} does not exist"))
+}
+
+/// Writes catalog items (`(service, definition)`) with BatchWriteItem, 25 a call.
+pub async fn put_catalog_entries(config: &SdkConfig, table: &str, entries: &[(String, String)]) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let client = aws_sdk_dynamodb::Client::new(config);
+    for chunk in entries.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|(service, definition)| {
+                let put = PutRequest::builder()
+                    .item(CONTROL_TABLE_PK, AttributeValue::S("catalog".into()))
+                    .item(CONTROL_TABLE_SK, AttributeValue::S(service.clone()))
+                    .item("definition", AttributeValue::S(definition.clone()))
+                    .build()
+                    .expect("put request");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        for _ in 0..10 {
+            let out = client
+                .batch_write_item()
+                .request_items(table, std::mem::take(&mut requests))
+                .send()
+                .await
+                .unwrap_or_else(|e| fail(&format!("BatchWriteItem catalog in {table}"), e));
+            requests = out
+                .unprocessed_items()
+                .and_then(|u| u.get(table))
+                .cloned()
+                .unwrap_or_default();
+            if requests.is_empty() {
+                break;
+            }
+        }
+        assert!(requests.is_empty(), "BatchWriteItem left items unprocessed");
+    }
 }
