@@ -158,6 +158,13 @@ where
         }
         let current = match &readings.primary {
             Ok(hc) => hc.settings.to_string(),
+            // Both mode reads no check before the switch; a dry run may ask.
+            Err(_) if req.dry_run && def.switch.uses_health_check() => {
+                match self.health.get(&def.primary.health_check_id).await {
+                    Ok(hc) => hc.settings.to_string(),
+                    Err(e) => format!("unreadable: {e}"),
+                }
+            }
             Err(e) => format!("unreadable: {e}"),
         };
         if req.dry_run {

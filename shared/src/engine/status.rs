@@ -261,7 +261,16 @@ where
         let mut out = Vec::with_capacity(defs.len());
         for ((def, history), replica_lag) in defs.iter().zip(histories).zip(lags) {
             let history = history.map_err(EngineError::Store)?;
-            let state = states.remove(&def.name).unwrap_or_default();
+            // Left out of the batch (an unreadable item): read alone, so the error names it
+            // rather than showing the initial state.
+            let state = match states.remove(&def.name) {
+                Some(state) => state,
+                None => self
+                    .store
+                    .load_state(&def.name)
+                    .await
+                    .map_err(EngineError::Store)?,
+            };
             let primary = &def.primary.health_check_id;
             let health_check = match (checks.checks.get(primary), &checks.error) {
                 (Some(h), _) => HealthCheckStatus::Read {

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 
@@ -16,9 +14,7 @@ use crate::domain::catalog::{CatalogItem, KeptVersions};
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Execution, Pause, Phase, ServiceState, Vote};
 use crate::domain::time::Millis;
-use crate::ports::{
-    AwsError, ControlStore, ControlWrite, ErrorKind, VoteWrite, MAX_STATES_PER_READ,
-};
+use crate::ports::{AwsError, ControlStore, ControlWrite, ErrorKind, VoteWrite};
 
 pub const CATALOG_PK: &str = "catalog";
 pub const STATE_SK: &str = "state";
@@ -27,15 +23,11 @@ pub const VOTE_PREFIX: &str = "vote#";
 /// The reconciler's kept versions of entry `<name>`: `pk = "catalog"`, `sk = "kept#<name>"`
 /// (a service name cannot hold `#`), so the catalog's one Query returns them too.
 pub const KEPT_PREFIX: &str = "kept#";
-/// How many times `load_states` asks again for the keys DynamoDB left unprocessed, and
-/// the first pause before it does (doubled each time: 50 + 100 + 200 + 400 + 800 ms).
-const UNPROCESSED_RETRIES: u32 = 5;
-const UNPROCESSED_BACKOFF_MS: u64 = 50;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
 pub fn service_pk(service: &str) -> String {
@@ -73,7 +65,7 @@ impl DynamoStore {
         }
     }
 
-    fn key(&self, service: &str) -> HashMap<String, AttributeValue> {
+    pub(super) fn key(&self, service: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("pk".to_string(), s(service_pk(service))),
             ("sk".to_string(), s(STATE_SK)),
@@ -82,7 +74,7 @@ impl DynamoStore {
 }
 
 /// The service a state item's key names (`pk = "service#<name>"`).
-fn service_of(item: &HashMap<String, AttributeValue>) -> Option<&str> {
+pub(super) fn service_of(item: &HashMap<String, AttributeValue>) -> Option<&str> {
     item.get("pk")?.as_s().ok()?.strip_prefix("service#")
 }
 
@@ -265,75 +257,7 @@ impl ControlStore for DynamoStore {
         &self,
         services: &[String],
     ) -> Result<HashMap<String, ServiceState>, AwsError> {
-        // BatchGetItem refuses the same key twice in one request.
-        let mut wanted: Vec<&String> = services.iter().collect();
-        wanted.sort();
-        wanted.dedup();
-        let mut states = HashMap::with_capacity(wanted.len());
-        for chunk in wanted.chunks(MAX_STATES_PER_READ) {
-            let mut keys: Vec<_> = chunk.iter().map(|service| self.key(service)).collect();
-            let mut retries = 0;
-            while !keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut keys)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| {
-                        AwsError::new(
-                            "dynamodb",
-                            "BatchGetItem",
-                            ErrorKind::Rejected,
-                            e.to_string(),
-                        )
-                    })?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| classify("dynamodb", "BatchGetItem", &e))?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(service) = service_of(item) {
-                        states.insert(service.to_string(), state_from_item(item)?);
-                    }
-                }
-                keys = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-                if keys.is_empty() {
-                    break;
-                }
-                if retries == UNPROCESSED_RETRIES {
-                    return Err(AwsError::new(
-                        "dynamodb",
-                        "BatchGetItem",
-                        ErrorKind::Unavailable,
-                        format!(
-                            "{} keys still unprocessed after {UNPROCESSED_RETRIES} retries",
-                            keys.len()
-                        ),
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    UNPROCESSED_BACKOFF_MS << retries,
-                ))
-                .await;
-                retries += 1;
-            }
-        }
-        // A service without an item has the initial state, as `load_state` says.
-        for service in wanted {
-            states.entry(service.clone()).or_default();
-        }
-        Ok(states)
+        self.batch_load_states(services).await
     }
 
     async fn record_vote(

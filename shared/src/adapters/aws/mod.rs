@@ -3,6 +3,7 @@
 pub mod budget;
 mod cloudwatch;
 mod dynamodb;
+mod dynamodb_batch;
 mod route53;
 mod sns;
 #[cfg(test)]

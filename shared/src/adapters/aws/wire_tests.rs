@@ -243,3 +243,19 @@ async fn list_page_asks_for_1000_and_follows_the_next_marker() {
     assert!(uris[1].contains("marker=hc-2"), "{uris:?}");
     assert_eq!(checks.budget().stats().granted, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_state_item_is_left_out_not_taken_as_the_initial_state() {
+    // `b`'s phase is not a phase: it must not hide `a`, nor read as PRIMARY_ACTIVE.
+    let body = r#"{"Responses":{"control":[
+        {"pk":{"S":"service#a"},"sk":{"S":"state"},"phase":{"S":"FAILED_OVER"},"epoch":{"N":"3"},"version":{"N":"4"}},
+        {"pk":{"S":"service#b"},"sk":{"S":"state"},"phase":{"S":"SIDEWAYS"},"epoch":{"N":"1"},"version":{"N":"2"}}]},
+        "UnprocessedKeys":{}}"#;
+    let canned = Canned::new(&[(200, body)]);
+    let store = dynamo(&canned);
+    let services: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let states = store.load_states(&services).await.unwrap();
+    assert_eq!(states["a"].phase, Phase::FailedOver);
+    assert!(!states.contains_key("b"), "{states:?}");
+    assert_eq!(states["c"], ServiceState::default());
+}

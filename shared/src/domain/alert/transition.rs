@@ -6,7 +6,7 @@ use super::switch::data_plane_changes;
 use super::{decision_section, footer, preflight_section, subject, versions, waited_note, Alert};
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::state::{Execution, HealthCheckSettings, TransitionKind};
-use crate::domain::switch::SwitchMode;
+use crate::domain::switch::{SwitchMode, SWITCH_METRIC, SWITCH_NAMESPACE};
 use crate::domain::text::clip;
 
 pub fn failover_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
@@ -181,14 +181,18 @@ pub fn pending_alert(def: &ServiceDefinition, exec: &Execution, step: &str, why:
     let _ = writeln!(m, "Why it is waiting");
     let _ = writeln!(m, "  step:  {step}");
     let _ = writeln!(m, "  error: {}", clip(why, 500));
-    let state = match exec.switched_at {
-        Some(_) => format!(
-            "  Route 53 health check {} already changed; only the confirmation is left.",
-            def.primary.health_check_id
+    let state = match (exec.switched_at, def.switch.mode) {
+        (Some(_), _) => format!(
+            "  The switch already landed ({}); only the confirmation is left.",
+            super::switched_by(def, exec)
         ),
-        None => format!(
+        (None, SwitchMode::HealthCheck) => format!(
             "  Route 53 health check {} (primary, {}): the change is not confirmed; until it is, assume DNS still answers with {from}.",
             def.primary.health_check_id, def.primary.region
+        ),
+        (None, _) => format!(
+            "  CloudWatch PutMetricData of {SWITCH_NAMESPACE}/{SWITCH_METRIC} in {}: not accepted yet; until it is, assume DNS still answers with {from}.",
+            def.switch.metric_region().unwrap_or("?")
         ),
     };
     let _ = writeln!(m, "{state}\n");
@@ -201,7 +205,11 @@ pub fn pending_alert(def: &ServiceDefinition, exec: &Execution, step: &str, why:
     );
     let _ = writeln!(
         m,
-        "  Nothing needs doing unless this lasts. Route 53's control plane is in us-east-1: check the AWS Health Dashboard."
+        "  Nothing needs doing unless this lasts. {}",
+        match def.switch.mode {
+            SwitchMode::HealthCheck => "Route 53's control plane is in us-east-1: check the AWS Health Dashboard.",
+            _ => "The switch is a CloudWatch data-plane call in the switch alarm's region: check that region on the AWS Health Dashboard.",
+        }
     );
     footer(&mut m, exec);
     Alert {
