@@ -25,9 +25,12 @@
 //! * CPU per event = the process's CPU time (all threads, `/proc/<pid>/task/*/schedstat`)
 //!   across the invocation.
 
+pub mod bulk;
 pub mod packages;
 pub mod phases;
+pub mod scale;
 pub mod stats;
+pub mod switching;
 pub mod tls_probe;
 pub mod workload;
 
@@ -235,6 +238,8 @@ pub async fn run(opts: &Options) -> Result<Value, String> {
     let rec = phases::reconciler(&bed, opts.reconciler_services, opts.reconciler_runs).await?;
     problems.extend(rec.problems.iter().cloned());
 
+    // The switch benchmarks (`scale`) run after this, in a process of their own (the
+    // in-process engine writes its metrics on stdout): see the bench binary.
     let results = assemble(
         opts, &packages, &hello, &colds, &warm, &storms, &rec, wall, &problems,
     );
@@ -547,6 +552,8 @@ pub fn print_tables(r: &Value) {
         s(&rc["run"]["cpu_ms"], 1),
         mib(rc["peak_rss_bytes"].as_u64().unwrap_or(0))
     );
+
+    scale::print_tables(&r["switch"]);
 
     println!("\ntargets:\n");
     println!("| target | goal | measured | |");

@@ -19,10 +19,15 @@
 //! every later one, neither forwarded nor answered, so a test can kill the function
 //! process while it waits there; a held call is recorded (fault `held`) when its
 //! connection closes.
+//!
+//! With a [`NetworkModel`] ([`AwsTap::set_network_model`]) every request waits its
+//! service's modelled network delay before it is forwarded, on its own relay thread and
+//! holding no lock, so parallel calls overlap as they would against AWS (see [`network`]).
 
 pub mod faults;
 mod http;
 mod identify;
+pub mod network;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -38,6 +43,7 @@ use faults::{fault_response, Faults, Verdict, ANSWER_LOST, LATENCY, RESET, TIMEO
 pub use faults::{FaultKind, FaultPlan, ServiceFaults, HELD, TIMEOUT_HOLD};
 use http::{exchange, is_hop_header, read_request, wait_until_closed, Request, IO_TIMEOUT};
 use identify::{credential_scope, error_code, identify};
+pub use network::NetworkModel;
 
 /// One AWS API call, as seen on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +132,7 @@ pub struct AwsTap {
     addr: SocketAddr,
     calls: Arc<Mutex<Vec<TappedCall>>>,
     faults: Arc<Mutex<Faults>>,
+    network: Arc<Mutex<Option<NetworkModel>>>,
     /// Connections accepted and not yet filed.
     in_flight: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -140,11 +147,13 @@ impl AwsTap {
         let addr = listener.local_addr()?;
         let calls: Arc<Mutex<Vec<TappedCall>>> = Arc::default();
         let faults: Arc<Mutex<Faults>> = Arc::default();
+        let network: Arc<Mutex<Option<NetworkModel>>> = Arc::default();
         let in_flight: Arc<AtomicUsize> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
             let calls = calls.clone();
             let faults = faults.clone();
+            let network = network.clone();
             let in_flight = in_flight.clone();
             let stop = stop.clone();
             std::thread::Builder::new()
@@ -157,6 +166,7 @@ impl AwsTap {
                         let Ok(conn) = conn else { continue };
                         let calls = calls.clone();
                         let faults = faults.clone();
+                        let network = network.clone();
                         // Counted before the relay starts, so a caller that has its answer
                         // can wait for the record (see `settled_since`).
                         in_flight.fetch_add(1, Ordering::SeqCst);
@@ -164,7 +174,8 @@ impl AwsTap {
                         let spawned = std::thread::Builder::new()
                             .name("aws-tap-conn".into())
                             .spawn(move || {
-                                if let Some(call) = relay(conn, upstream, origin, &faults) {
+                                if let Some(call) = relay(conn, upstream, origin, &faults, &network)
+                                {
                                     let mut all = calls.lock().unwrap_or_else(|p| p.into_inner());
                                     let call = TappedCall {
                                         seq: all.len(),
@@ -184,6 +195,7 @@ impl AwsTap {
             addr,
             calls,
             faults,
+            network,
             in_flight,
             stop,
             acceptor: Some(acceptor),
@@ -254,6 +266,20 @@ impl AwsTap {
         };
     }
 
+    /// Adds `model`'s delay to every request from now on (before it is forwarded or a
+    /// fault answers it), or no delay with `None` (the default).
+    pub fn set_network_model(&self, model: Option<NetworkModel>) {
+        *self.network.lock().unwrap_or_else(|p| p.into_inner()) = model;
+    }
+
+    /// The network model in force, if any.
+    pub fn network_model(&self) -> Option<NetworkModel> {
+        self.network
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// How many faults were injected so far, by kind (`ThrottlingException`, `HTTP 503`,
     /// `reset`, `latency`, `answer lost`, ...).
     pub fn faults_injected(&self) -> BTreeMap<String, usize> {
@@ -302,6 +328,7 @@ fn relay(
     upstream: SocketAddr,
     origin: Instant,
     faults: &Mutex<Faults>,
+    network: &Mutex<Option<NetworkModel>>,
 ) -> Option<TappedCall> {
     let _ = client.set_read_timeout(Some(IO_TIMEOUT));
     let _ = client.set_write_timeout(Some(IO_TIMEOUT));
@@ -329,6 +356,15 @@ fn relay(
         body,
     );
 
+    // The modelled network first, slept on this connection's thread with no lock held.
+    let delay = network
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map_or(Duration::ZERO, |m| m.delay(&service));
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
+    }
     let Verdict {
         fault,
         max_latency,
