@@ -397,6 +397,10 @@ pub fn claim_failback(
         now,
     );
     exec.prior = restore;
+    exec.nothing_switched = state
+        .execution
+        .as_ref()
+        .is_none_or(|e| e.kind == TransitionKind::Failover && e.switched_at.is_none());
     next.execution = Some(exec);
     next
 }
@@ -456,6 +460,7 @@ fn new_execution(
         metric_switched_at: None,
         check_switched_at: None,
         route53_unanswered: None,
+        nothing_switched: false,
         blocked_reason: None,
         pending_alerted_at: None,
         alerted_at: None,

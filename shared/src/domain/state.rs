@@ -190,6 +190,10 @@ pub struct Execution {
     /// API did not answer in time); the reconciler completes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route53_unanswered: Option<String>,
+    /// A failback of a failover that never switched (it was BLOCKED): nothing to undo, so
+    /// nothing is switched and no cooldown starts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nothing_switched: bool,
     #[serde(default)]
     pub blocked_reason: Option<String>,
     /// When the "transition pending" alert went out (once per epoch): a step failed

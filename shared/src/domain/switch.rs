@@ -99,8 +99,9 @@ impl Mechanism {
 }
 
 /// The value the switch metric should carry for this state, if the decision fixes one:
-/// 1 once a failover's switch has landed and until a failback's has, 0 otherwise. `None`
-/// while a failover is decided but its switch has not landed (the transition publishes it).
+/// 1 once a failover's switch has landed and until a failback is decided, 0 otherwise.
+/// `None` while a transition is decided but its switch has not landed (the transition
+/// publishes it).
 pub fn decided_value(state: &ServiceState) -> Option<f64> {
     let exec = state.execution.as_ref();
     let landed = exec.is_some_and(|e| e.metric_switched_at.is_some() || e.switched_at.is_some());
@@ -109,9 +110,12 @@ pub fn decided_value(state: &ServiceState) -> Option<f64> {
         Phase::FailedOver => Some(1.0),
         Phase::FailingOver if landed => Some(1.0),
         Phase::FailingOver => None,
+        // Until the failback's 0 is recorded as landed, say nothing: a 0 that landed but
+        // was not recorded (a crash) must not be followed by a 1, and the alarm ignores
+        // missing data.
         Phase::FailingBack => match exec.map(|e| e.kind) {
             Some(TransitionKind::Failback) if landed => Some(0.0),
-            _ => Some(1.0),
+            _ => None,
         },
     }
 }
@@ -181,6 +185,7 @@ mod tests {
             metric_switched_at: metric_at,
             check_switched_at: None,
             route53_unanswered: None,
+            nothing_switched: false,
             blocked_reason: None,
             pending_alerted_at: None,
             alerted_at: None,
@@ -221,7 +226,7 @@ mod tests {
                 Phase::FailingBack,
                 Some(exec(TransitionKind::Failback, None))
             )),
-            Some(1.0)
+            None
         );
         assert_eq!(
             decided_value(&state(

@@ -274,7 +274,12 @@ where
                 ));
             }
         }
-        if let Some(probe) = self.read_probe(def).await {
+        // From BLOCKED nothing was switched: the primary never stopped serving.
+        let probe = match state.phase {
+            Phase::Blocked => None,
+            _ => self.read_probe(def).await,
+        };
+        if let Some(probe) = probe {
             let min = secs(def.failback_min_healthy_seconds);
             let healthy = probe.healthy_for(min);
             let status = match (healthy, req.force) {

@@ -36,13 +36,14 @@ where
             .unwrap_or(0)
             + PROBE_EXTRA_WINDOW_MS;
         match self.alarms.health_statuses(&ids, now - window, now).await {
-            Ok(mut points) => ids
+            // Two services may share a probe: each reads the same series.
+            Ok(points) => ids
                 .iter()
                 .map(|id| {
                     let series: Vec<(Millis, f64)> = points
-                        .remove(id)
-                        .unwrap_or_default()
+                        .get(id)
                         .into_iter()
+                        .flatten()
                         .map(|p| (p.at, p.value))
                         .collect();
                     probe_health(id, &series, now)

@@ -14,6 +14,8 @@ use crate::ports::{
 
 /// How far back the secondary's HealthCheckStatus metric is read.
 const HEALTH_LOOKBACK_MS: Millis = 5 * 60_000;
+/// How long the deciding path waits for that read (CloudWatch in us-east-1).
+const HEALTH_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the secondary and the primary's health check looked like, read in parallel with the claim.
 pub(crate) struct Readings {
@@ -105,10 +107,22 @@ where
                 return None;
             }
             let id = &def.secondary.health_check_id;
-            let points = self
-                .alarms
-                .health_statuses(std::slice::from_ref(id), now - HEALTH_LOOKBACK_MS, now)
-                .await;
+            // us-east-1 may be the impaired region: its answer is waited for briefly.
+            let read = self.alarms.health_statuses(
+                std::slice::from_ref(id),
+                now - HEALTH_LOOKBACK_MS,
+                now,
+            );
+            let points = tokio::time::timeout(HEALTH_READ_WAIT, read)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(AwsError::new(
+                        "cloudwatch",
+                        "GetMetricData",
+                        ErrorKind::Unavailable,
+                        format!("no answer within {} s", HEALTH_READ_WAIT.as_secs()),
+                    ))
+                });
             Some(points.map(|mut p| p.remove(id).and_then(|v| v.last().copied())))
         };
         let alarm = async {
@@ -148,10 +162,12 @@ where
                 health_unread = Some("its HealthCheckStatus metric has no recent datapoint".into());
                 None
             }
-            Some(Err(e)) => {
+            Some(Err(e)) if e.kind == ErrorKind::Unavailable => {
                 health_unread = Some(format!("HealthCheckStatus could not be read: {e}"));
                 None
             }
+            // Refused (access denied, a bad request): a fault to fix, never a pass.
+            Some(Err(e)) => Some(Err(e.to_string())),
         };
         let preflight = PreflightReadings {
             secondary_health,

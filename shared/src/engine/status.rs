@@ -244,7 +244,7 @@ where
             .collect::<Vec<_>>();
         let (states, (checks, _), secondary_health, alarms, values, probes, histories, lags) = tokio::join!(
             self.store.load_states(&names),
-            self.list_check_pages(None),
+            self.list_check_pages_within(None),
             secondary_health,
             self.read_alarms(alarm_arns),
             self.read_switch_values(defs, now),
@@ -254,7 +254,7 @@ where
         );
         let mut states = states.map_err(EngineError::Store)?;
         let secondary_health: Result<HashMap<String, Vec<Datapoint>>, AwsError> = secondary_health;
-        let mut probes: HashMap<String, ProbeHealth> = probes
+        let probes: HashMap<String, ProbeHealth> = probes
             .into_iter()
             .map(|p| (p.health_check_id.clone(), p))
             .collect();
@@ -310,7 +310,7 @@ where
                 .primary
                 .probe_health_check_id
                 .as_ref()
-                .and_then(|id| probes.remove(id));
+                .and_then(|id| probes.get(id).cloned());
             let parts = Parts {
                 switch: switch_status(def, &state, alarm, value),
                 state,

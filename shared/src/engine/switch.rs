@@ -25,6 +25,16 @@ pub const ROUTE53_WAIT: Duration = Duration::from_secs(2);
 /// A version mismatch is re-read and retried at most this many times.
 const VERSION_RETRIES: usize = 3;
 
+/// What a transition does to the primary's check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckTarget {
+    /// Set these flags (forced unhealthy on a failover, the prior flags on a failback).
+    Set(HealthCheckSettings),
+    /// A failback with no prior flags recorded (the check's switch never confirmed): lift
+    /// a forced state if there is one, else leave the check as it is.
+    Unforce,
+}
+
 /// The primary's check before and after a flip.
 struct Flip {
     before: HealthCheckConfig,
@@ -86,29 +96,25 @@ where
             async {
                 match check_target {
                     Some(target) => Some(
-                        tokio::time::timeout(ROUTE53_WAIT, self.flip_check(def, target))
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(format!(
-                                    "Route 53's API did not answer within {} s",
-                                    ROUTE53_WAIT.as_secs()
-                                ))
-                            }),
+                        tokio::time::timeout(
+                            ROUTE53_WAIT,
+                            self.flip_check(def, target, VERSION_RETRIES),
+                        )
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(format!(
+                                "Route 53's API did not answer within {} s",
+                                ROUTE53_WAIT.as_secs()
+                            ))
+                        }),
                     ),
                     None => None,
                 }
             }
         );
         *recorded = audited;
-        match saved {
-            Ok(ControlWrite::Written) => *state = next,
-            Ok(ControlWrite::Conflict(_)) => {
-                return Err(
-                    "the control state changed under this invocation (ownership lost)".into(),
-                )
-            }
-            Err(e) => return Err(format!("recording the progress failed: {e}")),
-        }
+        // What landed goes into the execution before the progress write is looked at, so a
+        // failed write (the caller's release records `exec`) keeps the prior flags read.
         let landed_at = self.clock.now();
         let mut failures = Vec::new();
         match put {
@@ -124,6 +130,15 @@ where
                 failures.push(format!("health check: {why}"));
             }
             None => {}
+        }
+        match saved {
+            Ok(ControlWrite::Written) => *state = next,
+            Ok(ControlWrite::Conflict(_)) => {
+                return Err(
+                    "the control state changed under this invocation (ownership lost)".into(),
+                )
+            }
+            Err(e) => return Err(format!("recording the progress failed: {e}")),
         }
         if exec.metric_switched_at.is_some() || exec.check_switched_at.is_some() {
             exec.switched_at.get_or_insert(landed_at);
@@ -159,9 +174,17 @@ where
         let Some(target) = self.check_target(def, &exec) else {
             return Ok((state, false));
         };
-        let flip = self
-            .flip_check(def, target)
+        // Bounded like the switch's own wait, so that an unanswering Route 53 cannot hold
+        // the reconciler's other services; a version conflict means someone changed the
+        // check (a failback, a human): no retry, the next run decides on fresh state.
+        let flip = tokio::time::timeout(ROUTE53_WAIT, self.flip_check(def, target, 0))
             .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "Route 53's API did not answer within {} s",
+                    ROUTE53_WAIT.as_secs()
+                ))
+            })
             .map_err(|cause| EngineError::StepFailed {
                 service: def.name.clone(),
                 epoch: exec.epoch,
@@ -170,14 +193,17 @@ where
             })?;
         let now = self.clock.now();
         let mut done = exec.clone();
+        let after = flip.after;
         self.landed_check(&mut done, flip, now);
         done.route53_unanswered = None;
         let mut next = state.clone();
         next.version += 1;
         next.execution = Some(done.clone());
         let what = format!(
-            "health check {} (primary) set to {target}: the both-mode switch is complete ({})",
+            "health check {} (primary) set to {} (version {}): the both-mode switch is complete ({})",
             def.primary.health_check_id,
+            after.settings,
+            after.version,
             switched_by(def, &done)
         );
         let record = HistoryRecord {
@@ -212,18 +238,21 @@ where
 
     /// What the primary's check is set to by this transition, when the mode flips it:
     /// forced unhealthy on a failover, the recorded prior flags on a failback.
-    fn check_target(
-        &self,
-        def: &ServiceDefinition,
-        exec: &Execution,
-    ) -> Option<HealthCheckSettings> {
-        if !def.switch.uses_health_check() || exec.check_switched_at.is_some() {
+    fn check_target(&self, def: &ServiceDefinition, exec: &Execution) -> Option<CheckTarget> {
+        if !def.switch.uses_health_check()
+            || exec.check_switched_at.is_some()
+            || exec.nothing_switched
+        {
             return None;
         }
-        match exec.kind {
-            TransitionKind::Failover => Some(HealthCheckSettings::FORCED_UNHEALTHY),
-            TransitionKind::Failback => exec.prior,
-        }
+        Some(match (exec.kind, exec.prior) {
+            (TransitionKind::Failover, _) => {
+                CheckTarget::Set(HealthCheckSettings::FORCED_UNHEALTHY)
+            }
+            (TransitionKind::Failback, Some(prior)) => CheckTarget::Set(prior),
+            // The failover's flip may have landed unconfirmed (a late answer, a lost write).
+            (TransitionKind::Failback, None) => CheckTarget::Unforce,
+        })
     }
 
     /// Records a landed flip: the prior flags (a failover's, for its failback) and versions.
@@ -249,16 +278,26 @@ where
         exec.route53_unanswered = None;
     }
 
-    /// Sets the primary's check to `target` with HealthCheckVersion, re-reading on a
-    /// version mismatch; no state write (the caller records the result).
+    /// Sets the primary's check to `target` with HealthCheckVersion; no state write (the
+    /// caller records the result). `retries`: how many version mismatches are re-read and
+    /// tried again (0: someone else changed the check, so the next run decides again).
     async fn flip_check(
         &self,
         def: &ServiceDefinition,
-        target: HealthCheckSettings,
+        target: CheckTarget,
+        retries: usize,
     ) -> Result<Flip, String> {
         let id = &def.primary.health_check_id;
-        for _ in 0..=VERSION_RETRIES {
+        for _ in 0..=retries {
             let before = self.health.get(id).await.map_err(|e| e.to_string())?;
+            let target = match target {
+                CheckTarget::Set(t) => t,
+                CheckTarget::Unforce if before.settings.forces_unhealthy() => HealthCheckSettings {
+                    disabled: false,
+                    inverted: false,
+                },
+                CheckTarget::Unforce => before.settings,
+            };
             if before.settings == target {
                 return Ok(Flip {
                     before,
@@ -278,7 +317,8 @@ where
             }
         }
         Err(format!(
-            "health check {id} kept changing under us ({VERSION_RETRIES} version conflicts)"
+            "health check {id} changed under us ({} version conflicts); the next run looks again",
+            retries + 1
         ))
     }
 }

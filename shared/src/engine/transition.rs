@@ -356,7 +356,8 @@ where
         };
         let mut recorded = false;
         let data_plane = def.switch.mode != SwitchMode::HealthCheck;
-        if data_plane && exec.switched_at.is_none() {
+        // A failback of a BLOCKED failover switched nothing: nothing to undo, no cooldown.
+        if data_plane && exec.switched_at.is_none() && !exec.nothing_switched {
             if let Err(cause) = self
                 .switch_without_route53(def, &mut state, &mut exec, &mut recorded)
                 .await
@@ -381,6 +382,9 @@ where
         }
         let pending = exec.alerted_at.is_none().then(|| {
             let what = match exec.prior {
+                _ if exec.nothing_switched => {
+                    "nothing to undo (the failover had been blocked: nothing was switched)".into()
+                }
                 _ if data_plane => format!(
                     "{} (switch mode {})",
                     switched_by(def, &exec),

@@ -240,7 +240,9 @@ pub fn failback_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
     );
     decision_section(&mut m, def, exec);
     let _ = writeln!(m, "What was changed");
-    if def.switch.mode == SwitchMode::HealthCheck {
+    if exec.nothing_switched && def.switch.mode != SwitchMode::HealthCheck {
+        let _ = writeln!(m, "  Nothing: the failover had been blocked, so nothing was switched and nothing needed undoing.\n");
+    } else if def.switch.mode == SwitchMode::HealthCheck {
         match exec.prior {
             Some(prior) => {
                 let _ = writeln!(

@@ -20,6 +20,8 @@ use crate::ports::{
 
 /// ListHealthChecks calls a reconciler run (or a `status` of every service) makes at most.
 pub const CHECK_PAGES_PER_RUN: usize = 2;
+/// How long a run waits for those pages before it goes on without them.
+pub const LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A service's state as the run loaded it.
 #[derive(Debug)]
@@ -116,10 +118,32 @@ where
     /// same page twice in a run. Where to go on is kept for the next run.
     pub(crate) async fn list_check_pages_for_run(&self) -> CheckPages {
         let start = self.check_cursor_get();
-        let (pages, next) = self.list_check_pages(start.clone()).await;
+        let (pages, next) = self.list_check_pages_within(start.clone()).await;
         self.check_cursor_set(next.clone());
         debug!(start = ?start, next = ?next, calls = pages.calls, checks = pages.checks.len(), "health checks listed");
         pages
+    }
+
+    /// [`Self::list_check_pages`] within [`LIST_WAIT`]: everything waiting for the list (a
+    /// run's services, a status) must not wait on an unanswering Route 53 (its SDK retries
+    /// for up to 20 s). Unread, the checks are not drift-checked or shown this time, and the
+    /// next read starts from the same place.
+    pub(crate) async fn list_check_pages_within(
+        &self,
+        start: Option<String>,
+    ) -> (CheckPages, Option<String>) {
+        let listed = tokio::time::timeout(LIST_WAIT, self.list_check_pages(start.clone())).await;
+        listed.unwrap_or_else(|_| {
+            warn!("ListHealthChecks did not answer in time; going on without the checks");
+            let pages = CheckPages {
+                error: Some(format!(
+                    "listing health checks: Route 53's API did not answer within {} s",
+                    LIST_WAIT.as_secs()
+                )),
+                ..CheckPages::default()
+            };
+            (pages, start)
+        })
     }
 
     /// Up to [`CHECK_PAGES_PER_RUN`] pages from `start`; returns them and where the next

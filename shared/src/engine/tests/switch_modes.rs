@@ -289,3 +289,63 @@ async fn an_unhealthy_probe_refuses_the_failback_and_says_for_how_long() {
         r.message
     );
 }
+
+#[tokio::test]
+async fn both_failback_lifts_a_forced_check_whose_switch_was_never_confirmed() {
+    let e = engine_with(switch("both"));
+    secondary_health(&e, true);
+    e.health.set_down(true);
+    assert_eq!(incident(&e).await, "failed_over");
+    let exec = e.store.state("checkout").execution.unwrap();
+    assert!(exec.check_switched_at.is_none() && exec.prior.is_none());
+    // The UpdateHealthCheck given up on after 2 s landed after all, unrecorded.
+    e.health.set_down(false);
+    e.health
+        .checks
+        .lock()
+        .unwrap()
+        .get_mut("hc-primary")
+        .unwrap()
+        .settings = crate::domain::state::HealthCheckSettings::FORCED_UNHEALTHY;
+    e.clock.set(T0 + 10 * MIN);
+    send(&e, &event(0, "OK", T0 + MIN, "c"), "r3")
+        .await
+        .unwrap();
+    send(&e, &event(1, "OK", T0 + MIN, "d"), "r4")
+        .await
+        .unwrap();
+    let r = operate(&e, op("failback", json!({}))).await;
+    assert!(r.ok, "{r:?}");
+    assert!(
+        !e.health.get_now("hc-primary").settings.forces_unhealthy(),
+        "the failback must not leave the primary forced out"
+    );
+    assert_eq!(e.alarms.published_for("checkout"), vec![1.0, 0.0]);
+}
+
+#[tokio::test]
+async fn a_metric_failback_from_blocked_switches_nothing_and_starts_no_cooldown() {
+    let e = engine_with(switch("metric"));
+    secondary_health(&e, false);
+    assert_eq!(incident(&e).await, "blocked");
+    e.clock.set(T0 + 10 * MIN);
+    send(&e, &event(0, "OK", T0 + MIN, "c"), "r3")
+        .await
+        .unwrap();
+    send(&e, &event(1, "OK", T0 + MIN, "d"), "r4")
+        .await
+        .unwrap();
+    let r = operate(&e, op("failback", json!({}))).await;
+    assert!(r.ok, "{r:?}");
+    let state = e.store.state("checkout");
+    assert_eq!(state.phase, Phase::PrimaryActive);
+    assert!(e.alarms.published_for("checkout").is_empty());
+    assert_eq!(state.last_transition_at, None, "no cooldown");
+    let alert = e.notifier.sent().last().cloned().unwrap();
+    assert_eq!(alert.event_type, "failback");
+    assert!(
+        alert.message.contains("nothing was switched"),
+        "{}",
+        alert.message
+    );
+}
