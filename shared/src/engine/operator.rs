@@ -68,8 +68,8 @@ where
             .map_err(EngineError::Store)?;
         info!(service = %def.name, action = req.action.as_str(), requested_by = %req.requested_by, reason = %req.reason, dry_run = req.dry_run, force = req.force, "operator request");
         match req.action {
-            Action::Failover => self.manual_failover(def, &req, state, inv).await,
-            Action::Failback => self.manual_failback(def, &req, state, inv).await,
+            Action::Failover => Box::pin(self.manual_failover(def, &req, state, inv)).await,
+            Action::Failback => Box::pin(self.manual_failback(def, &req, state, inv)).await,
             Action::Pause => self.pause(def, &req, state, inv).await,
             Action::Resume => self.resume_automation(def, &req, state, inv).await,
             Action::Status => unreachable!("handled above"),
@@ -211,7 +211,8 @@ where
         let epoch = next.epoch;
         let record = operator_record(req, epoch, "failover", now);
         let first = self.store.append_history(&def.name, &record).await;
-        let outcome = self.execute(def, next, Some(readings)).await;
+        // Boxed: the transition's future is large, and an operator request runs it inline.
+        let outcome = Box::pin(self.execute(def, next, Some(readings))).await;
         let audit = self.audit_landed(def, &record, first, inv).await;
         Ok(self.answer_claimed(def, r, epoch, audit, outcome).await)
     }
@@ -355,7 +356,7 @@ where
         let epoch = next.epoch;
         let record = operator_record(req, epoch, "failback", now);
         let first = self.store.append_history(&def.name, &record).await;
-        let outcome = self.execute_failback(def, next).await;
+        let outcome = Box::pin(self.execute_failback(def, next)).await;
         let audit = self.audit_landed(def, &record, first, inv).await;
         Ok(self.answer_claimed(def, r, epoch, audit, outcome).await)
     }
