@@ -1,3 +1,6 @@
+//! (The reconciler run's future is deep: the default layout depth of 128 is not enough.)
+#![recursion_limit = "256"]
+
 use failover::engine::ReconcileSettings;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use reconciler::{handler, FUNCTION};
