@@ -41,11 +41,6 @@ fn tap_on(moto: &Emulator) -> AwsTap {
 
 /// The tap's mark once every call made so far is filed (the tap files a call just after
 /// answering it).
-fn settled_mark(tap: &AwsTap) -> usize {
-    tap.settled_since(tap.mark(), Duration::from_secs(5));
-    tap.mark()
-}
-
 fn operations(calls: &[TappedCall]) -> Vec<String> {
     calls.iter().map(|c| c.operation.clone()).collect()
 }
@@ -79,7 +74,7 @@ async fn load_states_reads_250_services_in_three_batch_get_item_calls() {
     // A name asked twice is asked once (BatchGetItem refuses duplicate keys).
     let mut asked = services.clone();
     asked.push(services[0].clone());
-    let mark = settled_mark(&tap);
+    let mark = tap.settled_mark();
     let states = store.load_states(&asked).await.unwrap();
     let calls = tap.settled_since(mark, Duration::from_secs(5));
 
@@ -99,7 +94,7 @@ async fn load_states_reads_250_services_in_three_batch_get_item_calls() {
         }
     }
     // Nothing asked, nothing sent.
-    let mark = settled_mark(&tap);
+    let mark = tap.settled_mark();
     assert!(store.load_states(&[]).await.unwrap().is_empty());
     assert!(tap.settled_since(mark, Duration::from_secs(5)).is_empty());
 }
@@ -127,7 +122,7 @@ async fn list_health_checks_on_moto_is_one_page_whatever_max_items_says() {
         failover::adapters::aws::route53_client(&tap.sdk_config(&sdk)),
         Route53Budget::new(10),
     );
-    let mark = settled_mark(&tap);
+    let mark = tap.settled_mark();
     let page = checks.list_page(None).await.unwrap();
     let calls = tap.settled_since(mark, Duration::from_secs(5));
     assert_eq!(operations(&calls), ["ListHealthChecks"], "{calls:#?}");
@@ -192,7 +187,7 @@ async fn the_switch_metric_reads_back_what_was_published_in_its_region() {
     let asked: Vec<String> = ["checkout", "payments", "never-published"]
         .map(String::from)
         .to_vec();
-    let mark = settled_mark(&tap);
+    let mark = tap.settled_mark();
     let got = cw.switch_values(region, &asked, now).await.unwrap();
     let calls = tap.settled_since(mark, Duration::from_secs(5));
     assert_eq!(operations(&calls), ["GetMetricData"], "{calls:#?}");
@@ -220,12 +215,12 @@ async fn the_switch_metric_reads_back_what_was_published_in_its_region() {
     let many: Vec<(String, f64)> = (0..1001)
         .map(|i| (format!("svc-{i:04}"), f64::from(i % 2)))
         .collect();
-    let mark = settled_mark(&tap);
+    let mark = tap.settled_mark();
     cw.put_switch_values("us-west-2", &many, now).await.unwrap();
     let calls = tap.settled_since(mark, Duration::from_secs(5));
     assert_eq!(operations(&calls), ["PutMetricData"; 2], "{calls:#?}");
     let names: Vec<String> = many.iter().map(|(s, _)| s.clone()).collect();
-    let mark = settled_mark(&tap);
+    let mark = tap.settled_mark();
     let got = cw.switch_values("us-west-2", &names, now).await.unwrap();
     let calls = tap.settled_since(mark, Duration::from_secs(5));
     assert_eq!(operations(&calls), ["GetMetricData"; 3], "{calls:#?}");
@@ -303,7 +298,7 @@ async fn health_statuses_read_back_route53_status_datapoints_oldest_first() {
     let ids: Vec<String> = ["hc-primary", "hc-probe", "hc-elsewhere", "hc-silent"]
         .map(String::from)
         .to_vec();
-    let mark = settled_mark(&tap);
+    let mark = tap.settled_mark();
     let got = cw.health_statuses(&ids, from, now).await.unwrap();
     let calls = tap.settled_since(mark, Duration::from_secs(5));
     assert_eq!(operations(&calls), ["GetMetricData"], "{calls:#?}");

@@ -150,7 +150,7 @@ async fn staggered_observers_are_decided_by_the_reconciler_from_their_standing_a
     );
     assert_eq!(b.phase_and_epoch().await, ("PRIMARY_ACTIVE".into(), 0));
 
-    let mut mark = b.tap.mark();
+    let mut mark = b.tap.settled_mark();
     b.reconcile("r1").await;
     let calls = b.tap.take_since(&mut mark);
     // A (us-east-1) and B (us-west-2): one DescribeAlarms in each observer region (the
@@ -316,7 +316,7 @@ async fn a_reconciler_run_over_200_services_reads_only_the_standing_alarms() {
                 .expect("the vote");
         }
     }
-    let mut mark = b.tap.mark();
+    let mut mark = b.tap.settled_mark();
     let report = b.reconcile("r1").await;
     assert_eq!((report.services, report.checked), (200, 200), "{report:?}");
     let calls = b.tap.take_since(&mut mark);

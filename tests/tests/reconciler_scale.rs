@@ -64,7 +64,7 @@ async fn the_reconciler_republishes_the_decided_value_and_reports_a_switch_alarm
     }
     assert_eq!(w.alerts().await.len(), 1, "the failover alert");
     let settings = ReconcileSettings::default();
-    let mut mark = tap.mark();
+    let mut mark = tap.settled_mark();
     // One run a minute; moto never evaluates the switch alarm: it stays OK (as a broken
     // alarm would), inside the grace for the first runs, at its end from minute 5.
     let run = |minute: i64| {
@@ -175,7 +175,7 @@ async fn a_steady_state_run_over_1000_services_makes_at_most_2_route53_and_15_dy
     let tap = w.tap();
     let engine = w.engine_through(&tap);
     let settings = ReconcileSettings::default();
-    let mut mark = tap.mark();
+    let mut mark = tap.settled_mark();
     let mut runs = Vec::new();
     for n in 1..=3 {
         let started = Instant::now();

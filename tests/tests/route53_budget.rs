@@ -119,7 +119,7 @@ async fn both_mode_switches_by_metric_while_route53_is_down_and_the_reconciler_c
     let tap = w.tap();
     tap.set_outage("route53", Some(FaultKind::Unavailable));
     let engine = w.engine_through(&tap);
-    let mut mark = tap.mark();
+    let mut mark = tap.settled_mark();
     assert_eq!(send(&w, &engine, 0, "ALARM").await, "vote_recorded");
     let started = Instant::now();
     assert_eq!(send(&w, &engine, 1, "ALARM").await, "failed_over");
@@ -220,7 +220,7 @@ async fn region_wide(mode: Option<&str>) -> (World, Vec<BulkService>, Vec<Tapped
             "vote_recorded"
         );
     }
-    let mark = tap.mark();
+    let mark = tap.settled_mark();
     let started = Instant::now();
     let decided = join_all(services.iter().map(|s| {
         let e = event(s, 1);

@@ -126,7 +126,7 @@ async fn metric_mode_fails_over_by_one_datapoint_and_back_by_another_without_rou
     let w = world(Some("metric")).await;
     let tap = w.tap();
     let engine = w.engine_through(&tap);
-    let mut mark = tap.mark();
+    let mut mark = tap.settled_mark();
 
     assert_eq!(incident(&w, &engine).await, "failed_over");
     let calls = tap.take_since(&mut mark);
@@ -186,7 +186,7 @@ async fn both_mode_lands_the_datapoint_and_the_forced_check_and_failback_restore
     let w = world(Some("both")).await;
     let tap = w.tap();
     let engine = w.engine_through(&tap);
-    let mut mark = tap.mark();
+    let mut mark = tap.settled_mark();
 
     assert_eq!(incident(&w, &engine).await, "failed_over");
     let calls = tap.take_since(&mut mark);
@@ -250,7 +250,7 @@ async fn health_check_mode_still_forces_the_check_and_publishes_no_metric() {
     let w = world(None).await;
     let tap = w.tap();
     let engine = w.engine_through(&tap);
-    let mut mark = tap.mark();
+    let mut mark = tap.settled_mark();
     assert_eq!(incident(&w, &engine).await, "failed_over");
     let calls = tap.take_since(&mut mark);
     assert_eq!(count(&calls, "UpdateHealthCheck"), 1, "{calls:#?}");
@@ -324,7 +324,7 @@ async fn a_failback_waits_for_the_probe_to_be_healthy_for_five_minutes_unless_fo
                 .expect("the operator request")
         }
     };
-    let mut mark = tap.mark();
+    let mut mark = tap.settled_mark();
     let refused = operate(json!({})).await;
     assert!(!refused.ok, "{refused:?}");
     for needle in [

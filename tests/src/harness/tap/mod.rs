@@ -208,6 +208,14 @@ impl AwsTap {
     }
 
     /// How many calls have been recorded so far (a mark for [`AwsTap::since`]).
+    /// [`Self::mark`] once the calls in flight are recorded (the tap records a call just
+    /// after answering it, so a caller may already have moved on): nothing earlier is
+    /// counted after it.
+    pub fn settled_mark(&self) -> usize {
+        self.settled_since(self.mark(), Duration::from_secs(5));
+        self.mark()
+    }
+
     pub fn mark(&self) -> usize {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
