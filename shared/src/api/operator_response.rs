@@ -10,6 +10,7 @@ use super::operator_request::Action;
 use crate::domain::event::ObservedState;
 use crate::domain::history::HistoryRecord;
 use crate::domain::probe::ProbeHealth;
+use crate::domain::recovery::ObserverOk;
 use crate::domain::state::{Execution, Phase, PreflightCheck, VoteRecord};
 use crate::domain::switch::SwitchMode;
 
@@ -91,6 +92,37 @@ pub struct ServiceStatus {
     /// is forced unhealthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_probe: Option<ProbeHealth>,
+    /// After a failover switched: whether the observers confirm the recovery, and the
+    /// measured figures (`domain::recovery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryStatus>,
+}
+
+/// A failover's recovery as `status` shows it. Times are RFC 3339; `observers_ok` has
+/// each observer's OK (Unix ms, `event` or `read`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryStatus {
+    /// `watching`, `not_recovered` (paged, still watched) or `recovered`.
+    pub state: String,
+    pub switched_at: String,
+    /// `recovery_timeout_seconds` after the switch.
+    pub deadline: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_alarm_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_at: Option<String>,
+    /// The measured RTO: first ALARM -> the last observer's OK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observers_ok: Vec<ObserverOk>,
+    /// The observers not yet OK after the switch, with their latest state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still_failing: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_recovered_paged_at: Option<String>,
 }
 
 /// The switch of one service as `status` read it.

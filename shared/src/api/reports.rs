@@ -110,6 +110,12 @@ pub struct ReconcileReport {
     /// run (an account with more checks than two pages is covered over several runs).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub checks_not_read: usize,
+    /// Failovers whose recovery this run confirmed (an observer's OK found by reading).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recovered: usize,
+    /// `[NOT RECOVERED]` pages recorded by this run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_recovered: usize,
 }
 
 fn is_zero(n: &usize) -> bool {

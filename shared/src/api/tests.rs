@@ -68,6 +68,7 @@ fn status() -> ServiceStatus {
         catalog: None,
         switch: None,
         primary_probe: None,
+        recovery: None,
     }
 }
 

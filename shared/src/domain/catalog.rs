@@ -51,6 +51,10 @@ pub struct ServiceDefinition {
     /// A failback without `force` needs the primary's probe healthy for this long.
     #[serde(default = "default_failback_min_healthy_seconds")]
     pub failback_min_healthy_seconds: u64,
+    /// After a failover switched, every observer must be OK again within this long, or
+    /// `[NOT RECOVERED]` pages (`domain::recovery`).
+    #[serde(default = "default_recovery_timeout_seconds")]
+    pub recovery_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,6 +172,9 @@ fn default_max_auto_failovers_per_day() -> u32 {
 }
 fn default_failback_min_healthy_seconds() -> u64 {
     300
+}
+fn default_recovery_timeout_seconds() -> u64 {
+    600
 }
 fn default_true() -> bool {
     true

@@ -109,6 +109,7 @@ impl ServiceDefinition {
                 "failback_min_healthy_seconds",
                 self.failback_min_healthy_seconds,
             ),
+            ("recovery_timeout_seconds", self.recovery_timeout_seconds),
         ] {
             if value == 0 || value > MAX_DURATION_SECONDS {
                 return err(

@@ -466,6 +466,7 @@ fn new_execution(
         alerted_at: None,
         alert_message_id: None,
         completed_at: None,
+        recovery: None,
     }
 }
 

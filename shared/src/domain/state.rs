@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::ObservedState;
 use super::history::HistoryRecord;
+use super::recovery::Recovery;
 use super::time::Millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -206,6 +207,9 @@ pub struct Execution {
     pub alert_message_id: Option<String>,
     #[serde(default)]
     pub completed_at: Option<Millis>,
+    /// A completed failover's recovery, as the observers confirm it (`domain::recovery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
 }
 
 /// A `held` page that went out (or is being sent): the hold's key and when.

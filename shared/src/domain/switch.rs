@@ -191,6 +191,7 @@ mod tests {
             alerted_at: None,
             alert_message_id: None,
             completed_at: None,
+            recovery: None,
         }
     }
 

@@ -140,7 +140,24 @@ where
                 ("state", &obs.state.to_string()),
             ],
         );
-        let outcome = self.after_vote(def, state, fresh, obs, inv).await;
+        // An OK that completes a failover's recovery records it (no call otherwise); a
+        // duplicate may too: its first delivery may have failed before recording it.
+        let mut state = state;
+        let recovered = match self.recovery_on_vote(def, &mut state, obs.state).await {
+            Ok(r) => r,
+            Err(e) => {
+                // The vote is safe; the redelivery (or the reconciler) records the recovery.
+                audited.map_err(EngineError::Store)?;
+                return Err(e);
+            }
+        };
+        let mut outcome = self.after_vote(def, state, fresh, obs, inv).await;
+        if let (Some(rec), Ok(o)) = (recovered, outcome.as_mut()) {
+            o.detail.push_str(&format!(
+                "; recovered: every observer OK again, measured RTO {}",
+                crate::domain::recovery::rto_text(&rec)
+            ));
+        }
         // The vote is safe in the state item; a lost audit write fails the invocation so the
         // redelivery (a duplicate: one round trip) writes it again.
         audited.map_err(EngineError::Store)?;

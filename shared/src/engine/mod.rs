@@ -18,6 +18,7 @@ mod pause;
 mod probe;
 mod readiness;
 pub mod reconcile;
+mod recovery;
 mod standing;
 mod status;
 mod switch;

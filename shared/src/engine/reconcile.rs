@@ -21,6 +21,7 @@ use switch_metric::check_mechanism_pending;
 
 use super::alarm::Prompt;
 use super::outbox;
+use super::recovery::RecoveryAct;
 use super::standing::AlarmReadings;
 use super::{Engine, EngineError, Invocation};
 use crate::api::reports::ReconcileReport;
@@ -28,6 +29,7 @@ use crate::domain::alert::{escalation_alert, pause_alert};
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::{assess, expired_votes, held_page, Assessment};
 use crate::domain::history::HistoryRecord;
+use crate::domain::recovery::{self, Reads};
 use crate::domain::state::{Phase, ServiceState};
 use crate::domain::time::{fmt_time, Millis};
 use crate::metrics::Unit;
@@ -78,6 +80,10 @@ struct ServiceReport {
     completion_error: Option<String>,
     /// Its primary check was not in this run's ListHealthChecks pages: not drift-checked.
     check_not_read: bool,
+    /// The failover's recovery was recorded by this run.
+    recovered: bool,
+    /// `[NOT RECOVERED]` was recorded by this run.
+    not_recovered: bool,
 }
 
 /// What every service of a run shares, read once after the states.
@@ -143,7 +149,13 @@ where
         let switch_alarms = states
             .iter()
             .filter(|(def, _)| def.switch.uses_metric())
-            .filter_map(|(def, _)| def.switch.alarm_arn.clone());
+            .filter_map(|(def, _)| def.switch.alarm_arn.clone())
+            // The observers of failovers awaiting recovery that sent no OK since the switch.
+            .chain(
+                states
+                    .iter()
+                    .flat_map(|(def, state)| recovery::observers_to_read(def, state)),
+            );
         let (alarms, checks, republished) = tokio::join!(
             self.read_standing_alarms(states.iter().copied(), switch_alarms),
             async {
@@ -207,6 +219,8 @@ where
                     report.switch_drifts += usize::from(r.switch_drift);
                     report.switches_completed += usize::from(r.completed);
                     report.checks_not_read += usize::from(r.check_not_read);
+                    report.recovered += usize::from(r.recovered);
+                    report.not_recovered += usize::from(r.not_recovered);
                     if let Some(e) = r.completion_error {
                         report.errors.push(format!("{name}: {e}"));
                     }
@@ -462,6 +476,19 @@ where
             Phase::FailingOver | Phase::FailingBack => {}
         }
 
+        // A failover awaiting recovery (after the drift checks, which read
+        // the pages as loaded): an OK whose event was lost is found by the read,
+        // and the timeout pages once.
+        let reads = Reads {
+            at: run.alarms.at,
+            state: &|o: &str| run.alarms.get(o).ok().flatten(),
+        };
+        match self.watch_recovery(def, &mut state, &reads, true).await? {
+            RecoveryAct::Recovered(_) => report.recovered = true,
+            RecoveryAct::NotRecovered => report.not_recovered = true,
+            RecoveryAct::Nothing => {}
+        }
+
         if state.phase == Phase::Blocked {
             let since = state
                 .execution
@@ -537,7 +564,9 @@ where
         state: &ServiceState,
         now: Millis,
     ) -> Result<usize, EngineError> {
-        let old = expired_votes(def, state, now);
+        let mut old = expired_votes(def, state, now);
+        // An OK that measures a recovery being watched is kept until the watch ends.
+        old.retain(|(o, _)| !recovery::keeps_vote(def, state, o));
         if old.is_empty() {
             return Ok(0);
         }

@@ -31,6 +31,8 @@ pub(crate) struct AlarmReadings {
     pub unread: HashMap<String, String>,
     /// Reads that failed: their votes are not confirmed this run.
     pub errors: Vec<String>,
+    /// When the reads were answered (an OK found by them is dated so: an upper bound).
+    pub at: crate::domain::time::Millis,
 }
 
 impl AlarmReadings {
@@ -104,6 +106,7 @@ where
                 .map(|(region, names)| self.alarms.alarm_states(region, names)),
         )
         .await;
+        readings.at = self.clock.now();
         for ((region, names), result) in batches.iter().zip(results) {
             let arns = by_region.get(region);
             match result {

@@ -442,6 +442,7 @@ fn build(
         switch,
         probe,
     } = parts;
+    let recovery = super::recovery::recovery_status(def, &state, now);
     let votes = state
         .votes
         .iter()
@@ -495,5 +496,6 @@ fn build(
         }),
         switch: Some(switch),
         primary_probe: probe,
+        recovery,
     }
 }

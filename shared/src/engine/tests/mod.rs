@@ -12,6 +12,7 @@ mod outbox;
 mod preflight;
 mod reconcile;
 mod reconcile_scale;
+mod recovery;
 mod standing;
 mod switch_metric;
 mod switch_modes;
