@@ -50,10 +50,10 @@ pub(super) fn steps() -> Vec<Step> {
         Step::new(Alarm(2, "OK"), "observer 2 recovers").expect("held", &[], true, FAILED_OVER),
         Step::new(
             Alarm(3, "OK"),
-            "observer 3 recovers: no automatic failback; the primary's probe reports healthy again",
+            "observer 3 recovers: every observer OK again, [RECOVERED] with the measured RTO; no automatic failback; the primary's probe reports healthy again",
         )
         .probe(true)
-        .expect("held", &[], true, FAILED_OVER),
+        .expect("held", &["recovered"], true, FAILED_OVER),
         Step::new(
             Reconcile,
             "reconciler run: republishes PrimaryForcedOut=1 (the stream never goes silent)",

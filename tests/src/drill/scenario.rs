@@ -63,7 +63,8 @@ impl Scenario {
         match self {
             Scenario::Quorum => {
                 "two of three observers alarm: exactly one failover and one failover alert, \
-                 no automatic failback when they recover, one failback by the operator"
+                 one recovered alert with the measured RTO and no automatic failback when they recover, \
+                 one failback by the operator"
             }
             Scenario::Blocked => {
                 "a quorum while the secondary is not ready (its readiness alarm in ALARM): \
@@ -172,12 +173,11 @@ impl Scenario {
                     true,
                     FAILED_OVER,
                 ),
-                Step::new(Alarm(3, "OK"), "observer 3 recovers: no automatic failback").expect(
-                    "held",
-                    &[],
-                    true,
-                    FAILED_OVER,
-                ),
+                Step::new(
+                    Alarm(3, "OK"),
+                    "observer 3 recovers: every observer OK again, [RECOVERED] with the measured RTO; no automatic failback",
+                )
+                .expect("held", &["recovered"], true, FAILED_OVER),
                 Step::new(Reconcile, "reconciler run (the one-minute schedule)").expect(
                     "in_sync",
                     &[],
@@ -332,7 +332,7 @@ impl Scenario {
             Scenario::Quorum => Totals {
                 failovers: 1,
                 failbacks: 1,
-                alerts: &["failover", "failback"],
+                alerts: &["failover", "recovered", "failback"],
                 final_phase: "PRIMARY_ACTIVE",
                 failover_by: "alarm-trigger",
                 switch: "health_check",
@@ -372,7 +372,7 @@ impl Scenario {
             Scenario::ControlPlaneOutage => Totals {
                 failovers: 1,
                 failbacks: 1,
-                alerts: &["failover", "failback"],
+                alerts: &["failover", "recovered", "failback"],
                 final_phase: "PRIMARY_ACTIVE",
                 failover_by: "alarm-trigger",
                 switch: "metric",
