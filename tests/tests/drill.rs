@@ -80,7 +80,14 @@ fn switches(report: &DrillReport) -> Vec<(&'static str, bool)> {
 #[tokio::test]
 async fn quorum_fails_over_once_and_only_the_operator_fails_back() {
     let r = drill(Scenario::Quorum).await;
-    assert_eq!(r.alert_types(), ["failover", "failback"]);
+    assert_eq!(r.alert_types(), ["failover", "recovered", "failback"]);
+    assert!(
+        r.alerts[1]
+            .subject
+            .starts_with("[RECOVERED] checkout: all observers OK on eu-west-1, RTO "),
+        "{}",
+        r.alerts[1].subject
+    );
     assert_eq!(
         r.alerts[0].subject,
         "[FAILOVER] checkout: us-east-1 -> eu-west-1 (epoch 1)"
@@ -111,10 +118,10 @@ async fn quorum_fails_over_once_and_only_the_operator_fails_back() {
         ("PRIMARY_ACTIVE", 2)
     );
     assert!(!r.final_primary.forced_unhealthy());
-    // Counted on the wire: exactly two Route 53 changes and two alerts published.
+    // Counted on the wire: exactly two Route 53 changes and three alerts published.
     let ops = r.calls_by_operation();
     assert_eq!(ops.get("UpdateHealthCheck"), Some(&2), "{ops:?}");
-    assert_eq!(ops.get("Publish"), Some(&2), "{ops:?}");
+    assert_eq!(ops.get("Publish"), Some(&3), "{ops:?}");
     // The measured decision and the RTO budget.
     let l = r.latency.as_ref().expect("latency of the failover");
     let switched = l.switched_at.expect("switched");
@@ -277,8 +284,9 @@ async fn staggered_observers_are_decided_by_the_reconciler() {
 async fn a_control_plane_outage_switches_by_metric_without_route53() {
     let r = drill(Scenario::ControlPlaneOutage).await;
     assert_eq!(r.definition["switch"]["mode"], "metric");
-    // One failover alert (no PENDING), one failback alert; the switch moved by the metric.
-    assert_eq!(r.alert_types(), ["failover", "failback"]);
+    // One failover alert (no PENDING), the recovery, one failback alert; the switch moved
+    // by the metric.
+    assert_eq!(r.alert_types(), ["failover", "recovered", "failback"]);
     assert!(
         r.alerts
             .iter()

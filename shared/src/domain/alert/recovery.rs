@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{subject, Alert};
+use super::{subject, switched_by, Alert};
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::recovery::{rto_text, timeline, Recovery};
 use crate::domain::state::Execution;
@@ -40,7 +40,7 @@ pub fn recovered_alert(def: &ServiceDefinition, exec: &Execution, rec: &Recovery
             what
         );
     }
-    let _ = writeln!(m);
+    let _ = writeln!(m, "  ({})\n", switched_by(def, exec));
     match rec.rto_ms {
         Some(ms) => {
             let _ = writeln!(
