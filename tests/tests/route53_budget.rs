@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use failover::adapters::aws::AwsEngine;
-use failover::engine::ReconcileSettings;
+use failover::engine::{ReconcileSettings, ROUTE53_WAIT};
 use futures::future::join_all;
 use integration_tests::harness::provision::bulk::{provision_many, BulkService};
 use integration_tests::harness::provision::resources::{put_health_status, switch_datapoints};
@@ -21,8 +21,6 @@ use integration_tests::*;
 use serde_json::json;
 
 const MIN: i64 = 60_000;
-/// `engine::switch::ROUTE53_WAIT` (not public): how long both mode waits for Route 53.
-const ROUTE53_WAIT: Duration = Duration::from_secs(2);
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

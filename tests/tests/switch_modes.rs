@@ -114,6 +114,15 @@ async fn alerts(w: &World) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Exactly one alert since the last read: its subject starts with `subject`, its body
+/// says `says`.
+async fn assert_one_alert(w: &World, subject: &str, says: &str) {
+    let sent = alerts(w).await;
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(sent[0].0.starts_with(subject), "{}", sent[0].0);
+    assert!(sent[0].1.contains(says), "{}", sent[0].1);
+}
+
 async fn audit_mentions(w: &World, needle: &str) -> bool {
     w.history().await.iter().any(|item| {
         item.values()
@@ -147,18 +156,7 @@ async fn metric_mode_fails_over_by_one_datapoint_and_back_by_another_without_rou
     );
     assert_eq!(hc(&w, &w.primary).await, (false, false, 1), "untouched");
     assert_eq!(hc(&w, &w.secondary).await, (false, false, 1), "untouched");
-    let sent = alerts(&w).await;
-    assert_eq!(sent.len(), 1, "{sent:#?}");
-    assert!(
-        sent[0].0.starts_with("[FAILOVER] checkout"),
-        "{}",
-        sent[0].0
-    );
-    assert!(
-        sent[0].1.contains("switched by: metric;"),
-        "the alert names the mechanism:\n{}",
-        sent[0].1
-    );
+    assert_one_alert(&w, "[FAILOVER] checkout", "switched by: metric;").await;
     assert!(audit_mentions(&w, "switched by: metric").await);
 
     let r = failback(&w, &engine, json!({})).await;
@@ -204,18 +202,12 @@ async fn both_mode_lands_the_datapoint_and_the_forced_check_and_failback_restore
         disabled && inverted,
         "the primary's check is forced unhealthy"
     );
-    let sent = alerts(&w).await;
-    assert_eq!(sent.len(), 1, "{sent:#?}");
-    assert!(
-        sent[0].0.starts_with("[FAILOVER] checkout"),
-        "{}",
-        sent[0].0
-    );
-    assert!(
-        sent[0].1.contains("switched by: metric and health check"),
-        "{}",
-        sent[0].1
-    );
+    assert_one_alert(
+        &w,
+        "[FAILOVER] checkout",
+        "switched by: metric and health check",
+    )
+    .await;
 
     let r = failback(&w, &engine, json!({})).await;
     assert!(r.ok, "{r:?}");

@@ -18,6 +18,19 @@ impl ServiceDefinition {
     pub fn validate_in(&self, home: Option<&HomeAccount>) -> Result<(), CatalogError> {
         let err = |field: &str, message: String| Err(CatalogError::new(&self.name, field, message));
         let outside = |arn: &AlarmArn<'_>| home.and_then(|h| h.refuses(arn));
+        // Every alarm ARN in an entry: a CloudWatch alarm, in the deployment's account.
+        let home_alarm = |field: &str, arn: &str| -> Result<(), CatalogError> {
+            let Some(parsed) = AlarmArn::parse(arn) else {
+                return err(
+                    field,
+                    format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
+                );
+            };
+            match outside(&parsed) {
+                Some(why) => err(field, format!("'{}' {why}", quote_cap(arn))),
+                None => Ok(()),
+            }
+        };
 
         if let Some(problem) = service_name_problem(&self.name) {
             return err("name", problem);
@@ -76,15 +89,7 @@ impl ServiceDefinition {
         let mut seen = HashSet::new();
         for (i, arn) in self.observers.iter().enumerate() {
             let field = format!("observers[{i}]");
-            let Some(parsed) = AlarmArn::parse(arn) else {
-                return err(
-                    &field,
-                    format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
-                );
-            };
-            if let Some(why) = outside(&parsed) {
-                return err(&field, format!("'{}' {why}", quote_cap(arn)));
-            }
+            home_alarm(&field, arn)?;
             if !seen.insert(arn.as_str()) {
                 return err(&field, format!("'{}' is listed twice", quote_cap(arn)));
             }
@@ -123,16 +128,7 @@ impl ServiceDefinition {
         }
 
         if let Some(arn) = &self.preflight.secondary_alarm_arn {
-            let field = "preflight.secondary_alarm_arn";
-            let Some(parsed) = AlarmArn::parse(arn) else {
-                return err(
-                    field,
-                    format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
-                );
-            };
-            if let Some(why) = outside(&parsed) {
-                return err(field, format!("'{}' {why}", quote_cap(arn)));
-            }
+            home_alarm("preflight.secondary_alarm_arn", arn)?;
         }
         match (self.switch.mode, &self.switch.alarm_arn) {
             (SwitchMode::HealthCheck, Some(_)) => {
@@ -153,15 +149,7 @@ impl ServiceDefinition {
             }
             (_, Some(arn)) => {
                 let field = "switch.alarm_arn";
-                let Some(parsed) = AlarmArn::parse(arn) else {
-                    return err(
-                        field,
-                        format!("'{}' is not a CloudWatch alarm ARN", quote_cap(arn)),
-                    );
-                };
-                if let Some(why) = outside(&parsed) {
-                    return err(field, format!("'{}' {why}", quote_cap(arn)));
-                }
+                home_alarm(field, arn)?;
                 if self.observers.contains(arn) {
                     return err(
                         field,

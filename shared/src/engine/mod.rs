@@ -41,6 +41,7 @@ use crate::ports::{AwsError, Clock, CloudWatch, ControlStore, HealthChecks, Noti
 
 pub use catalog::{CATALOG_KEEPER, CATALOG_MISS_REFRESH_MS, CATALOG_TTL_MS};
 pub use reconcile::ReconcileSettings;
+pub use switch::ROUTE53_WAIT;
 
 use catalog::CatalogCache;
 

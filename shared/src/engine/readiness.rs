@@ -4,6 +4,7 @@
 use super::Engine;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::{preflight_checks, HealthReading, PreflightReadings};
+use crate::domain::event::ObservedState;
 use crate::domain::probe::PROBE_STALE_MS;
 use crate::domain::state::PreflightCheck;
 use crate::domain::switch::SwitchMode;
@@ -52,24 +53,8 @@ where
                 None
             }
         };
-        let alarm = async {
-            match &pf.secondary_alarm_arn {
-                Some(arn) => Some(self.alarms.alarm_state(arn).await),
-                None => None,
-            }
-        };
-        // The decision compares seconds with `max_seconds`; the metric may be in ms.
-        let lag = async {
-            match &pf.replica_lag {
-                Some(spec) => Some(
-                    self.alarms
-                        .replica_lag(spec, now)
-                        .await
-                        .map(|v| v.map(|v| spec.to_seconds(v))),
-                ),
-                None => None,
-            }
-        };
+        let alarm = self.read_secondary_alarm(def);
+        let lag = self.read_replica_lag(def, now);
         let (secondary_health, secondary_alarm, replica_lag, primary) = tokio::join!(
             health,
             alarm,
@@ -92,6 +77,31 @@ where
             unanswered,
             health_unread: None,
         }
+    }
+
+    /// The secondary's readiness alarm, when the pre-flight names one.
+    async fn read_secondary_alarm(
+        &self,
+        def: &ServiceDefinition,
+    ) -> Option<Result<Option<ObservedState>, AwsError>> {
+        let arn = def.preflight.secondary_alarm_arn.as_ref()?;
+        Some(self.alarms.alarm_state(arn).await)
+    }
+
+    /// The replica lag in seconds (the decision compares with `max_seconds`; the metric may
+    /// be in ms), when the pre-flight names one.
+    async fn read_replica_lag(
+        &self,
+        def: &ServiceDefinition,
+        now: Millis,
+    ) -> Option<Result<Option<f64>, AwsError>> {
+        let spec = def.preflight.replica_lag.as_ref()?;
+        Some(
+            self.alarms
+                .replica_lag(spec, now)
+                .await
+                .map(|v| v.map(|v| spec.to_seconds(v))),
+        )
     }
 
     /// Metric and both modes: the same signals, with the secondary's health from Route 53's
@@ -125,23 +135,8 @@ where
                 });
             Some(points.map(|mut p| p.remove(id).and_then(|v| v.last().copied())))
         };
-        let alarm = async {
-            match &pf.secondary_alarm_arn {
-                Some(arn) => Some(self.alarms.alarm_state(arn).await),
-                None => None,
-            }
-        };
-        let lag = async {
-            match &pf.replica_lag {
-                Some(spec) => Some(
-                    self.alarms
-                        .replica_lag(spec, now)
-                        .await
-                        .map(|v| v.map(|v| spec.to_seconds(v))),
-                ),
-                None => None,
-            }
-        };
+        let alarm = self.read_secondary_alarm(def);
+        let lag = self.read_replica_lag(def, now);
         let (health, secondary_alarm, replica_lag) = tokio::join!(health, alarm, lag);
         let mut unanswered = Vec::new();
         let mut health_unread = None;

@@ -9,7 +9,9 @@ mod transition;
 
 use std::fmt::Write;
 
-pub use pages::{catalog_alert, drift_alert, escalation_alert, held_alert, pause_alert};
+pub use pages::{
+    catalog_alert, drift_alert, escalation_alert, held_alert, pause_alert, switch_drift_alert,
+};
 pub use recovery::{not_recovered_alert, recovered_alert};
 pub use switch::switched_by;
 pub use transition::{blocked_alert, failback_alert, failover_alert, pending_alert};

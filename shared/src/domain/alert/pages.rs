@@ -7,6 +7,7 @@ use super::{subject, Alert};
 use crate::domain::catalog::{BadVersion, LastGood, ServiceDefinition};
 use crate::domain::decision::HeldPage;
 use crate::domain::state::{Drift, Pause, Phase, VoteRecord};
+use crate::domain::switch::{SWITCH_METRIC, SWITCH_NAMESPACE};
 use crate::domain::text::clip;
 use crate::domain::time::fmt_time;
 
@@ -248,5 +249,45 @@ pub fn catalog_alert(service: &str, bad: &BadVersion, last_good: Option<&LastGoo
         event_type: "catalog".into(),
         epoch: 0,
         severity: severity.into(),
+    }
+}
+
+/// The switch alarm (`metric` and `both` modes) disagrees with the decision.
+pub fn switch_drift_alert(def: &ServiceDefinition, epoch: u64, drift: &Drift, arn: &str) -> Alert {
+    let subject = subject(
+        "[DRIFT]",
+        &def.name,
+        &format!(
+            ": the switch alarm disagrees with {} (epoch {epoch})",
+            drift.phase
+        ),
+    );
+    let region = def.switch.metric_region().unwrap_or("?");
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "DRIFT: {} is {} but its switch alarm says otherwise.\n",
+        def.name, drift.phase
+    );
+    let _ = writeln!(m, "  alarm:    {arn}");
+    let _ = writeln!(m, "  expected: {}", drift.expected);
+    let _ = writeln!(m, "  found:    {}", drift.found);
+    let _ = writeln!(m, "  since:    {}\n", fmt_time(drift.detected_at));
+    let _ = writeln!(
+        m,
+        "The reconciler republishes {SWITCH_NAMESPACE}/{SWITCH_METRIC} Service={} in {region} every run, so the value itself is re-applied; an alarm that still disagrees points at the alarm: check that it exists, watches that metric and dimension (Maximum >= 1 over 60 s, missing data ignored), and that nothing changed it by hand. Until it agrees, Route 53's calculated check may not follow the decision.",
+        def.name
+    );
+    let _ = writeln!(
+        m,
+        "\nThis drift is reported once; the next alert comes when it changes."
+    );
+    Alert {
+        subject,
+        message: m,
+        service: def.name.clone(),
+        event_type: "drift".into(),
+        epoch,
+        severity: "critical".into(),
     }
 }

@@ -10,19 +10,17 @@
 //! switch alarm's is reported once that one has cleared.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use futures::future::join_all;
 use tracing::{debug, error, info, warn};
 
-use crate::domain::alert::Alert;
+use crate::domain::alert::switch_drift_alert;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::state::{Drift, Phase, ServiceState, TransitionKind};
 use crate::domain::switch::{
     decided_value, switch_alarm_drift, SwitchMode, SWITCH_METRIC, SWITCH_NAMESPACE,
 };
-use crate::domain::text::clip;
-use crate::domain::time::{fmt_time, Millis};
+use crate::domain::time::Millis;
 use crate::engine::outbox;
 use crate::engine::standing::AlarmReadings;
 use crate::engine::{Engine, EngineError};
@@ -234,47 +232,5 @@ where
             *state = next;
         }
         Ok(())
-    }
-}
-
-/// The switch alarm disagrees with the decision.
-fn switch_drift_alert(def: &ServiceDefinition, epoch: u64, drift: &Drift, arn: &str) -> Alert {
-    let tail = format!(
-        ": the switch alarm disagrees with {} (epoch {epoch})",
-        drift.phase
-    );
-    let room = crate::domain::alert::MAX_SUBJECT_CHARS.saturating_sub(8 + tail.chars().count());
-    let subject: String = format!("[DRIFT] {}{tail}", clip(&def.name, room))
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(crate::domain::alert::MAX_SUBJECT_CHARS)
-        .collect();
-    let region = def.switch.metric_region().unwrap_or("?");
-    let mut m = String::new();
-    let _ = writeln!(
-        m,
-        "DRIFT: {} is {} but its switch alarm says otherwise.\n",
-        def.name, drift.phase
-    );
-    let _ = writeln!(m, "  alarm:    {arn}");
-    let _ = writeln!(m, "  expected: {}", drift.expected);
-    let _ = writeln!(m, "  found:    {}", drift.found);
-    let _ = writeln!(m, "  since:    {}\n", fmt_time(drift.detected_at));
-    let _ = writeln!(
-        m,
-        "The reconciler republishes {SWITCH_NAMESPACE}/{SWITCH_METRIC} Service={} in {region} every run, so the value itself is re-applied; an alarm that still disagrees points at the alarm: check that it exists, watches that metric and dimension (Maximum >= 1 over 60 s, missing data ignored), and that nothing changed it by hand. Until it agrees, Route 53's calculated check may not follow the decision.",
-        def.name
-    );
-    let _ = writeln!(
-        m,
-        "\nThis drift is reported once; the next alert comes when it changes."
-    );
-    Alert {
-        subject,
-        message: m,
-        service: def.name.clone(),
-        event_type: "drift".into(),
-        epoch,
-        severity: "critical".into(),
     }
 }

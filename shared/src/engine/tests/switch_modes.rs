@@ -31,6 +31,12 @@ async fn incident(e: &TestEngine) -> &'static str {
     out[0]
 }
 
+/// The two observers that decided report OK again, a minute after the incident.
+async fn deciders_recover(e: &TestEngine) {
+    send(e, &event(0, "OK", T0 + MIN, "c"), "r3").await.unwrap();
+    send(e, &event(1, "OK", T0 + MIN, "d"), "r4").await.unwrap();
+}
+
 #[tokio::test]
 async fn a_metric_failover_publishes_1_and_never_calls_route53() {
     let e = engine_with(switch("metric"));
@@ -179,12 +185,7 @@ async fn both_with_route53_answering_lands_both_mechanisms() {
 
     // The failback restores both.
     e.clock.set(T0 + 10 * MIN);
-    send(&e, &event(0, "OK", T0 + MIN, "c"), "r3")
-        .await
-        .unwrap();
-    send(&e, &event(1, "OK", T0 + MIN, "d"), "r4")
-        .await
-        .unwrap();
+    deciders_recover(&e).await;
     let r = operate(&e, op("failback", json!({}))).await;
     assert!(r.ok, "{r:?}");
     assert_eq!(e.alarms.published_for("checkout"), vec![1.0, 0.0]);
@@ -198,12 +199,7 @@ async fn a_metric_failback_publishes_0_without_route53() {
     e.health.set_down(true);
     assert_eq!(incident(&e).await, "failed_over");
     e.clock.set(T0 + 10 * MIN);
-    send(&e, &event(0, "OK", T0 + MIN, "c"), "r3")
-        .await
-        .unwrap();
-    send(&e, &event(1, "OK", T0 + MIN, "d"), "r4")
-        .await
-        .unwrap();
+    deciders_recover(&e).await;
     let r = operate(&e, op("failback", json!({}))).await;
     assert!(r.ok, "{r:?}");
     assert_eq!(e.store.state("checkout").phase, Phase::PrimaryActive);
@@ -220,12 +216,7 @@ async fn a_failback_waits_until_the_primary_probe_has_been_healthy_long_enough()
     let e = engine_with(extra);
     secondary_health(&e, true);
     assert_eq!(incident(&e).await, "failed_over");
-    send(&e, &event(0, "OK", T0 + MIN, "c"), "r3")
-        .await
-        .unwrap();
-    send(&e, &event(1, "OK", T0 + MIN, "d"), "r4")
-        .await
-        .unwrap();
+    deciders_recover(&e).await;
 
     // Down for the incident's first minutes, healthy for the last 2 minutes.
     let now = T0 + 10 * MIN;
@@ -267,12 +258,7 @@ async fn an_unhealthy_probe_refuses_the_failback_and_says_for_how_long() {
     let e = engine_with(extra);
     e.health.add(PROBE, false);
     assert_eq!(incident(&e).await, "failed_over");
-    send(&e, &event(0, "OK", T0 + MIN, "c"), "r3")
-        .await
-        .unwrap();
-    send(&e, &event(1, "OK", T0 + MIN, "d"), "r4")
-        .await
-        .unwrap();
+    deciders_recover(&e).await;
     let now = T0 + 10 * MIN;
     e.clock.set(now);
     e.alarms.health_between(PROBE, now - 7 * MIN, now, false);
@@ -308,12 +294,7 @@ async fn both_failback_lifts_a_forced_check_whose_switch_was_never_confirmed() {
         .unwrap()
         .settings = crate::domain::state::HealthCheckSettings::FORCED_UNHEALTHY;
     e.clock.set(T0 + 10 * MIN);
-    send(&e, &event(0, "OK", T0 + MIN, "c"), "r3")
-        .await
-        .unwrap();
-    send(&e, &event(1, "OK", T0 + MIN, "d"), "r4")
-        .await
-        .unwrap();
+    deciders_recover(&e).await;
     let r = operate(&e, op("failback", json!({}))).await;
     assert!(r.ok, "{r:?}");
     assert!(
@@ -329,12 +310,7 @@ async fn a_metric_failback_from_blocked_switches_nothing_and_starts_no_cooldown(
     secondary_health(&e, false);
     assert_eq!(incident(&e).await, "blocked");
     e.clock.set(T0 + 10 * MIN);
-    send(&e, &event(0, "OK", T0 + MIN, "c"), "r3")
-        .await
-        .unwrap();
-    send(&e, &event(1, "OK", T0 + MIN, "d"), "r4")
-        .await
-        .unwrap();
+    deciders_recover(&e).await;
     let r = operate(&e, op("failback", json!({}))).await;
     assert!(r.ok, "{r:?}");
     let state = e.store.state("checkout");
