@@ -10,6 +10,9 @@ use crate::domain::event::ObservedState;
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{HealthCheckSettings, ServiceState, Vote};
 use crate::domain::time::Millis;
+use crate::domain::workflow_run::{
+    AuroraMove, DbInstance, GlobalCluster, GroupCapacity, InvokeAnswer, ServiceCapacity,
+};
 
 use crate::domain::alert::Alert;
 
@@ -256,4 +259,132 @@ pub trait Notifier: Send + Sync {
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Millis;
+}
+
+/// The runbook's resources in the secondary region (`domain::workflow`): Auto Scaling
+/// groups, ECS services, RDS replicas, Aurora global databases and the user's Lambdas. The
+/// region of each call is the step's (`region`, or the ARN's). `None`: the resource does
+/// not exist (a read that found nothing, not an error).
+pub trait Runbook: Send + Sync {
+    /// DescribeAutoScalingGroups.
+    fn group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<GroupCapacity>, AwsError>> + Send;
+    /// UpdateAutoScalingGroup: MinSize, DesiredCapacity and, when given, MaxSize.
+    fn set_group(
+        &self,
+        region: &str,
+        name: &str,
+        min: i32,
+        max: Option<i32>,
+        desired: i32,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// DescribeServices.
+    fn ecs_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<Option<ServiceCapacity>, AwsError>> + Send;
+    /// UpdateService: desiredCount.
+    fn set_ecs_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        desired: i32,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// DescribeDBInstances.
+    fn db_instance(
+        &self,
+        region: &str,
+        identifier: &str,
+    ) -> impl Future<Output = Result<Option<DbInstance>, AwsError>> + Send;
+    /// PromoteReadReplica.
+    fn promote_replica(
+        &self,
+        region: &str,
+        identifier: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// DescribeGlobalClusters, asked in `region`.
+    fn global_cluster(
+        &self,
+        region: &str,
+        global_cluster: &str,
+    ) -> impl Future<Output = Result<Option<GlobalCluster>, AwsError>> + Send;
+    /// SwitchoverGlobalCluster, or FailoverGlobalCluster with AllowDataLoss, in `region`.
+    fn move_writer(
+        &self,
+        region: &str,
+        global_cluster: &str,
+        target_cluster_arn: &str,
+        how: AuroraMove,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Invoke (RequestResponse) with a JSON payload; the function's own failure is in the
+    /// answer (`function_error`), not an `AwsError`.
+    fn invoke(
+        &self,
+        function_arn: &str,
+        payload: &str,
+    ) -> impl Future<Output = Result<InvokeAnswer, AwsError>> + Send;
+}
+
+/// A deployment without runbook clients: every call is refused, so a workflow step fails
+/// (and pages) instead of being skipped silently. Services without a workflow never call it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRunbook;
+
+impl NoRunbook {
+    fn refused(operation: &'static str) -> AwsError {
+        AwsError::new(
+            "runbook",
+            operation,
+            ErrorKind::Rejected,
+            "this engine was built without runbook clients",
+        )
+    }
+}
+
+impl Runbook for NoRunbook {
+    async fn group(&self, _: &str, _: &str) -> Result<Option<GroupCapacity>, AwsError> {
+        Err(Self::refused("DescribeAutoScalingGroups"))
+    }
+    async fn set_group(
+        &self,
+        _: &str,
+        _: &str,
+        _: i32,
+        _: Option<i32>,
+        _: i32,
+    ) -> Result<(), AwsError> {
+        Err(Self::refused("UpdateAutoScalingGroup"))
+    }
+    async fn ecs_service(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<ServiceCapacity>, AwsError> {
+        Err(Self::refused("DescribeServices"))
+    }
+    async fn set_ecs_service(&self, _: &str, _: &str, _: &str, _: i32) -> Result<(), AwsError> {
+        Err(Self::refused("UpdateService"))
+    }
+    async fn db_instance(&self, _: &str, _: &str) -> Result<Option<DbInstance>, AwsError> {
+        Err(Self::refused("DescribeDBInstances"))
+    }
+    async fn promote_replica(&self, _: &str, _: &str) -> Result<(), AwsError> {
+        Err(Self::refused("PromoteReadReplica"))
+    }
+    async fn global_cluster(&self, _: &str, _: &str) -> Result<Option<GlobalCluster>, AwsError> {
+        Err(Self::refused("DescribeGlobalClusters"))
+    }
+    async fn move_writer(&self, _: &str, _: &str, _: &str, _: AuroraMove) -> Result<(), AwsError> {
+        Err(Self::refused("SwitchoverGlobalCluster"))
+    }
+    async fn invoke(&self, _: &str, _: &str) -> Result<InvokeAnswer, AwsError> {
+        Err(Self::refused("Invoke"))
+    }
 }

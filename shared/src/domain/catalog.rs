@@ -10,6 +10,7 @@ use super::arn::HomeAccount;
 use super::switch::Switch;
 use super::text::quote_capped;
 use super::time::Millis;
+use super::workflow::{CapacityFloor, WorkflowStep};
 
 /// Longest service name accepted; names end up in DynamoDB keys and log lines.
 pub const MAX_SERVICE_NAME_CHARS: usize = 80;
@@ -55,6 +56,9 @@ pub struct ServiceDefinition {
     /// `[NOT RECOVERED]` pages (`domain::recovery`).
     #[serde(default = "default_recovery_timeout_seconds")]
     pub recovery_timeout_seconds: u64,
+    /// The runbook after the switch (`domain::workflow`): scale, promote, invoke.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflow: Vec<WorkflowStep>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +85,9 @@ pub struct Preflight {
     /// passive secondary often has no data, so `ready` is offered; `not_ready` stays the default.
     #[serde(default, deserialize_with = "choice_or_null")]
     pub secondary_alarm_insufficient_data: InsufficientData,
+    /// The secondary's warm capacity a failover needs (`domain::workflow::CapacityFloor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityFloor>,
 }
 
 impl Default for Preflight {
@@ -90,6 +97,7 @@ impl Default for Preflight {
             secondary_alarm_arn: None,
             replica_lag: None,
             secondary_alarm_insufficient_data: InsufficientData::default(),
+            capacity: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::domain::arn::{is_region, AlarmArn, HomeAccount};
 use crate::domain::switch::SwitchMode;
+use crate::domain::workflow::{check_capacity, check_steps};
 
 impl ServiceDefinition {
     pub fn validate(&self) -> Result<(), CatalogError> {
@@ -204,6 +205,10 @@ impl ServiceDefinition {
                 );
             }
         }
+        if let Some(c) = &self.preflight.capacity {
+            check_capacity(c).or_else(|(field, message)| err(&field, message))?;
+        }
+        check_steps(&self.workflow).or_else(|(field, message)| err(&field, message))?;
         Ok(())
     }
 }

@@ -467,6 +467,7 @@ fn new_execution(
         alert_message_id: None,
         completed_at: None,
         recovery: None,
+        workflow: None,
     }
 }
 

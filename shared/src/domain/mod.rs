@@ -14,3 +14,5 @@ pub mod state;
 pub mod switch;
 pub mod text;
 pub mod time;
+pub mod workflow;
+pub mod workflow_run;

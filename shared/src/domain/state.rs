@@ -8,6 +8,7 @@ use super::event::ObservedState;
 use super::history::HistoryRecord;
 use super::recovery::Recovery;
 use super::time::Millis;
+use super::workflow_run::WorkflowRun;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -210,6 +211,9 @@ pub struct Execution {
     /// A completed failover's recovery, as the observers confirm it (`domain::recovery`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+    /// The runbook after the switch and how far it got (`domain::workflow_run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowRun>,
 }
 
 /// A `held` page that went out (or is being sent): the hold's key and when.

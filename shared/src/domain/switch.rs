@@ -192,6 +192,7 @@ mod tests {
             alert_message_id: None,
             completed_at: None,
             recovery: None,
+            workflow: None,
         }
     }
 

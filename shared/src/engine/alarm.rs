@@ -15,7 +15,7 @@ use crate::domain::state::{HeldPaged, ServiceState, Trigger, VoteRecord};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
 use crate::ports::{
-    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, VoteWrite,
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook, VoteWrite,
 };
 
 /// What made the engine assess a service.
@@ -30,13 +30,14 @@ pub(super) enum Prompt<'a> {
     Reconcile,
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Handles one alarm event of either shape.
     pub async fn handle_alarm_event(

@@ -12,7 +12,7 @@ use crate::domain::alert::catalog_alert;
 use crate::domain::catalog::{BadVersion, Catalog, CatalogItem, KeptVersions, LastGood};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
-use crate::ports::{Clock, CloudWatch, ControlStore, HealthChecks, Notifier};
+use crate::ports::{Clock, CloudWatch, ControlStore, HealthChecks, Notifier, Runbook};
 
 /// The catalog is re-read at most this often.
 pub const CATALOG_TTL_MS: Millis = 60_000;
@@ -39,13 +39,14 @@ pub(super) struct CatalogCache {
     failed_at: Option<Millis>,
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// The cached catalog, re-read when older than a minute. A bad entry is logged by name
     /// and field and runs on its last good definition (or is skipped when it has none); if

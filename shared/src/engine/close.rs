@@ -11,15 +11,18 @@ use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Execution, ServiceState};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
-use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
+};
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// The last round trip of a transition: the alert, the closing state write and the
     /// audit record go out together. The closing write already marks the alert sent, so no

@@ -11,16 +11,17 @@ use crate::domain::history::{failed_attempts, step_failed_record};
 use crate::domain::state::{Execution, ServiceState};
 use crate::metrics::Unit;
 use crate::ports::{
-    AwsError, Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier,
+    AwsError, Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
 };
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// A version-guarded write of this invocation's transition. When the SDK retried a
     /// write whose first answer was lost, the retry's condition fails against our own

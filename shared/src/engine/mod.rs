@@ -37,7 +37,9 @@ use crate::domain::event::EventError;
 use crate::domain::state::ServiceState;
 use crate::domain::time::Millis;
 use crate::metrics::{self, Unit};
-use crate::ports::{AwsError, Clock, CloudWatch, ControlStore, HealthChecks, Notifier};
+use crate::ports::{
+    AwsError, Clock, CloudWatch, ControlStore, HealthChecks, NoRunbook, Notifier, Runbook,
+};
 
 pub use catalog::{CATALOG_KEEPER, CATALOG_MISS_REFRESH_MS, CATALOG_TTL_MS};
 pub use reconcile::ReconcileSettings;
@@ -89,12 +91,14 @@ impl EngineError {
 
 /// The steps over their ports: the control table, Route 53's health checks, CloudWatch's
 /// alarms, the alert topic and the clock.
-pub struct Engine<S, H, A, N, C> {
+pub struct Engine<S, H, A, N, C, R = NoRunbook> {
     pub store: S,
     pub health: H,
     pub alarms: A,
     pub notifier: N,
     pub clock: C,
+    /// The runbook's resources (`engine::workflow`).
+    pub runbook: R,
     /// The function name used in metrics and audit records.
     pub function: &'static str,
     /// EMF metric lines on stdout (on in Lambda; the demo turns them off).
@@ -109,14 +113,7 @@ pub struct Engine<S, H, A, N, C> {
     check_cursor: std::sync::Mutex<Option<String>>,
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
-where
-    S: ControlStore,
-    H: HealthChecks,
-    A: CloudWatch,
-    N: Notifier,
-    C: Clock,
-{
+impl<S, H, A, N, C> Engine<S, H, A, N, C, NoRunbook> {
     pub fn new(
         store: S,
         health: H,
@@ -131,6 +128,7 @@ where
             alarms,
             notifier,
             clock,
+            runbook: NoRunbook,
             function,
             metrics: true,
             home_account: None,
@@ -138,7 +136,36 @@ where
             check_cursor: std::sync::Mutex::new(None),
         }
     }
+}
 
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R> {
+    /// The same engine with runbook clients for the workflow steps.
+    pub fn with_runbook<W: Runbook>(self, runbook: W) -> Engine<S, H, A, N, C, W> {
+        Engine {
+            store: self.store,
+            health: self.health,
+            alarms: self.alarms,
+            notifier: self.notifier,
+            clock: self.clock,
+            runbook,
+            function: self.function,
+            metrics: self.metrics,
+            home_account: self.home_account,
+            catalog: self.catalog,
+            check_cursor: self.check_cursor,
+        }
+    }
+}
+
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
+where
+    S: ControlStore,
+    H: HealthChecks,
+    A: CloudWatch,
+    N: Notifier,
+    C: Clock,
+    R: Runbook,
+{
     pub(super) fn emit(
         &self,
         service: Option<&str>,

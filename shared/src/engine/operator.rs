@@ -20,17 +20,20 @@ use crate::domain::decision::{
 use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, Trigger};
 use crate::domain::switch::{SWITCH_METRIC, SWITCH_NAMESPACE};
 use crate::domain::time::{fmt_duration_ms, fmt_time, secs, Millis};
-use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
+};
 
 use StepStatus::{Done, Failed, Skipped, WouldDo};
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Handles one operator request. Bad requests are errors that name the field;
     /// refusals (not ready, in cooldown, votes still live) are `ok: false` responses.

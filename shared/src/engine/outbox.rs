@@ -22,7 +22,9 @@ use crate::domain::history::HistoryRecord;
 use crate::domain::state::{DueAlert, ServiceState};
 use crate::domain::time::Millis;
 use crate::metrics::Unit;
-use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
+};
 
 /// Attempts at removing a sent entry when other writers move the state's version.
 const MARK_SENT_ATTEMPTS: u32 = 3;
@@ -62,13 +64,14 @@ fn alert_of(due: &DueAlert, service: &str) -> Alert {
     }
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Sends every alert due in `state` (as stored: `state` is what the store holds at
     /// `state.version`), oldest first, each after its audit record, and removes each sent

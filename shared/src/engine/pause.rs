@@ -10,17 +10,20 @@ use crate::domain::catalog::ServiceDefinition;
 use crate::domain::decision::{assess, Assessment};
 use crate::domain::state::{Pause, ServiceState, Trigger};
 use crate::domain::time::fmt_time;
-use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
+};
 
 use StepStatus::{Done, Failed, Skipped, WouldDo};
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     pub(super) async fn pause(
         &self,

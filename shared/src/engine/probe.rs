@@ -5,19 +5,20 @@ use super::Engine;
 use crate::domain::catalog::ServiceDefinition;
 use crate::domain::probe::{probe_health, ProbeHealth};
 use crate::domain::time::{secs, Millis};
-use crate::ports::{Clock, CloudWatch, ControlStore, HealthChecks, Notifier};
+use crate::ports::{Clock, CloudWatch, ControlStore, HealthChecks, Notifier, Runbook};
 
 /// The window read besides `failback_min_healthy_seconds`, so that "healthy for at least"
 /// can reach past the minimum.
 const PROBE_EXTRA_WINDOW_MS: Millis = 10 * 60_000;
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// The probes of `defs` that have one, read together (500 series a GetMetricData call).
     pub(crate) async fn read_probes(&self, defs: &[&ServiceDefinition]) -> Vec<ProbeHealth> {

@@ -10,7 +10,8 @@ use crate::domain::state::PreflightCheck;
 use crate::domain::switch::SwitchMode;
 use crate::domain::time::{fmt_time, Millis};
 use crate::ports::{
-    AwsError, Clock, CloudWatch, ControlStore, ErrorKind, HealthCheckConfig, HealthChecks, Notifier,
+    AwsError, Clock, CloudWatch, ControlStore, ErrorKind, HealthCheckConfig, HealthChecks,
+    Notifier, Runbook,
 };
 
 /// How far back the secondary's HealthCheckStatus metric is read.
@@ -32,13 +33,14 @@ pub(crate) struct Readings {
     pub(crate) unanswered: Vec<String>,
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     pub(crate) async fn read_readiness(&self, def: &ServiceDefinition) -> Readings {
         if def.switch.mode != SwitchMode::HealthCheck {

@@ -35,6 +35,7 @@ use crate::domain::time::{fmt_time, Millis};
 use crate::metrics::Unit;
 use crate::ports::{
     Clock, CloudWatch, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
+    Runbook,
 };
 
 /// How the reconciler paces itself.
@@ -102,13 +103,14 @@ enum Reached {
     Yes(Result<ServiceReport, EngineError>),
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// One reconciler run over the whole catalog, with a bounded fan-out, stopping before
     /// the invocation's deadline.

@@ -24,7 +24,9 @@ use crate::domain::recovery::{
 use crate::domain::state::ServiceState;
 use crate::domain::time::{fmt_time, Millis};
 use crate::metrics::Unit;
-use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
+};
 
 /// Attempts at the recovery write when other writers move the state's version.
 const ATTEMPTS: u32 = 3;
@@ -39,13 +41,14 @@ pub(super) enum RecoveryAct {
     NotRecovered,
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// The alarm path, after an OK vote's write returned `state`: records the recovery
     /// when this vote completes it. Any other event costs no call.

@@ -17,7 +17,8 @@ use crate::domain::decision::standing_alarms;
 use crate::domain::event::ObservedState;
 use crate::domain::state::ServiceState;
 use crate::ports::{
-    Clock, CloudWatch, ControlStore, HealthChecks, Notifier, VoteWrite, MAX_ALARMS_PER_READ,
+    Clock, CloudWatch, ControlStore, HealthChecks, Notifier, Runbook, VoteWrite,
+    MAX_ALARMS_PER_READ,
 };
 
 /// What one run read of the alarms behind standing ALARM votes (and of the switch alarms,
@@ -45,13 +46,14 @@ impl AlarmReadings {
     }
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Reads every alarm that stands behind an ALARM vote of these services, and the
     /// `extra` alarms (the switch alarms), batched per region, the batches in parallel.

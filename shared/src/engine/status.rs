@@ -32,7 +32,9 @@ use crate::domain::probe::{probe_health, ProbeHealth};
 use crate::domain::state::{PreflightCheck, ServiceState};
 use crate::domain::switch::{decided_value, SwitchMode};
 use crate::domain::time::{fmt_time, Millis};
-use crate::ports::{AwsError, Clock, CloudWatch, ControlStore, Datapoint, HealthChecks, Notifier};
+use crate::ports::{
+    AwsError, Clock, CloudWatch, ControlStore, Datapoint, HealthChecks, Notifier, Runbook,
+};
 
 /// How many audit records `status` returns per service.
 pub const STATUS_HISTORY: usize = 20;
@@ -54,13 +56,14 @@ struct Parts {
     probe: Option<ProbeHealth>,
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     pub(super) async fn status(
         &self,

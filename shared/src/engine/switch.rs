@@ -15,7 +15,7 @@ use crate::domain::state::{Execution, HealthCheckSettings, Phase, ServiceState, 
 use crate::domain::switch::SwitchMode;
 use crate::ports::{
     Clock, CloudWatch, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
-    UpdateError,
+    Runbook, UpdateError,
 };
 
 /// In both mode, how long the switch waits for Route 53's API beside the metric: long
@@ -41,13 +41,14 @@ struct Flip {
     after: HealthCheckConfig,
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Metric and both modes: lands the switch for `exec.kind` (PrimaryForcedOut 1 on a
     /// failover, 0 on a failback), writing the progress (and, on the first attempt, the

@@ -19,19 +19,20 @@ use crate::domain::switch::SwitchMode;
 use crate::metrics::Unit;
 use crate::ports::{
     Clock, CloudWatch, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
-    UpdateError,
+    Runbook, UpdateError,
 };
 
 /// A version mismatch on UpdateHealthCheck is re-read and retried at most this many times.
 const MAX_VERSION_RETRIES: usize = 3;
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Claims the decision (one conditional write; exactly one claimant wins) and executes it.
     /// The deciding event reads the secondary and the primary check in parallel with the

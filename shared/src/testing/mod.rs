@@ -2,6 +2,7 @@
 //! counting, and failure injection: the engine's unit tests run on them, and other crates'
 //! tests can too (feature `test-util`).
 
+mod runbook;
 mod store;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use crate::ports::{
     HealthChecks, Notifier, UpdateError, MAX_HEALTH_CHECKS_PER_PAGE,
 };
 
+pub use runbook::MemRunbook;
 pub use store::{MemStore, WriteFault};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -17,7 +17,7 @@ use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, TransitionK
 use crate::domain::time::{fmt_time, Millis};
 use crate::engine::{Engine, EngineError, Invocation};
 use crate::metrics::Unit;
-use crate::ports::{AwsError, Clock, CloudWatch, ControlStore, HealthChecks, Notifier};
+use crate::ports::{AwsError, Clock, CloudWatch, ControlStore, HealthChecks, Notifier, Runbook};
 
 use StepStatus::{Done, Failed, Skipped};
 
@@ -49,13 +49,14 @@ pub(in crate::engine) fn operator_record(
     }
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Writes the audit record of an action that has landed: `first` is the outcome of the
     /// first attempt, made before the action's steps so the record precedes them. A refused

@@ -20,7 +20,7 @@ use crate::engine::{Engine, EngineError};
 use crate::metrics::Unit;
 use crate::ports::{
     Clock, CloudWatch, ControlStore, ControlWrite, HealthCheckConfig, HealthChecks, Notifier,
-    UpdateError,
+    Runbook, UpdateError,
 };
 
 /// Port calls for one drift audit record (the SDK retries each call itself).
@@ -43,13 +43,14 @@ enum Reapply {
     },
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Compares the primary's check `hc` (read after `state`: from this run's
     /// ListHealthChecks pages, or its own GetHealthCheck) with what the phase says. A new

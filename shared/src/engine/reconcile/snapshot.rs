@@ -14,7 +14,7 @@ use crate::domain::state::ServiceState;
 use crate::domain::time::Millis;
 use crate::engine::Engine;
 use crate::ports::{
-    Clock, CloudWatch, ControlStore, ErrorKind, HealthCheckConfig, HealthChecks, Notifier,
+    Clock, CloudWatch, ControlStore, ErrorKind, HealthCheckConfig, HealthChecks, Notifier, Runbook,
     MAX_STATES_PER_READ,
 };
 
@@ -43,13 +43,14 @@ pub(crate) struct CheckPages {
     pub error: Option<String>,
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// The states of `defs`, [`MAX_STATES_PER_READ`] a call, `fan_out` calls at once; a
     /// batch not started by `stop_at` is not reached. Returns them in the order of `defs`,

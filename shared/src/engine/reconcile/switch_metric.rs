@@ -24,7 +24,9 @@ use crate::domain::time::Millis;
 use crate::engine::outbox;
 use crate::engine::standing::AlarmReadings;
 use crate::engine::{Engine, EngineError};
-use crate::ports::{Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier};
+use crate::ports::{
+    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
+};
 
 /// How a switch-alarm drift's `expected` begins (`domain::switch::switch_alarm_drift`).
 const SWITCH_DRIFT_PREFIX: &str = "switch alarm";
@@ -64,13 +66,14 @@ pub(super) fn check_mechanism_pending(def: &ServiceDefinition, state: &ServiceSt
         && exec.metric_switched_at.is_some()
 }
 
-impl<S, H, A, N, C> Engine<S, H, A, N, C>
+impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
 where
     S: ControlStore,
     H: HealthChecks,
     A: CloudWatch,
     N: Notifier,
     C: Clock,
+    R: Runbook,
 {
     /// Publishes the decided value of every metric service in `states` (none while a
     /// failover's switch has not landed), one call per region, timestamped `read_at`: a

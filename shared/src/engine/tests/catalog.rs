@@ -39,6 +39,7 @@ fn engine_as(
         clock,
         function,
     )
+    .with_runbook(MemRunbook::default())
 }
 
 fn keeper() -> TestEngine {

@@ -52,7 +52,8 @@ fn definition(extra: Value) -> String {
     def.to_string()
 }
 
-pub(crate) type TestEngine = Engine<MemStore, MemHealthChecks, MemAlarms, MemNotifier, FakeClock>;
+pub(crate) type TestEngine =
+    Engine<MemStore, MemHealthChecks, MemAlarms, MemNotifier, FakeClock, MemRunbook>;
 
 fn engine_with(extra: Value) -> Arc<TestEngine> {
     let store = MemStore::default();
@@ -66,14 +67,17 @@ fn engine_with(extra: Value) -> Arc<TestEngine> {
     health.add(SECONDARY, true);
     let clock = FakeClock::default();
     clock.set(T0);
-    Arc::new(Engine::new(
-        store,
-        health,
-        MemAlarms::default(),
-        MemNotifier::default(),
-        clock,
-        "test",
-    ))
+    Arc::new(
+        Engine::new(
+            store,
+            health,
+            MemAlarms::default(),
+            MemNotifier::default(),
+            clock,
+            "test",
+        )
+        .with_runbook(MemRunbook::default()),
+    )
 }
 
 pub(crate) fn engine() -> Arc<TestEngine> {

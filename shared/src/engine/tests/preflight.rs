@@ -131,7 +131,8 @@ fn engine_in(home: &str) -> TestEngine {
         MemNotifier::default(),
         clock,
         "test",
-    );
+    )
+    .with_runbook(MemRunbook::default());
     e.home_account = HomeAccount::of_arn(home);
     assert!(e.home_account.is_some(), "{home}");
     e
