@@ -24,15 +24,21 @@ pub enum Action {
     Status,
     Pause,
     Resume,
+    /// Approves the workflow step that waits for a human (`step`).
+    Approve,
+    /// Declines it: the workflow ends there.
+    Decline,
 }
 
 impl Action {
-    const ALL: [Action; 5] = [
+    const ALL: [Action; 7] = [
         Action::Failover,
         Action::Failback,
         Action::Status,
         Action::Pause,
         Action::Resume,
+        Action::Approve,
+        Action::Decline,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +48,8 @@ impl Action {
             Action::Status => "status",
             Action::Pause => "pause",
             Action::Resume => "resume",
+            Action::Approve => "approve",
+            Action::Decline => "decline",
         }
     }
 
@@ -60,7 +68,7 @@ impl<'de> Deserialize<'de> for Action {
             .ok_or_else(|| {
                 let shown: String = text.chars().take(MAX_QUOTED_FIELD_CHARS).collect();
                 D::Error::custom(format!(
-                    "unknown action '{shown}'; use failover, failback, status, pause or resume"
+                    "unknown action '{shown}'; use failover, failback, status, pause, resume, approve or decline"
                 ))
             })
     }
@@ -75,6 +83,8 @@ pub struct OperatorRequest {
     pub dry_run: bool,
     pub force: bool,
     pub until: Option<Millis>,
+    /// The workflow step `approve` and `decline` answer.
+    pub step: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +121,8 @@ struct RequestFields {
     force: bool,
     #[serde(default, deserialize_with = "string")]
     until: Option<String>,
+    #[serde(default, deserialize_with = "string")]
+    step: Option<String>,
 }
 
 /// A string, or nothing (`null`); any other type is refused by name.
@@ -204,6 +216,30 @@ pub fn parse_request(payload: &Value, now: Millis) -> Result<OperatorRequest, Re
         }
         Some(s) => Some(pause_end(&s, now)?),
     };
+    let answers = matches!(action, Action::Approve | Action::Decline);
+    let step = match fields.step {
+        Some(_) if !answers => {
+            return Err(field_err("step", "applies only to approve and decline"))
+        }
+        Some(s) if valid_service_name(&s) && s.chars().count() <= 64 => Some(s),
+        Some(_) => {
+            return Err(field_err(
+                "step",
+                "is not a workflow step id (1-64 of A-Z a-z 0-9 _ . -)",
+            ))
+        }
+        None if answers => return Err(field_err(
+            "step",
+            "is required for this action: the id of the step that waits for approval (see status)",
+        )),
+        None => None,
+    };
+    if answers && fields.dry_run {
+        return Err(field_err(
+            "dry_run",
+            "does not apply to approve and decline",
+        ));
+    }
     Ok(OperatorRequest {
         action,
         service,
@@ -212,6 +248,7 @@ pub fn parse_request(payload: &Value, now: Millis) -> Result<OperatorRequest, Re
         dry_run: fields.dry_run,
         force: fields.force,
         until,
+        step,
     })
 }
 
@@ -363,6 +400,22 @@ mod tests {
             (
                 json!({"action": "pause", "service": "checkout", "reason": "r", "requested_by": "a", "until": far}),
                 "'until': is more than 7 days",
+            ),
+            (
+                json!({"action": "approve", "service": "checkout", "reason": "r", "requested_by": "a"}),
+                "'step': is required",
+            ),
+            (
+                json!({"action": "decline", "service": "checkout", "reason": "r", "requested_by": "a", "step": "a b"}),
+                "'step': is not a workflow step id",
+            ),
+            (
+                json!({"action": "failover", "service": "checkout", "reason": "r", "requested_by": "a", "step": "db"}),
+                "'step': applies only to approve and decline",
+            ),
+            (
+                json!({"action": "approve", "service": "checkout", "step": "db", "requested_by": "a"}),
+                "'reason': is required",
             ),
         ];
         for (payload, want) in cases {

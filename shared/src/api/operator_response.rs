@@ -96,6 +96,59 @@ pub struct ServiceStatus {
     /// measured figures (`domain::recovery`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryStatus>,
+    /// The current transition's workflow, step by step (`domain::workflow_run`); absent
+    /// without one. A service whose catalog lists a workflow that has not run shows `planned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowStatus>,
+}
+
+/// A workflow as `status` shows it. Times are RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowStatus {
+    /// `failover`, `failback`, or `planned` (the catalog's, not running).
+    pub direction: String,
+    /// Done steps over all, e.g. `2/5`.
+    pub progress: String,
+    /// The step the run is at; absent once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    pub steps: Vec<WorkflowStepStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowStepStatus {
+    pub id: String,
+    pub kind: String,
+    /// waiting | awaiting_approval | running | applied | done | failed | declined | skipped | planned
+    pub status: String,
+    /// `none` or `required`.
+    pub approval: String,
+    pub target: String,
+    pub change: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<String>,
+    /// What the read-back found, or the Lambda's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_requested_at: Option<String>,
+    /// `approved by <who> at <when>: <reason>` or `declined by ...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A failover's recovery as `status` shows it. Times are RFC 3339; `observers_ok` has

@@ -116,6 +116,9 @@ pub struct ReconcileReport {
     /// `[NOT RECOVERED]` pages recorded by this run.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub not_recovered: usize,
+    /// Workflow steps this run finished (verified done).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub workflow_steps_done: usize,
 }
 
 fn is_zero(n: &usize) -> bool {

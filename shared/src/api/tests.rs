@@ -69,6 +69,7 @@ fn status() -> ServiceStatus {
         switch: None,
         primary_probe: None,
         recovery: None,
+        workflow: None,
     }
 }
 

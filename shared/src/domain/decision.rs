@@ -489,6 +489,8 @@ pub struct PreflightReadings {
     pub secondary_alarm: Option<Result<Option<ObservedState>, String>>,
     /// Latest replica lag in seconds; `Ok(None)` when the metric has no recent data.
     pub replica_lag: Option<Result<Option<f64>, String>>,
+    /// `preflight.capacity`: InService instances or running tasks; `Ok(None)`: not found.
+    pub capacity: Option<Result<Option<i32>, String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -570,6 +572,12 @@ pub fn preflight_checks(
             Some(Err(e)) => not_ready(name, format!("could not be read: {e}")),
             None => not_ready(name, "not checked".into()),
         });
+    }
+    if let Some(floor) = &pf.capacity {
+        checks.push(super::workflow::capacity_check(
+            floor,
+            readings.capacity.as_ref(),
+        ));
     }
     checks
 }

@@ -552,6 +552,35 @@ impl CapacityFloor {
     }
 }
 
+/// The pre-flight's `capacity` check from what was read (`None`: not read).
+pub fn capacity_check(
+    floor: &CapacityFloor,
+    read: Option<&Result<Option<i32>, String>>,
+) -> super::state::PreflightCheck {
+    let need = floor.at_least();
+    let (ok, detail) = match read {
+        Some(Ok(Some(n))) if *n >= need => (
+            true,
+            format!("{}: {n} (needs at least {need})", floor.target()),
+        ),
+        Some(Ok(Some(n))) => (
+            false,
+            format!(
+                "{}: {n}, below the floor of {need}: the secondary cannot take the traffic yet",
+                floor.target()
+            ),
+        ),
+        Some(Ok(None)) => (false, format!("{}: not found", floor.target())),
+        Some(Err(e)) => (false, format!("{}: could not be read: {e}", floor.target())),
+        None => (false, format!("{}: not checked", floor.target())),
+    };
+    super::state::PreflightCheck {
+        name: "capacity".into(),
+        ok,
+        detail,
+    }
+}
+
 /// Checks across steps: unique ids, a bounded count. `(field, message)` on the first fault.
 pub fn check_steps(steps: &[WorkflowStep]) -> Result<(), (String, String)> {
     if steps.len() > MAX_WORKFLOW_STEPS {

@@ -10,6 +10,7 @@ use crate::domain::decision::complete_transition;
 use crate::domain::history::HistoryRecord;
 use crate::domain::state::{Execution, ServiceState};
 use crate::domain::time::Millis;
+use crate::domain::workflow_run::WorkflowRun;
 use crate::metrics::Unit;
 use crate::ports::{
     Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
@@ -53,6 +54,10 @@ where
         }
         let mut marked = exec.clone();
         marked.alerted_at.get_or_insert(now);
+        // The runbook starts with the close of a transition that switched (`workflow`).
+        if marked.workflow.is_none() && marked.switched_at.is_some() {
+            marked.workflow = WorkflowRun::plan(&def.workflow, marked.kind);
+        }
         let mut done = closing_state(&state, &marked, now);
         let write = self.write_transition(&def.name, state.version, &done);
         let Some((alert, record)) = pending else {

@@ -23,6 +23,8 @@ mod standing;
 mod status;
 mod switch;
 mod transition;
+mod workflow;
+mod workflow_answer;
 
 #[cfg(test)]
 mod tests;

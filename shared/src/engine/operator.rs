@@ -17,7 +17,7 @@ use crate::domain::catalog::{Catalog, ServiceDefinition};
 use crate::domain::decision::{
     claim_failback, claim_failover, cooldown_remaining, live_votes, preflight_passed, Claimant,
 };
-use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, Trigger};
+use crate::domain::state::{HealthCheckSettings, Phase, ServiceState, TransitionKind, Trigger};
 use crate::domain::switch::{SWITCH_METRIC, SWITCH_NAMESPACE};
 use crate::domain::time::{fmt_duration_ms, fmt_time, secs, Millis};
 use crate::ports::{
@@ -75,6 +75,9 @@ where
             Action::Failback => Box::pin(self.manual_failback(def, &req, state, inv)).await,
             Action::Pause => self.pause(def, &req, state, inv).await,
             Action::Resume => self.resume_automation(def, &req, state, inv).await,
+            Action::Approve | Action::Decline => {
+                Box::pin(self.answer_approval(def, &req, state, inv)).await
+            }
             Action::Status => unreachable!("handled above"),
         }
     }
@@ -194,6 +197,8 @@ where
             }
             r.steps
                 .push(StepReport::new("alert", WouldDo, "one failover alert"));
+            r.steps
+                .extend(self.workflow_plan(def, TransitionKind::Failover).await);
             r.message = format!(
                 "dry run: would fail {} over to {}",
                 def.name, def.secondary.region
@@ -341,6 +346,8 @@ where
             }
             r.steps
                 .push(StepReport::new("alert", WouldDo, "one failback alert"));
+            r.steps
+                .extend(self.workflow_plan(def, TransitionKind::Failback).await);
             r.message = format!(
                 "dry run: would fail {} back to {}",
                 def.name, def.primary.region

@@ -9,6 +9,7 @@ use crate::domain::probe::PROBE_STALE_MS;
 use crate::domain::state::PreflightCheck;
 use crate::domain::switch::SwitchMode;
 use crate::domain::time::{fmt_time, Millis};
+use crate::domain::workflow::CapacityFloor;
 use crate::ports::{
     AwsError, Clock, CloudWatch, ControlStore, ErrorKind, HealthCheckConfig, HealthChecks,
     Notifier, Runbook,
@@ -57,11 +58,12 @@ where
         };
         let alarm = self.read_secondary_alarm(def);
         let lag = self.read_replica_lag(def, now);
-        let (secondary_health, secondary_alarm, replica_lag, primary) = tokio::join!(
+        let (secondary_health, secondary_alarm, replica_lag, primary, capacity) = tokio::join!(
             health,
             alarm,
             lag,
-            self.health.get(&def.primary.health_check_id)
+            self.health.get(&def.primary.health_check_id),
+            self.read_capacity(def)
         );
         let mut unanswered = Vec::new();
         let preflight = PreflightReadings {
@@ -72,6 +74,7 @@ where
             ),
             secondary_alarm: reading("secondary alarm", secondary_alarm, &mut unanswered),
             replica_lag: reading("replica lag", replica_lag, &mut unanswered),
+            capacity: reading("capacity", capacity, &mut unanswered),
         };
         Readings {
             preflight,
@@ -79,6 +82,31 @@ where
             unanswered,
             health_unread: None,
         }
+    }
+
+    /// The secondary's warm capacity (InService instances or running tasks), when the
+    /// pre-flight names a floor.
+    pub(super) async fn read_capacity(
+        &self,
+        def: &ServiceDefinition,
+    ) -> Option<Result<Option<i32>, AwsError>> {
+        Some(match def.preflight.capacity.as_ref()? {
+            CapacityFloor::AutoscalingGroup { region, name, .. } => self
+                .runbook
+                .group(region, name)
+                .await
+                .map(|g| g.map(|g| g.in_service)),
+            CapacityFloor::EcsService {
+                region,
+                cluster,
+                service,
+                ..
+            } => self
+                .runbook
+                .ecs_service(region, cluster, service)
+                .await
+                .map(|s| s.map(|s| s.running)),
+        })
     }
 
     /// The secondary's readiness alarm, when the pre-flight names one.
@@ -139,7 +167,8 @@ where
         };
         let alarm = self.read_secondary_alarm(def);
         let lag = self.read_replica_lag(def, now);
-        let (health, secondary_alarm, replica_lag) = tokio::join!(health, alarm, lag);
+        let (health, secondary_alarm, replica_lag, capacity) =
+            tokio::join!(health, alarm, lag, self.read_capacity(def));
         let mut unanswered = Vec::new();
         let mut health_unread = None;
         let secondary_health = match health {
@@ -170,6 +199,7 @@ where
             secondary_health,
             secondary_alarm: reading("secondary alarm", secondary_alarm, &mut unanswered),
             replica_lag: reading("replica lag", replica_lag, &mut unanswered),
+            capacity: reading("capacity", capacity, &mut unanswered),
         };
         Readings {
             preflight,
@@ -233,5 +263,8 @@ fn reading<T>(
 
 pub(super) fn def_has_preflight(def: &ServiceDefinition) -> bool {
     let pf = &def.preflight;
-    pf.secondary_health_check || pf.secondary_alarm_arn.is_some() || pf.replica_lag.is_some()
+    pf.secondary_health_check
+        || pf.secondary_alarm_arn.is_some()
+        || pf.replica_lag.is_some()
+        || pf.capacity.is_some()
 }

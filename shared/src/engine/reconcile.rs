@@ -85,6 +85,7 @@ struct ServiceReport {
     recovered: bool,
     /// `[NOT RECOVERED]` was recorded by this run.
     not_recovered: bool,
+    workflow_steps: usize,
 }
 
 /// What every service of a run shares, read once after the states.
@@ -223,6 +224,7 @@ where
                     report.checks_not_read += usize::from(r.check_not_read);
                     report.recovered += usize::from(r.recovered);
                     report.not_recovered += usize::from(r.not_recovered);
+                    report.workflow_steps_done += r.workflow_steps;
                     if let Some(e) = r.completion_error {
                         report.errors.push(format!("{name}: {e}"));
                     }
@@ -490,6 +492,9 @@ where
             RecoveryAct::NotRecovered => report.not_recovered = true,
             RecoveryAct::Nothing => {}
         }
+        report.workflow_steps = self
+            .reconcile_workflow(def, &mut state, inv, settings.escalation_interval_ms)
+            .await;
 
         if state.phase == Phase::Blocked {
             let since = state

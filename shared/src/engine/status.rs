@@ -245,7 +245,25 @@ where
             })
             .buffered(STATUS_FAN_OUT)
             .collect::<Vec<_>>();
-        let (states, (checks, _), secondary_health, alarms, values, probes, histories, lags) = tokio::join!(
+        let capacities = stream::iter(defs.iter().copied())
+            .map(|d| async move {
+                self.read_capacity(d)
+                    .await
+                    .map(|r| r.map_err(|e| e.to_string()))
+            })
+            .buffered(STATUS_FAN_OUT)
+            .collect::<Vec<_>>();
+        let lags = async { tokio::join!(lags, capacities) };
+        let (
+            states,
+            (checks, _),
+            secondary_health,
+            alarms,
+            values,
+            probes,
+            histories,
+            (lags, capacities),
+        ) = tokio::join!(
             self.store.load_states(&names),
             self.list_check_pages_within(None),
             secondary_health,
@@ -262,7 +280,9 @@ where
             .map(|p| (p.health_check_id.clone(), p))
             .collect();
         let mut out = Vec::with_capacity(defs.len());
-        for ((def, history), replica_lag) in defs.iter().zip(histories).zip(lags) {
+        for (((def, history), replica_lag), capacity) in
+            defs.iter().zip(histories).zip(lags).zip(capacities)
+        {
             let history = history.map_err(EngineError::Store)?;
             // Left out of the batch (an unreadable item): read alone, so the error names it
             // rather than showing the initial state.
@@ -295,6 +315,7 @@ where
                     .as_ref()
                     .map(|arn| alarms.get(arn)),
                 replica_lag,
+                capacity,
             };
             let mut preflight = preflight_checks(def, &readings);
             let secondary_name =
@@ -446,6 +467,7 @@ fn build(
         probe,
     } = parts;
     let recovery = super::recovery::recovery_status(def, &state, now);
+    let workflow = super::workflow::workflow_status(def, &state);
     let votes = state
         .votes
         .iter()
@@ -499,6 +521,7 @@ fn build(
         }),
         switch: Some(switch),
         primary_probe: probe,
+        workflow,
         recovery,
     }
 }

@@ -231,9 +231,11 @@ where
             (failover_alert(def, &exec), record)
         });
         let now = self.clock.now();
-        let (state, exec) = self
+        let lease = (exec.owner.clone(), exec.lease_until);
+        let (mut state, exec) = self
             .close_recorded(def, state, exec, pending, "alert", recorded)
             .await?;
+        self.workflow_after_switch(def, &mut state, lease).await;
         self.emit(
             Some(&def.name),
             now,
@@ -401,9 +403,11 @@ where
             (failback_alert(def, &exec), record)
         });
         let now = self.clock.now();
-        let (state, exec) = self
+        let lease = (exec.owner.clone(), exec.lease_until);
+        let (mut state, exec) = self
             .close_recorded(def, state, exec, pending, "alert", recorded)
             .await?;
+        self.workflow_after_switch(def, &mut state, lease).await;
         self.emit(
             Some(&def.name),
             now,

@@ -60,12 +60,15 @@ pub fn failover_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
     } else {
         data_plane_changes(&mut m, def, exec);
     }
+    super::workflow_section(&mut m, def, exec);
     let _ = writeln!(m, "What was deliberately NOT done (needs a human)");
-    let _ = writeln!(
-        m,
-        "  - No database was promoted. If {} is writable only in {}, promote its replica by hand.",
-        def.name, def.primary.region
-    );
+    if !def.workflow.iter().any(|s| s.is_database()) {
+        let _ = writeln!(
+            m,
+            "  - No database was promoted. If {} is writable only in {}, promote its replica by hand.",
+            def.name, def.primary.region
+        );
+    }
     let _ = writeln!(
         m,
         "  - Failback is never automatic: when {} is healthy again, run the operator's failback with a reason.\n",
@@ -264,6 +267,7 @@ pub fn failback_alert(def: &ServiceDefinition, exec: &Execution) -> Alert {
     } else {
         data_plane_changes(&mut m, def, exec);
     }
+    super::failback_workflow_section(&mut m, def);
     let _ = writeln!(m, "Post-failback checklist");
     let _ = writeln!(m, "  1. DNS: the failover record resolves to the {} endpoint (after the secondary record's TTL).", def.primary.region);
     let _ = writeln!(
