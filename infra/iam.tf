@@ -18,10 +18,102 @@ locals {
   # The secondary's readiness alarms and the observers' alarms (the reconciler confirms
   # standing ALARM votes by reading them) live in several regions; DescribeAlarms is read-only.
   alarm_arns = "arn:${local.partition}:cloudwatch:*:${local.account_id}:alarm:*"
+
+  # Every service's workflow ARNs (modules/protected-service/workflow.tf), by call. A call
+  # that no step makes is denied rather than granted: a statement needs a resource, and an
+  # empty workflow must grant nothing.
+  workflow_arns = {
+    for call in keys(local.services[0].workflow_resources) :
+    call => distinct(flatten([for s in local.services : s.workflow_resources[call]]))
+  }
+  workflow_effect    = { for call, arns in local.workflow_arns : call => length(arns) > 0 ? "Allow" : "Deny" }
+  workflow_resources = { for call, arns in local.workflow_arns : call => length(arns) > 0 ? arns : ["*"] }
+}
+
+# The runbook's steps, their read-backs and the capacity pre-flight, on exactly the
+# resources the services' workflow inputs name (the catalog's workflow is generated from
+# the same inputs).
+data "aws_iam_policy_document" "workflow" {
+  statement {
+    sid       = "WorkflowScaleGroups"
+    effect    = local.workflow_effect.update_autoscaling_group
+    actions   = ["autoscaling:UpdateAutoScalingGroup"]
+    resources = local.workflow_resources.update_autoscaling_group
+  }
+
+  # DescribeAutoScalingGroups has no resource-level permissions: AWS requires "*" (Service
+  # Authorization Reference, EC2 Auto Scaling). Read-only: the scale steps' read-back and
+  # the capacity pre-flight's InService count. Denied when no step or floor reads a group.
+  statement {
+    sid       = "WorkflowReadGroups"
+    effect    = local.workflow_effect.describe_autoscaling_groups
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "WorkflowScaleServices"
+    effect    = local.workflow_effect.update_service
+    actions   = ["ecs:UpdateService"]
+    resources = local.workflow_resources.update_service
+  }
+
+  statement {
+    sid       = "WorkflowReadServices"
+    effect    = local.workflow_effect.describe_services
+    actions   = ["ecs:DescribeServices"]
+    resources = local.workflow_resources.describe_services
+  }
+
+  statement {
+    sid       = "WorkflowPromoteReplicas"
+    effect    = local.workflow_effect.promote_read_replica
+    actions   = ["rds:PromoteReadReplica"]
+    resources = local.workflow_resources.promote_read_replica
+  }
+
+  statement {
+    sid       = "WorkflowReadReplicas"
+    effect    = local.workflow_effect.describe_db_instances
+    actions   = ["rds:DescribeDBInstances"]
+    resources = local.workflow_resources.describe_db_instances
+  }
+
+  # Both on the global cluster and the target cluster (AWS requires both resource types).
+  statement {
+    sid       = "WorkflowSwitchoverGlobalClusters"
+    effect    = local.workflow_effect.switchover_global_cluster
+    actions   = ["rds:SwitchoverGlobalCluster"]
+    resources = local.workflow_resources.switchover_global_cluster
+  }
+
+  # Only for the steps with allow_data_loss: no other step may lose data.
+  statement {
+    sid       = "WorkflowFailoverGlobalClusters"
+    effect    = local.workflow_effect.failover_global_cluster
+    actions   = ["rds:FailoverGlobalCluster"]
+    resources = local.workflow_resources.failover_global_cluster
+  }
+
+  statement {
+    sid       = "WorkflowReadGlobalClusters"
+    effect    = local.workflow_effect.describe_global_clusters
+    actions   = ["rds:DescribeGlobalClusters"]
+    resources = local.workflow_resources.describe_global_clusters
+  }
+
+  statement {
+    sid       = "WorkflowInvokeFunctions"
+    effect    = local.workflow_effect.invoke_function
+    actions   = ["lambda:InvokeFunction"]
+    resources = local.workflow_resources.invoke_function
+  }
 }
 
 # What the engine calls, whichever entry point runs it.
 data "aws_iam_policy_document" "engine" {
+  source_policy_documents = [data.aws_iam_policy_document.workflow.json]
+
   statement {
     sid       = "ControlTable"
     actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"]

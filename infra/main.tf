@@ -149,4 +149,7 @@ module "checkout" {
   failback_min_healthy_seconds = var.checkout.failback_min_healthy_seconds
 
   canary_schedule = var.checkout.canary_schedule
+
+  workflow           = var.checkout.workflow
+  preflight_capacity = var.checkout.preflight_capacity
 }

@@ -152,6 +152,37 @@ variable "checkout" {
     failback_min_healthy_seconds = optional(number, 300)
 
     canary_schedule = optional(string, "rate(1 minute)")
+
+    # The runbook after the switch and the capacity pre-flight; the module validates them.
+    workflow = optional(list(object({
+      id                 = string
+      kind               = string
+      approval           = optional(string)
+      region             = optional(string)
+      name               = optional(string)
+      min                = optional(number)
+      max                = optional(number)
+      desired            = optional(number)
+      cluster            = optional(string)
+      service            = optional(string)
+      identifier         = optional(string)
+      global_cluster     = optional(string)
+      target_cluster_arn = optional(string)
+      allow_data_loss    = optional(bool)
+      function_arn       = optional(string)
+      on_failback = optional(object({
+        min     = optional(number)
+        desired = number
+      }))
+    })), [])
+    preflight_capacity = optional(object({
+      kind     = string
+      region   = string
+      name     = optional(string)
+      cluster  = optional(string)
+      service  = optional(string)
+      at_least = number
+    }))
   })
 
   validation {

@@ -73,7 +73,9 @@ locals {
       secondary_alarm_arn               = var.secondary_alarm_arn
       secondary_alarm_insufficient_data = var.secondary_alarm_insufficient_data
       replica_lag                       = var.replica_lag
+      capacity                          = local.catalog_capacity
     }
+    workflow = local.catalog_workflow
   }
 }
 

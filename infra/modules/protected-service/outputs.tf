@@ -54,3 +54,8 @@ output "catalog_definition" {
   description = "The catalog entry written to the control table, as JSON."
   value       = jsonencode(local.definition)
 }
+
+output "workflow_resources" {
+  description = "The ARNs the functions act on for the workflow and the capacity pre-flight, by call: update_autoscaling_group, describe_autoscaling_groups, update_service, describe_services, promote_read_replica, describe_db_instances, switchover_global_cluster, failover_global_cluster (the aurora_global steps with allow_data_loss only), describe_global_clusters, invoke_function. Each list is empty when no step needs the call."
+  value       = local.workflow_resources
+}

@@ -152,6 +152,8 @@ const ALLOWED_ON_STAR: &[(&str, bool)] = &[
     ("s3:ListAllMyBuckets", false),
     ("route53:ListHealthChecks", false),
     ("cloudwatch:PutMetricData", true),
+    // The Service Authorization Reference lists no resource type for it.
+    ("autoscaling:DescribeAutoScalingGroups", false),
 ];
 
 /// Nothing is granted on `*` but the few actions AWS leaves no choice for; every policy

@@ -12,3 +12,4 @@ mod moved;
 mod render;
 mod switch;
 mod tf;
+mod workflow;
