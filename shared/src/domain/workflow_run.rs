@@ -415,6 +415,17 @@ pub fn check_service(desired: i32, got: Option<ServiceCapacity>) -> ReadBack {
     }
 }
 
+/// The statuses an instance passes through while a promotion completes (RDS User Guide,
+/// "Viewing Amazon RDS DB instance status").
+const PROMOTING: [&str; 6] = [
+    "modifying",
+    "rebooting",
+    "backing-up",
+    "configuring-enhanced-monitoring",
+    "configuring-log-exports",
+    "storage-optimization",
+];
+
 /// A promoted instance has no source and is available again.
 pub fn check_promoted(got: Option<&DbInstance>) -> ReadBack {
     let Some(db) = got else {
@@ -422,7 +433,13 @@ pub fn check_promoted(got: Option<&DbInstance>) -> ReadBack {
     };
     match (&db.replica_of, db.status.as_str()) {
         (None, "available") => ReadBack::AtTarget("standalone (promoted), available".into()),
-        (None, status) => ReadBack::InProgress(format!("standalone, status {status}")),
+        (None, status) if PROMOTING.contains(&status) => {
+            ReadBack::InProgress(format!("standalone, status {status}"))
+        }
+        // Promoted but not serving (storage-full, incompatible-parameters...): a human's.
+        (None, status) => ReadBack::NotYet(format!(
+            "standalone (promoted) but status {status}: it does not serve writes"
+        )),
         (Some(src), "modifying" | "rebooting" | "backing-up") => {
             ReadBack::InProgress(format!("replica of {src}, status {}", db.status))
         }

@@ -92,7 +92,11 @@ where
             (Ok(id), Ok(ControlWrite::Written)) => {
                 info!(service = %def.name, epoch = exec.epoch, message_id = %id, subject = %alert.subject, "alert published");
                 marked.alert_message_id = Some(id);
-                done.execution = Some(marked.clone());
+                // The stored execution (completed, its lease released) with the message id,
+                // which only this invocation knows: what follows writes on top of it.
+                if let Some(e) = done.execution.as_mut() {
+                    e.alert_message_id = marked.alert_message_id.clone();
+                }
                 Ok((done, marked))
             }
             (Ok(id), Ok(ControlWrite::Conflict(_))) => {

@@ -87,12 +87,13 @@ where
             match next(&run, now, by.repage_ms) {
                 Next::Nothing | Next::Wait(_) => return Ok(finished),
                 Next::End => {
-                    let record = self.record(
+                    let mut record = self.record(
                         exec.epoch,
                         "workflow",
                         format!("workflow ended: {} steps done", run.progress()),
                         String::new(),
                     );
+                    record.key = format!("workflow#ended#{}", exec.epoch);
                     self.update_run(def, state, &exec, |run, _| {
                         run.ended_at.get_or_insert(now);
                         Some(None)
@@ -563,7 +564,10 @@ where
                 return Ok(false);
             };
             if let Some((id, alert, what, why)) = due {
-                let record = self.record(exec.epoch, "workflow", what, why);
+                let mut record = self.record(exec.epoch, "workflow", what, why);
+                // Keyed by the alert: two steps recorded in the same millisecond (a
+                // step done and the next one's page) are two records, not one.
+                record.key = format!("workflow#{id}");
                 outbox::enqueue(&mut next, id, &alert, Some(record), now);
             }
             match self

@@ -100,11 +100,11 @@ pub fn failback_workflow_section(m: &mut String, def: &ServiceDefinition) {
         for s in dbs {
             let todo = match &s.action {
                 StepAction::RdsReadReplica { identifier, region } => format!(
-                    "{identifier} ({region}) was promoted and is now the writer: re-create a read replica in {} from it, or move the writes back and re-create {identifier} as a replica",
+                    "if {identifier} ({region}) was promoted (the failover's [STEP DONE]), it is the writer now: re-create a read replica in {} from it, or move the writes back and re-create {identifier} as a replica; if the step was declined or never ran, nothing to undo",
                     def.primary.region
                 ),
                 StepAction::AuroraGlobal { global_cluster, .. } => format!(
-                    "{global_cluster}'s writer is in the secondary: switch it back with SwitchoverGlobalCluster once the primary cluster has caught up"
+                    "if {global_cluster}'s writer was moved to the secondary (the failover's [STEP DONE]), switch it back with SwitchoverGlobalCluster once the primary cluster has caught up; if the step was declined or never ran, nothing to undo"
                 ),
                 _ => String::new(),
             };

@@ -16,6 +16,9 @@ mod recovery;
 mod standing;
 mod switch_metric;
 mod switch_modes;
+mod workflow;
+mod workflow_plan;
+mod workflow_steps;
 
 use std::sync::Arc;
 
