@@ -35,13 +35,13 @@ else
 $(error ARCH must be arm64 or x86_64, not '$(ARCH)')
 endif
 
-.PHONY: help bench bench-switch fuzz reliability tools build test demo report-check fmt lint lint-infra infra-docs package clean-tools local-up local-down failover failback status pause resume
+.PHONY: help bench bench-switch fuzz reliability tools build test demo report-check fmt lint lint-infra infra-docs package clean-tools local-up local-down failover failback status pause resume approve decline
 
 help:
 	@echo "make tools        create .venv with $(PINS) (only when missing or pins changed)"
 	@echo "make build        cargo build the workspace binaries (debug)"
 	@echo "make test         tools + build, then fmt check, clippy -D warnings, cargo test"
-	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split|staggered|control-plane-outage]"
+	@echo "make demo         tools + build, then the failover drill through the Lambda runtime [SCENARIO=quorum|blocked|flapping|split|staggered|control-plane-outage|runbook]"
 	@echo "make report-check render the drill's HTML report in headless Chromium (screenshot + DOM check)"
 	@echo "make bench        release functions: cold start, latency and AWS calls per event, RSS, zip size, storm, reconciler, then the switch benchmarks (target/bench/)"
 	@echo "make bench-switch the switch benchmarks only: deciding event per mode, reconciler at 1,000 services, region-wide event; emulator vs modelled network"
@@ -59,6 +59,7 @@ help:
 	@echo "make failback SERVICE=checkout REASON='...' [DRY_RUN=1] [FORCE=1]"
 	@echo "make pause    SERVICE=checkout REASON='...' [UNTIL=2026-11-23T06:00:00Z]"
 	@echo "make resume   SERVICE=checkout REASON='...'"
+	@echo "make approve  SERVICE=checkout STEP=promote-db REASON='...'   (make decline: the same, ends the workflow)"
 	@echo "               operator targets use the local stack, or the deployed function with FUNCTION_NAME=... [AWS_PROFILE=...]"
 
 tools:
@@ -92,7 +93,7 @@ test: tools build lint-infra
 
 # The failover drill: a whole incident through the real Lambda runtime against moto, a
 # timeline and an RTO report (target/drill/report.{json,html}). Exit 0: the drill held.
-# SCENARIO=quorum (default) | blocked | flapping | split | staggered | control-plane-outage
+# SCENARIO=quorum (default) | blocked | flapping | split | staggered | control-plane-outage | runbook
 SCENARIO ?= quorum
 demo: tools build
 	$(CARGO) run -q -p integration-tests --bin demo -- --scenario $(SCENARIO)
@@ -194,10 +195,10 @@ local-down:
 
 # Operator actions: the local stack by default, the deployed function with FUNCTION_NAME.
 OPERATOR := SERVICE="$(SERVICE)" REASON="$(REASON)" REQUESTED_BY="$(REQUESTED_BY)" \
-	DRY_RUN="$(DRY_RUN)" FORCE="$(FORCE)" UNTIL="$(UNTIL)" FUNCTION_NAME="$(FUNCTION_NAME)" \
+	DRY_RUN="$(DRY_RUN)" FORCE="$(FORCE)" UNTIL="$(UNTIL)" STEP="$(STEP)" FUNCTION_NAME="$(FUNCTION_NAME)" \
 	$(VENV)/bin/python scripts/invoke_operator.py
 
-failover failback pause resume: tools
+failover failback pause resume approve decline: tools
 	@ACTION=$@ $(OPERATOR)
 
 status: tools

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # (Not named operator.py: scripts/ is on sys.path for moto_server.py, and that would shadow the stdlib module.)
-"""Invoke the operator function: `make failover|failback|status|pause|resume`.
+"""Invoke the operator function: `make failover|failback|status|pause|resume|approve|decline`.
 
-Builds the payload from ACTION, SERVICE, REASON, REQUESTED_BY, DRY_RUN, FORCE and UNTIL
+Builds the payload from ACTION, SERVICE, REASON, REQUESTED_BY, DRY_RUN, FORCE, UNTIL and STEP
 (environment variables, as the Makefile passes them), then invokes the operator:
 
 * with FUNCTION_NAME set: the deployed function, via `cargo lambda invoke --remote`
@@ -29,7 +29,7 @@ def flag(name: str) -> bool:
 def payload() -> dict:
     action = os.environ.get("ACTION", "")
     body = {"action": action}
-    for key in ("SERVICE", "REASON", "REQUESTED_BY", "UNTIL"):
+    for key in ("SERVICE", "REASON", "REQUESTED_BY", "UNTIL", "STEP"):
         value = os.environ.get(key, "").strip()
         if value:
             body[key.lower()] = value
