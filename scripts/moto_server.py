@@ -37,6 +37,9 @@ protocol moto does support for the same service: aws-sdk-cloudwatch (Rust,
 GraniteServiceVersion20100801/operation/<Op>`` with a CBOR body, which the
 stock server answers 404. See ``CborToJson``.
 
+They also make RDS PromoteReadReplica and Lambda Invoke (without Docker) answer
+as AWS does for the runbook's steps. See ``_patch_runbook_services``.
+
 The process prints ``moto listening on HOST:PORT mode=MODE`` once the socket is
 bound, then serves until SIGTERM/SIGINT, or until the process given by
 ``--parent-pid`` is gone (so a killed test run leaves no server behind).
@@ -280,6 +283,64 @@ class CborToJson:
         return [out]
 
 
+# --------------------------------------------------------------------------
+# The runbook's resources (issue 16): where moto 5.2.5 answers differently from AWS.
+
+
+def _patch_runbook_services() -> None:
+    """Make moto answer the workflow's calls as AWS does.
+
+    * RDS PromoteReadReplica (moto/rds/models.py ``RDSBackend.promote_read_replica``)
+      keeps ``ReadReplicaSourceDBInstanceIdentifier`` and the source's
+      ``ReadReplicaDBInstanceIdentifiers``, so a promoted instance still reads as a
+      replica; it answers an unknown identifier with a KeyError (HTTP 500) and promotes
+      a standalone instance silently. AWS detaches the replica, answers
+      ``DBInstanceNotFound`` and ``InvalidDBInstanceState`` ("not a read replica").
+    * Lambda Invoke runs the function in Docker unless moto's config says
+      ``lambda: use_docker: false`` (its ``/moto-api/config``); there is no Docker here,
+      so the Docker-less backend is the default. That backend (moto/awslambda_simple)
+      answers for functions that do not exist; AWS answers ResourceNotFoundException.
+      It answers the request payload back, or the results queued with
+      ``/moto-api/static/lambda-simple/response``, and never a FunctionError.
+    """
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.models import default_user_config
+    from moto.rds.exceptions import DBInstanceNotFoundError, RDSClientError
+    from moto.rds.models import RDSBackend
+
+    def promote_read_replica(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        identifier = db_kwargs["db_instance_identifier"]
+        database = self.databases.get(identifier)
+        if database is None:
+            raise DBInstanceNotFoundError(identifier)
+        if not database.is_replica:
+            raise RDSClientError(
+                "InvalidDBInstanceState", f"DB Instance {identifier} is not a read replica."
+            )
+        try:
+            source = self.find_db_from_id(database.source_db_instance_identifier)
+            for name in (database.db_instance_identifier, database.db_instance_arn):
+                if name in source.replicas:
+                    source.replicas.remove(name)
+        except Exception:  # the source is gone: nothing to detach from
+            pass
+        database.is_replica = False
+        database.source_db_instance_identifier = None
+        database.update(**db_kwargs)
+        return database
+
+    RDSBackend.promote_read_replica = promote_read_replica
+
+    simple_invoke = LambdaSimpleBackend.invoke
+
+    def invoke(self: Any, function_name: str, qualifier: Any, *args: Any, **kwargs: Any) -> Any:
+        self.get_function(function_name, qualifier)  # ResourceNotFoundException
+        return simple_invoke(self, function_name, qualifier, *args, **kwargs)
+
+    LambdaSimpleBackend.invoke = invoke
+    default_user_config["lambda"] = {"use_docker": False}
+
+
 def _exit_when_orphaned(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(0.5)
@@ -310,6 +371,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
+    _patch_runbook_services()
     moto_app = DomainDispatcherApplication(create_backend_app)
     app: WsgiApp = CborToJson(moto_app)
     if args.mode == "serialised":

@@ -368,3 +368,139 @@ async fn a_control_plane_outage_switches_by_metric_without_route53() {
     assert_eq!(answer.failover, "PRIMARY");
     assert!(answer.derived_from.contains("CALCULATED"), "{answer:?}");
 }
+
+#[tokio::test]
+async fn runbook_scales_at_once_and_promotes_the_replica_on_approval() {
+    let r = drill(Scenario::Runbook).await;
+    let promote = drill::runbook::PROMOTE;
+    assert_eq!(
+        r.alert_types(),
+        [
+            "failover",
+            "step_done",
+            "step_done",
+            "approval",
+            "step_done",
+            "recovered"
+        ]
+    );
+    assert_eq!(switches(&r), [("alarm-trigger", true)]);
+    let step = |title_start: &str| {
+        r.steps
+            .iter()
+            .find(|s| s.title.starts_with(title_start))
+            .unwrap_or_else(|| panic!("no step '{title_start}' in {:?}", r.outcomes()))
+    };
+    // The quorum's invocation switched, scaled both (read back from moto by the drill) and
+    // paged for the promotion; it did not promote.
+    let quorum = step("observer 2 goes to ALARM: quorum");
+    assert_eq!(quorum.outcome, "failed_over");
+    let subjects: Vec<&str> = quorum.alerts.iter().map(|a| a.subject.as_str()).collect();
+    assert_eq!(
+        subjects[1..],
+        [
+            "[STEP DONE] checkout: scale-web (epoch 1)",
+            "[STEP DONE] checkout: scale-api (epoch 1)",
+            "[APPROVAL NEEDED] checkout: approve promote-db (epoch 1)"
+        ]
+    );
+    let moved = |s: &drill::StepRecord, resource: &str| {
+        s.changes
+            .iter()
+            .find(|c| c.resource.starts_with(resource))
+            .map(|c| c.after.clone())
+    };
+    assert_eq!(
+        moved(quorum, "Auto Scaling group eu-west-1/checkout-asg").as_deref(),
+        Some("min 6 desired 6 max 12 (6 InService)")
+    );
+    assert!(
+        moved(quorum, "ECS service eu-west-1/checkout-prod/checkout-api")
+            .is_some_and(|after| after.starts_with("desired 8")),
+        "{:?}",
+        quorum.changes
+    );
+    assert_eq!(moved(quorum, "RDS instance"), None, "no promotion yet");
+    let ops: Vec<&str> = quorum.calls.iter().map(|c| c.operation.as_str()).collect();
+    for op in ["UpdateAutoScalingGroup", "UpdateService"] {
+        assert_eq!(ops.iter().filter(|o| **o == op).count(), 1, "{ops:?}");
+    }
+    assert!(!ops.contains(&"PromoteReadReplica"), "{ops:?}");
+    // The operator's approval promoted the replica, verified standalone in moto.
+    let approve = step("the operator approves the promotion");
+    assert_eq!(approve.act, drill::Act::Approve(promote));
+    assert_eq!(approve.outcome, "ok");
+    assert!(approve
+        .calls
+        .iter()
+        .any(|c| c.operation == "PromoteReadReplica"));
+    assert!(
+        moved(approve, "RDS instance eu-west-1/checkout-replica")
+            .is_some_and(|after| after.starts_with("standalone")),
+        "{:?}",
+        approve.changes
+    );
+    // The report's workflow: every step done, its events on the timeline, the figures.
+    let json: JsonReport =
+        serde_json::from_str(&std::fs::read_to_string(r.json_path.as_ref().unwrap()).unwrap())
+            .unwrap();
+    let w = json
+        .summary
+        .workflow
+        .as_ref()
+        .expect("the workflow in report.json");
+    assert_eq!(w.progress, "3/3");
+    let statuses: Vec<(&str, &str)> = w
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("scale-web", "done"),
+            ("scale-api", "done"),
+            (promote, "done")
+        ]
+    );
+    let events: Vec<(&str, &str, Option<usize>)> = w
+        .events
+        .iter()
+        .filter(|e| e.step_id == promote)
+        .map(|e| (e.step_id.as_str(), e.event.as_str(), e.drill_step))
+        .collect();
+    let (asked, approved) = (quorum.n, approve.n);
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.1, e.2))
+            .filter(|(e, _)| *e != "applied")
+            .collect::<Vec<_>>(),
+        [
+            ("approval requested", Some(asked)),
+            ("approved", Some(approved)),
+            ("started", Some(approved)),
+            ("done", Some(approved))
+        ]
+    );
+    let f = &w.figures;
+    let scale = f.switch_to_scale_done_ms.expect("switch -> scale done");
+    let wait = f.approval_wait_ms.expect("approval wait");
+    let promoted = f.switch_to_promoted_ms.expect("switch -> promoted");
+    assert!(scale >= 0 && wait > 0 && promoted >= scale + wait, "{f:?}");
+    let rto = f.rto_ms.expect("the measured RTO");
+    assert!(r.alerts[5]
+        .subject
+        .starts_with("[RECOVERED] checkout: all observers OK on eu-west-1, RTO "));
+    assert!(
+        rto > promoted,
+        "the observers recovered after the promotion: {f:?}"
+    );
+    let html = std::fs::read_to_string(r.html_path.as_ref().unwrap()).unwrap();
+    assert!(html.contains(r#"<table id="workflow">"#));
+    assert_eq!(
+        html.matches(r#"class="tl-mark wf-event""#).count(),
+        w.events.len()
+    );
+    assert_eq!((r.final_phase.as_str(), r.final_epoch), ("FAILED_OVER", 1));
+}

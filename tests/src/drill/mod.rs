@@ -17,7 +17,7 @@
 //! processes) is owned by values that stop it on drop: dropping the future returned by
 //! [`run`] (e.g. on Ctrl-C) or a panic cleans up too.
 //!
-//! Modules: [`scenario`] (the scripts; [`outage`]: Route 53's API down), `run` (driving the incident) and `step` (one
+//! Modules: [`scenario`] (the scripts; [`outage`]: Route 53's API down; [`runbook`]: the workflow), `run` (driving the incident) and `step` (one
 //! step of it), `checks` (what must hold), `latency` (the decision's latencies and the
 //! RTO budget), `timeline`, `describe` (one-line descriptions), [`report`] (JSON, HTML).
 
@@ -27,6 +27,7 @@ mod latency;
 pub mod outage;
 pub mod report;
 mod run;
+pub mod runbook;
 pub mod scenario;
 mod step;
 mod timeline;

@@ -67,6 +67,11 @@ pub async fn run(options: DrillOptions) -> DrillReport {
             ),
         );
     }
+    let runbook = match scenario == super::Scenario::Runbook {
+        // Before the functions start, like the vote window's rewrite above.
+        true => Some(super::runbook::setup(&mut stage, &mut tl).await),
+        false => None,
+    };
     if scenario.secondary_not_ready() {
         let (_, state) = stage
             .set_alarm(stage::SECONDARY_REGION, stage::SECONDARY_ALARM, "ALARM")
@@ -114,6 +119,7 @@ pub async fn run(options: DrillOptions) -> DrillReport {
     let incident_start = origin.elapsed();
 
     let mut runner = StepRunner::new(scenario, &stage, &watch, &tap, origin);
+    runner.runbook = runbook;
     let mut steps = Vec::new();
     for (i, step) in scenario.steps().into_iter().enumerate() {
         let (record, after) = runner.run_step(&mut tl, i + 1, &step, &before).await;
@@ -127,6 +133,7 @@ pub async fn run(options: DrillOptions) -> DrillReport {
         mut checks,
         alerts,
         switches,
+        runbook,
         ..
     } = runner;
     checks.extend(checks::check_incident(
@@ -142,6 +149,9 @@ pub async fn run(options: DrillOptions) -> DrillReport {
             secondary_hc: &stage.secondary_hc,
         },
     ));
+    if runbook.is_some() {
+        checks.extend(super::runbook::check_incident(&steps, &calls, &before));
+    }
     checks::announce(&mut tl, &checks);
 
     let latency = latency(&steps, &alerts, started_at);

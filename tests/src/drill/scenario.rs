@@ -25,6 +25,9 @@ pub enum Scenario {
     /// Route 53's API answers 503 for the whole drill; a `metric` service fails over by its
     /// switch metric, the reconciler keeps the stream, the operator fails it back.
     ControlPlaneOutage,
+    /// The runbook after the switch: scale the secondary, promote the replica on the
+    /// operator's approval, recovery measured ([`super::runbook`]).
+    Runbook,
 }
 
 /// The staggered scenario's `vote_window_seconds`: short, so the drill outlives it in
@@ -32,13 +35,14 @@ pub enum Scenario {
 pub const STAGGERED_VOTE_WINDOW_SECONDS: u64 = 5;
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Quorum,
         Scenario::Blocked,
         Scenario::Flapping,
         Scenario::Split,
         Scenario::Staggered,
         Scenario::ControlPlaneOutage,
+        Scenario::Runbook,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Scenario {
             Scenario::Split => "split",
             Scenario::Staggered => "staggered",
             Scenario::ControlPlaneOutage => "control-plane-outage",
+            Scenario::Runbook => "runbook",
         }
     }
 
@@ -90,6 +95,7 @@ impl Scenario {
                  the operator fails it back (forced: the primary's probe has not been healthy \
                  for failback_min_healthy_seconds)"
             }
+            Scenario::Runbook => super::runbook::DESCRIPTION,
         }
     }
 
@@ -323,6 +329,7 @@ impl Scenario {
             ],
             Scenario::Staggered => staggered_steps(),
             Scenario::ControlPlaneOutage => super::outage::steps(),
+            Scenario::Runbook => super::runbook::steps(),
         }
     }
 
@@ -377,6 +384,7 @@ impl Scenario {
                 failover_by: "alarm-trigger",
                 switch: "metric",
             },
+            Scenario::Runbook => super::runbook::TOTALS,
         }
     }
 }
@@ -478,6 +486,10 @@ pub enum Act {
     Failover,
     /// The operator's failback with `force` (past the probe's gate).
     ForcedFailback,
+    /// The operator approves the workflow step with this id.
+    Approve(&'static str),
+    /// The operator declines the workflow step with this id.
+    Decline(&'static str),
 }
 
 /// One step of the script and what must come of it.
@@ -519,6 +531,8 @@ pub struct Expect {
     /// The step publishes the switch metric with this value (a new datapoint read back
     /// from moto).
     pub publishes: Option<f64>,
+    /// The workflow's resources read back from moto, and its steps' status.
+    pub runbook: Option<super::runbook::RunbookExpect>,
 }
 
 impl Step {

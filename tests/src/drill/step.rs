@@ -30,6 +30,8 @@ pub(super) struct StepRunner<'a> {
     pub checks: Vec<Check>,
     pub alerts: Vec<AlertSeen>,
     pub switches: Vec<Switch>,
+    /// The workflow's resources (the runbook scenario).
+    pub runbook: Option<super::runbook::Runbook>,
 }
 
 /// What a step invokes: the function, its request and the request in one line.
@@ -61,6 +63,7 @@ impl<'a> StepRunner<'a> {
             checks: Vec::new(),
             alerts: Vec::new(),
             switches: Vec::new(),
+            runbook: None,
         }
     }
 
@@ -187,7 +190,7 @@ impl<'a> StepRunner<'a> {
                 format!("{}: {}{why}", h.kind, shorten(&h.what, 160)),
             );
         }
-        let changes = before.changes(&after, stage);
+        let mut changes = before.changes(&after, stage);
         for c in &changes {
             tl.say(
                 Some(n),
@@ -269,6 +272,19 @@ impl<'a> StepRunner<'a> {
             alerts.push(alert);
         }
         tl.say(Some(n), Kind::Calls, describe_calls(&calls));
+        if let Some(runbook) = self.runbook.as_mut() {
+            let seen = super::runbook::Observed {
+                expect: step.expect.runbook.as_ref(),
+                before,
+                after: &after,
+                response: &response,
+                alerts: &alerts,
+            };
+            let moved = runbook
+                .observe(&stage.sdk, tl, &mut self.checks, n, seen)
+                .await;
+            changes.extend(moved);
+        }
 
         checks::check_step(
             &mut self.checks,
@@ -442,6 +458,12 @@ impl<'a> StepRunner<'a> {
             }
             Act::Failover => operator(json!({"action": "failover", "service": stage::SERVICE,
                 "reason": "planned move to eu-west-1 (drill)",
+                "requested_by": "drill"})),
+            Act::Approve(id) => operator(json!({"action": "approve", "service": stage::SERVICE,
+                "step": id, "reason": "replica lag checked, writes stopped on the primary (drill)",
+                "requested_by": "drill"})),
+            Act::Decline(id) => operator(json!({"action": "decline", "service": stage::SERVICE,
+                "step": id, "reason": "the primary's database is still the writer (drill)",
                 "requested_by": "drill"})),
             Act::Reconcile => {
                 let now = Utc::now();

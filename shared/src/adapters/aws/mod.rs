@@ -5,6 +5,7 @@ mod cloudwatch;
 mod dynamodb;
 mod dynamodb_batch;
 mod route53;
+mod runbook;
 mod sns;
 #[cfg(test)]
 mod wire_tests;
@@ -24,6 +25,7 @@ pub use budget::{BudgetStats, Priority, Route53Budget};
 pub use cloudwatch::CloudWatchAlarms;
 pub use dynamodb::DynamoStore;
 pub use route53::Route53HealthChecks;
+pub use runbook::AwsRunbook;
 pub use sns::{SnsNotifier, SnsThrottledIsRetryable};
 
 use crate::adapters::clock::SystemClock;
@@ -32,8 +34,14 @@ use crate::engine::{Engine, EngineError};
 use crate::ports::{AwsError, ErrorKind};
 
 /// The engine wired to AWS.
-pub type AwsEngine =
-    Engine<DynamoStore, Route53HealthChecks, CloudWatchAlarms, SnsNotifier, SystemClock>;
+pub type AwsEngine = Engine<
+    DynamoStore,
+    Route53HealthChecks,
+    CloudWatchAlarms,
+    SnsNotifier,
+    SystemClock,
+    AwsRunbook,
+>;
 
 /// Region, credentials and endpoint (`AWS_ENDPOINT_URL`) come from the SDK's standard
 /// variables. Calls are retried by the SDK (standard mode) within a per-call deadline.
@@ -85,7 +93,8 @@ pub fn engine_with_budget(
         SnsNotifier::new(sns, &config.topic_arn),
         SystemClock,
         function,
-    );
+    )
+    .with_runbook(AwsRunbook::new(sdk));
     // Alarms outside the deployment's account or partition are refused at catalog load.
     engine.home_account = config.home_account();
     engine

@@ -58,6 +58,11 @@ pub(super) fn chart(r: &DrillReport) -> String {
     for f in FUNCTIONS {
         lanes.push(f.into());
     }
+    // Between the functions and Route 53: the lanes after it are counted from the end.
+    let workflow = super::workflow_summary(r);
+    if workflow.is_some() {
+        lanes.push("runbook workflow".into());
+    }
     lanes.push("Route 53 primary check".into());
     lanes.push("SNS alerts".into());
     let lane_y = |i: usize| TOP + i as f64 * LANE + LANE / 2.0;
@@ -190,6 +195,8 @@ pub(super) fn chart(r: &DrillReport) -> String {
             }
             (_, "held") if st.detail.contains("cooldown") => "held: cooldown".into(),
             (Act::Status, _) => "status".into(),
+            (Act::Approve(id), o) => format!("approve {id}: {o}"),
+            (Act::Decline(id), o) => format!("decline {id}: {o}"),
             (Act::Reconcile, o) => o.to_string(),
             _ => String::new(),
         };
@@ -214,6 +221,14 @@ pub(super) fn chart(r: &DrillReport) -> String {
             );
         }
         s.push_str("</g>");
+    }
+    if let Some(w) = &workflow {
+        s.push_str(&super::workflow::lane_marks(
+            w,
+            r,
+            &x,
+            lane_y(lanes.len() - 3),
+        ));
     }
     // Route 53 switches.
     let y = lane_y(lanes.len() - 2);

@@ -172,6 +172,10 @@ pub fn to_html(r: &DrillReport) -> String {
     h.push_str("<h2>Timeline</h2>");
     h.push_str(&chart(r));
     h.push_str(r#"<div class="muted">Times from the first step. Circles: alarm events delivered (red ALARM, green OK, hollow: duplicate, dashed: stale). Bars: invocations, coloured by outcome (hover for details). Diamonds: the primary's health check changed. Envelopes: alerts published.</div>"#);
+    if let Some(w) = super::workflow_summary(r) {
+        h.push_str(r#"<div class="muted">Workflow lane: each step's events as the control table records them (amber: approval requested, blue: approved, green: done, red: failed or declined, grey: started or applied).</div>"#);
+        h.push_str(&super::workflow::html(&w));
+    }
 
     h.push_str("<h2>Summary</h2>");
     h.push_str(r#"<table id="summary-table"><tbody>"#);

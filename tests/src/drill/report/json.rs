@@ -147,6 +147,9 @@ pub struct Summary {
     /// The switch metric (metric and both modes): absent in health_check mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch_metric: Option<SwitchMetricEntry>,
+    /// The runbook workflow (issue 16): absent when the service has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<super::WorkflowSummary>,
     pub control_table: ControlTableEntry,
     pub rto_budget: Option<RtoBudget>,
     pub text: Vec<String>,
@@ -509,6 +512,7 @@ impl From<&DrillReport> for Summary {
                     })
                     .collect(),
             }),
+            workflow: super::workflow_summary(r),
             control_table: ControlTableEntry {
                 phase: r.final_phase.clone(),
                 epoch: r.final_epoch,

@@ -8,6 +8,7 @@ pub mod json;
 mod summary;
 #[cfg(test)]
 mod tests;
+pub mod workflow;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use serde_json::Value;
 pub use html::to_html;
 pub use json::JsonReport;
 pub use summary::summary;
+pub use workflow::{workflow_summary, WorkflowSummary};
 
 use super::timeline::Line;
 use super::{

@@ -101,6 +101,9 @@ pub fn summary(r: &DrillReport) -> Vec<String> {
     for a in &r.alerts {
         out.push(format!("    step {:<3} {}", a.step, a.subject));
     }
+    if let Some(w) = super::workflow_summary(r) {
+        out.extend(super::workflow::summary_lines(&w));
+    }
     out.push(format!(
         "  Route 53 (final): {}",
         r.records_after

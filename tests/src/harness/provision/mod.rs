@@ -9,6 +9,7 @@
 
 pub mod bulk;
 pub mod resources;
+pub mod runbook;
 
 use aws_config::SdkConfig;
 use serde_json::{json, Value};
@@ -74,6 +75,10 @@ pub struct ServiceSpec {
     pub switch_mode: Option<&'static str>,
     /// A probe health check on the primary endpoint (`primary.probe_health_check_id`).
     pub probe: bool,
+    /// The catalog's `workflow` (issue 16), e.g. [`runbook::RunbookResources::workflow`].
+    pub workflow: Option<Value>,
+    /// The catalog's `preflight.capacity`, e.g. [`runbook::RunbookResources::capacity_floor`].
+    pub capacity: Option<Value>,
 }
 
 impl ServiceSpec {
@@ -86,6 +91,8 @@ impl ServiceSpec {
             settings: json!({}),
             switch_mode: None,
             probe: false,
+            workflow: None,
+            capacity: None,
         }
     }
 
@@ -107,6 +114,27 @@ impl ServiceSpec {
     pub fn probe(mut self, on: bool) -> ServiceSpec {
         self.probe = on;
         self
+    }
+
+    pub fn workflow(mut self, workflow: Value) -> ServiceSpec {
+        self.workflow = Some(workflow);
+        self
+    }
+
+    pub fn capacity(mut self, floor: Value) -> ServiceSpec {
+        self.capacity = Some(floor);
+        self
+    }
+}
+
+/// Lays `workflow` and `preflight.capacity` over a catalog definition (the other
+/// pre-flight fields stay).
+pub fn with_workflow(definition: &mut Value, workflow: Option<&Value>, capacity: Option<&Value>) {
+    if let Some(workflow) = workflow {
+        definition["workflow"] = workflow.clone();
+    }
+    if let Some(floor) = capacity {
+        definition["preflight"]["capacity"] = floor.clone();
     }
 }
 
@@ -204,6 +232,11 @@ pub async fn provision_service(sdk: &SdkConfig, table: &str, spec: ServiceSpec) 
     if let Some(probe) = &probe_hc {
         definition["primary"]["probe_health_check_id"] = json!(probe);
     }
+    with_workflow(
+        &mut definition,
+        spec.workflow.as_ref(),
+        spec.capacity.as_ref(),
+    );
     put_catalog_entry(sdk, table, &name, &definition.to_string()).await;
     Service {
         name,

@@ -85,6 +85,12 @@ impl TappedCall {
                 | "Publish"
                 | "SetAlarmState"
                 | "PutMetricAlarm"
+                | "UpdateAutoScalingGroup"
+                | "UpdateService"
+                | "PromoteReadReplica"
+                | "SwitchoverGlobalCluster"
+                | "FailoverGlobalCluster"
+                | "Invoke"
         )
     }
 
