@@ -100,6 +100,25 @@ pub struct ServiceStatus {
     /// without one. A service whose catalog lists a workflow that has not run shows `planned`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowStatus>,
+    /// The reconciler's continuous readiness evaluation (`domain::readiness`); absent
+    /// before the first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessStatus>,
+}
+
+/// A service's failover readiness as the reconciler last found it. Times are RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessStatus {
+    pub ready: bool,
+    /// Since when it has been ready (or not), and for how long, e.g. `2h 5m`.
+    pub since: String,
+    pub age: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<String>,
+    /// Its last scheduled evaluation (one every `interval_seconds`, at an offset of its own;
+    /// a steady result is not written again).
+    pub last_evaluated_at: String,
+    pub interval_seconds: u64,
 }
 
 /// A workflow as `status` shows it. Times are RFC 3339.

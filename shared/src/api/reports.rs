@@ -119,6 +119,12 @@ pub struct ReconcileReport {
     /// Workflow steps this run finished (verified done).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub workflow_steps_done: usize,
+    /// Services whose readiness this run evaluated (their slot fell, or never evaluated).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub readiness_evaluated: usize,
+    /// `readiness` pages recorded (not ready, or ready again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub readiness_pages: usize,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -70,6 +70,7 @@ fn status() -> ServiceStatus {
         primary_probe: None,
         recovery: None,
         workflow: None,
+        readiness: None,
     }
 }
 

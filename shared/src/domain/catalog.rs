@@ -56,6 +56,10 @@ pub struct ServiceDefinition {
     /// `[NOT RECOVERED]` pages (`domain::recovery`).
     #[serde(default = "default_recovery_timeout_seconds")]
     pub recovery_timeout_seconds: u64,
+    /// How often the reconciler evaluates the pre-flight while the primary is active
+    /// (`domain::readiness`).
+    #[serde(default = "default_readiness_interval_seconds")]
+    pub readiness_interval_seconds: u64,
     /// The runbook after the switch (`domain::workflow`): scale, promote, invoke.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workflow: Vec<WorkflowStep>,
@@ -183,6 +187,9 @@ fn default_failback_min_healthy_seconds() -> u64 {
 }
 fn default_recovery_timeout_seconds() -> u64 {
     600
+}
+fn default_readiness_interval_seconds() -> u64 {
+    300
 }
 fn default_true() -> bool {
     true

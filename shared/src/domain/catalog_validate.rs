@@ -116,6 +116,10 @@ impl ServiceDefinition {
                 self.failback_min_healthy_seconds,
             ),
             ("recovery_timeout_seconds", self.recovery_timeout_seconds),
+            (
+                "readiness_interval_seconds",
+                self.readiness_interval_seconds,
+            ),
         ] {
             if value == 0 || value > MAX_DURATION_SECONDS {
                 return err(

@@ -9,6 +9,7 @@ pub mod decision;
 pub mod event;
 pub mod history;
 pub mod probe;
+pub mod readiness;
 pub mod recovery;
 pub mod state;
 pub mod switch;

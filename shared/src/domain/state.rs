@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::ObservedState;
 use super::history::HistoryRecord;
+use super::readiness::Readiness;
 use super::recovery::Recovery;
 use super::time::Millis;
 use super::workflow_run::WorkflowRun;
@@ -274,4 +275,6 @@ pub struct ServiceState {
     pub execution: Option<Execution>,
     /// Alerts recorded as due and not yet taken by SNS (`engine::outbox`); empty nearly always.
     pub outbox: Vec<DueAlert>,
+    /// The last continuous readiness evaluation (`domain::readiness`).
+    pub readiness: Option<Readiness>,
 }

@@ -11,6 +11,7 @@ use futures::stream::{self, StreamExt};
 use tracing::{debug, error, info, warn};
 
 mod drift;
+mod readiness;
 mod snapshot;
 mod switch_metric;
 
@@ -49,6 +50,9 @@ pub struct ReconcileSettings {
     pub fan_out: usize,
     /// Stop starting new services this long before the invocation's deadline.
     pub deadline_margin_ms: Millis,
+    /// How often the reconciler runs (its schedule): a readiness slot that fell within this
+    /// is due (`domain::readiness`).
+    pub run_period_ms: Millis,
 }
 
 impl Default for ReconcileSettings {
@@ -58,6 +62,7 @@ impl Default for ReconcileSettings {
             blocked_grace_ms: 10 * 60_000,
             fan_out: 8,
             deadline_margin_ms: 3_000,
+            run_period_ms: 60_000,
         }
     }
 }
@@ -86,6 +91,7 @@ struct ServiceReport {
     /// `[NOT RECOVERED]` was recorded by this run.
     not_recovered: bool,
     workflow_steps: usize,
+    readiness_paged: bool,
 }
 
 /// What every service of a run shares, read once after the states.
@@ -93,6 +99,7 @@ struct RunReadings {
     alarms: AlarmReadings,
     /// `None`: no service needed its health check read.
     checks: Option<CheckPages>,
+    readiness: readiness::ReadinessReads,
 }
 
 /// One service in a run.
@@ -159,7 +166,18 @@ where
                     .iter()
                     .flat_map(|(def, state)| recovery::observers_to_read(def, state)),
             );
-        let (alarms, checks, republished) = tokio::join!(
+        let due: Vec<&ServiceDefinition> = states
+            .iter()
+            .filter(|(def, state)| {
+                crate::domain::readiness::due(def, state, read_at, settings.run_period_ms)
+            })
+            .map(|(def, _)| *def)
+            .collect();
+        let switch_alarms = switch_alarms.chain(
+            due.iter()
+                .filter_map(|d| d.preflight.secondary_alarm_arn.clone()),
+        );
+        let (alarms, checks, republished, ready_reads) = tokio::join!(
             self.read_standing_alarms(states.iter().copied(), switch_alarms),
             async {
                 if needs_checks {
@@ -169,6 +187,7 @@ where
                 }
             },
             self.republish_switch_values(&states, read_at),
+            self.read_readiness_inputs(&due, read_at),
         );
         let mut report = ReconcileReport {
             services: defs.len(),
@@ -182,7 +201,12 @@ where
             .errors
             .extend(checks.as_ref().and_then(|c| c.error.clone()));
         report.errors.extend(republished.errors);
-        let run = RunReadings { alarms, checks };
+        report.readiness_evaluated = ready_reads.due.len();
+        let run = RunReadings {
+            alarms,
+            checks,
+            readiness: ready_reads,
+        };
         let run = &run;
         let results: Vec<(String, Reached)> = stream::iter(loaded)
             .map(|(def, loaded)| async move {
@@ -225,6 +249,7 @@ where
                     report.recovered += usize::from(r.recovered);
                     report.not_recovered += usize::from(r.not_recovered);
                     report.workflow_steps_done += r.workflow_steps;
+                    report.readiness_pages += usize::from(r.readiness_paged);
                     if let Some(e) = r.completion_error {
                         report.errors.push(format!("{name}: {e}"));
                     }
@@ -495,6 +520,9 @@ where
         report.workflow_steps = self
             .reconcile_workflow(def, &mut state, inv, settings.escalation_interval_ms)
             .await;
+        report.readiness_paged = self
+            .watch_readiness(def, &mut state, &run.readiness, &run.alarms)
+            .await?;
 
         if state.phase == Phase::Blocked {
             let since = state

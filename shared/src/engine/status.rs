@@ -20,7 +20,7 @@ use super::{Engine, EngineError};
 use crate::api::operator_request::{Action, OperatorRequest};
 use crate::api::operator_response::{
     CatalogStatus, EndpointStatus, HealthCheckStatus, OperatorResponse, PauseStatus, PrimaryStatus,
-    ServiceStatus, SwitchStatus, VoteStatus,
+    ReadinessStatus, ServiceStatus, SwitchStatus, VoteStatus,
 };
 use crate::domain::catalog::{Catalog, ServiceDefinition};
 use crate::domain::decision::{
@@ -468,6 +468,16 @@ fn build(
     } = parts;
     let recovery = super::recovery::recovery_status(def, &state, now);
     let workflow = super::workflow::workflow_status(def, &state);
+    let readiness = state.readiness.as_ref().map(|r| ReadinessStatus {
+        ready: r.ready,
+        since: fmt_time(r.since),
+        age: crate::domain::time::fmt_duration_ms(now - r.since),
+        failing: r.failing.clone(),
+        last_evaluated_at: fmt_time(
+            crate::domain::readiness::last_slot(def, now).max(r.checked_at),
+        ),
+        interval_seconds: def.readiness_interval_seconds,
+    });
     let votes = state
         .votes
         .iter()
@@ -522,6 +532,7 @@ fn build(
         switch: Some(switch),
         primary_probe: probe,
         workflow,
+        readiness,
         recovery,
     }
 }

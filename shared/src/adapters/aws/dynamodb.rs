@@ -146,6 +146,7 @@ pub fn state_from_item(item: &HashMap<String, AttributeValue>) -> Result<Service
             "escalated_at" => state.escalated_at = Some(number(name, value)?),
             "drift" => state.drift = Some(from_av(name, value)?),
             "outbox" => state.outbox = from_av(name, value)?,
+            "readiness" => state.readiness = Some(from_av(name, value)?),
             "auto_failovers" => state.auto_failovers = from_av(name, value)?,
             "pause" => state.pause = Some(from_av::<Pause>(name, value)?),
             "exec" => state.execution = Some(from_av::<Execution>(name, value)?),
@@ -319,6 +320,7 @@ impl ControlStore for DynamoStore {
             .expression_attribute_names("#esc", "escalated_at")
             .expression_attribute_names("#drift", "drift")
             .expression_attribute_names("#outbox", "outbox")
+            .expression_attribute_names("#ready", "readiness")
             .expression_attribute_names("#pause", "pause")
             .expression_attribute_names("#exec", "exec")
             .expression_attribute_values(":phase", s(next.phase.as_str()))
@@ -359,6 +361,13 @@ impl ControlStore for DynamoStore {
         } else {
             sets.push("#outbox = :outbox");
             req = req.expression_attribute_values(":outbox", to_av("outbox", &next.outbox)?);
+        }
+        match &next.readiness {
+            Some(r) => {
+                sets.push("#ready = :ready");
+                req = req.expression_attribute_values(":ready", to_av("readiness", r)?);
+            }
+            None => removes.push("#ready"),
         }
         match &next.pause {
             Some(p) => {

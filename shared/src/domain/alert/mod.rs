@@ -3,6 +3,7 @@
 //! anything else; the sections they share are here.
 
 mod pages;
+mod readiness;
 mod recovery;
 mod switch;
 mod transition;
@@ -13,6 +14,7 @@ use std::fmt::Write;
 pub use pages::{
     catalog_alert, drift_alert, escalation_alert, held_alert, pause_alert, switch_drift_alert,
 };
+pub use readiness::readiness_alert;
 pub use recovery::{not_recovered_alert, recovered_alert};
 pub use switch::switched_by;
 pub use transition::{blocked_alert, failback_alert, failover_alert, pending_alert};

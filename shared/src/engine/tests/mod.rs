@@ -10,6 +10,7 @@ mod interruptions;
 mod operator;
 mod outbox;
 mod preflight;
+mod readiness;
 mod reconcile;
 mod reconcile_scale;
 mod recovery;

@@ -162,8 +162,14 @@ async fn one_standing_alarm_is_no_quorum_however_many_runs_confirm_it() {
     assert_eq!((state.phase, state.epoch), (Phase::PrimaryActive, 0));
     assert!(e.notifier.sent().is_empty());
     assert!(e.health.updates.lock().unwrap().is_empty());
-    // The control item was never written: no claim, only vote confirmations.
-    assert_eq!(e.store.control_writes(), 0);
+    // No claim: the control item was written once, by the first readiness evaluation
+    // (ready, so no page), and never again: a steady readiness writes nothing.
+    assert_eq!(e.store.control_writes(), 1);
+    assert!(
+        state.readiness.as_ref().is_some_and(|r| r.ready),
+        "{state:?}"
+    );
+    assert!(state.execution.is_none());
 }
 
 #[tokio::test]
