@@ -189,11 +189,26 @@ async fn a_steady_state_run_over_1000_services_makes_at_most_2_route53_and_15_dy
         assert_eq!(report.services, SERVICES + 1, "run {n}: {report:?}");
         assert!(report.not_reached.is_empty(), "run {n}: {report:?}");
         eprintln!(
-            "reconciler run {n} over {} services: {took:.1?}, {} AWS calls {:?}",
+            "reconciler run {n} over {} services: {took:.1?}, {} AWS calls {:?}, readiness evaluated for {}",
             report.services,
             calls.len(),
-            by_operation(&calls)
+            by_operation(&calls),
+            report.readiness_evaluated
         );
+        // Readiness (issue 17): the secondaries' health from HealthCheckStatus, 500 a
+        // GetMetricData call, never a Route 53 API call; run 1 evaluates every service.
+        let reads = calls
+            .iter()
+            .filter(|c| c.operation == "GetMetricData")
+            .count();
+        assert!(
+            reads <= report.readiness_evaluated.div_ceil(500),
+            "run {n}: {reads} GetMetricData for {} evaluations",
+            report.readiness_evaluated
+        );
+        if n == 1 {
+            assert_eq!(report.readiness_evaluated, SERVICES + 1, "{report:?}");
+        }
         runs.push(calls);
     }
     // Run 1 is a cold start (the catalog read, the kept definitions written); runs 2 and
