@@ -179,6 +179,13 @@ data "aws_iam_policy_document" "engine" {
     resources = [module.control_plane.topic_arn]
   }
 
+  # Every alert is also an EventBridge event, on the one configured bus.
+  statement {
+    sid       = "PutAlertEvents"
+    actions   = ["events:PutEvents"]
+    resources = [module.control_plane.event_bus_arn]
+  }
+
   # The key of the topic, the table, the queue and this function's environment.
   statement {
     sid       = "UseKey"

@@ -86,6 +86,9 @@ module "control_plane" {
   route53_calls_per_second    = var.route53_calls_per_second
   log_retention_days          = var.log_retention_days
 
+  event_bus_name     = var.event_bus_name
+  dashboard_services = [for s in local.services : s.dashboard]
+
   observer_alarm_arns = flatten([for s in local.services : s.observer_alarm_arns])
   warning_alarm_arns  = flatten([for s in local.services : s.warning_alarm_arns])
 
@@ -95,6 +98,33 @@ module "control_plane" {
     operator      = data.aws_iam_policy_document.operator.json
     reconciler    = data.aws_iam_policy_document.reconciler.json
   }
+}
+
+# Optional targets of the alerts' EventBridge events (PagerDuty, an Alertmanager-format
+# webhook) and a Slack channel for the topic; all off unless configured.
+module "integrations" {
+  source = "./modules/integrations"
+
+  name_prefix    = var.name_prefix
+  event_bus_name = module.control_plane.event_bus_name
+  topic_arn      = module.control_plane.topic_arn
+  kms_key_arn    = module.control_plane.kms_key_arn
+  pagerduty      = var.pagerduty
+  webhook        = var.alert_webhook
+  slack          = var.slack
+}
+
+# Who may invoke the operator function, and CloudTrail data events of every invocation.
+module "access" {
+  source = "./modules/access"
+
+  name_prefix            = var.name_prefix
+  operator_function_name = module.control_plane.function_names.operator
+  operator_function_arn  = module.control_plane.function_arns.operator
+  operator_principals    = var.operator_principals
+  approver_principals    = var.approver_principals
+  readonly_principals    = var.readonly_principals
+  existing_trail_name    = var.existing_trail_name
 }
 
 module "checkout" {

@@ -37,3 +37,23 @@ output "observer_alarm_arns" {
   description = "Per service: the canary alarms that vote."
   value       = { for s in local.services : s.name => s.observer_alarm_arns }
 }
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard of this deployment (control region)."
+  value       = module.control_plane.dashboard_name
+}
+
+output "operator_role_arns" {
+  description = "The roles that may invoke the operator function (operator, approver, readonly), those with principals."
+  value       = module.access.role_arns
+}
+
+output "operator_trail_name" {
+  description = "The CloudTrail trail recording every invocation of the operator function."
+  value       = module.access.trail_name
+}
+
+output "integration_api_destinations" {
+  description = "The API destinations the alerts' events go to (pagerduty, webhook), when configured."
+  value       = module.integrations.api_destination_arns
+}

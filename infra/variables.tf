@@ -195,3 +195,63 @@ variable "checkout" {
     error_message = "checkout.primary_region and checkout.secondary_region must differ."
   }
 }
+
+variable "event_bus_name" {
+  description = "The EventBridge bus (in the control region) every alert is also put on; `default` is the default bus. Another bus must exist: its name is set as EVENT_BUS_NAME on the functions."
+  type        = string
+  default     = "default"
+}
+
+variable "pagerduty" {
+  description = "PagerDuty Events API v2 for the alerts' events, or null for none; see modules/integrations (routing_key_secret_arn: a Secrets Manager secret holding the routing key, set outside Terraform)."
+  type = object({
+    routing_key_secret_arn = string
+    trigger_event_types    = optional(list(string), ["failover", "blocked", "held", "pending", "escalation", "drift", "catalog", "not_recovered", "approval", "step_failed", "workflow_declined", "readiness"])
+    resolve_event_types    = optional(list(string), ["recovered", "failback"])
+  })
+  default = null
+}
+
+variable "alert_webhook" {
+  description = "A webhook receiving the alerts in Alertmanager's webhook format, or null for none; see modules/integrations."
+  type = object({
+    endpoint             = string
+    api_key_name         = optional(string, "Authorization")
+    api_key_secret_arn   = string
+    resolved_event_types = optional(list(string), ["recovered", "failback"])
+  })
+  default = null
+}
+
+variable "slack" {
+  description = "A Slack channel for the alert topic through AWS Chatbot ({ team_id, channel_id }), or null for none. Authorise the workspace once in the Chatbot console first."
+  type = object({
+    team_id    = string
+    channel_id = string
+  })
+  default = null
+}
+
+variable "operator_principals" {
+  description = "IAM principal ARNs that may assume the operator role (every operator action)."
+  type        = list(string)
+  default     = []
+}
+
+variable "approver_principals" {
+  description = "IAM principal ARNs that may assume the approver role (approve, decline, status)."
+  type        = list(string)
+  default     = []
+}
+
+variable "readonly_principals" {
+  description = "IAM principal ARNs that may assume the read-only role (status)."
+  type        = list(string)
+  default     = []
+}
+
+variable "existing_trail_name" {
+  description = "An existing trail that already records the operator function's data events; null creates one for exactly that function."
+  type        = string
+  default     = null
+}

@@ -114,6 +114,8 @@ resource "aws_lambda_function" "function" {
         ROUTE53_CALLS_PER_SECOND = tostring(var.route53_calls_per_second)
         RUST_LOG                 = "info"
       },
+      # Every alert is also put on EventBridge: the default bus unless one is named.
+      var.event_bus_name == "default" ? {} : { EVENT_BUS_NAME = var.event_bus_name },
       each.value.environment,
     )
   }

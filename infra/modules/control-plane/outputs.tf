@@ -52,3 +52,23 @@ output "failure_queue_url" {
   description = "URL of the asynchronous on-failure destination."
   value       = aws_sqs_queue.failures.url
 }
+
+output "event_bus_name" {
+  description = "The bus every alert is also put on."
+  value       = var.event_bus_name
+}
+
+output "event_bus_arn" {
+  description = "ARN of that bus: the only resource the functions may call events:PutEvents on, and the bus the integrations' rules listen on."
+  value       = "arn:${local.partition}:events:${var.region}:${local.account_id}:event-bus/${var.event_bus_name}"
+}
+
+output "log_group_names" {
+  description = "Log group name of each function."
+  value       = { for key, r in aws_cloudwatch_log_group.function : key => r.name }
+}
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard of this deployment."
+  value       = aws_cloudwatch_dashboard.main.dashboard_name
+}

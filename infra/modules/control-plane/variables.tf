@@ -269,3 +269,33 @@ variable "fallback_alarm_actions" {
     error_message = "fallback_alarm_actions must be ARNs."
   }
 }
+
+variable "event_bus_name" {
+  description = "The EventBridge bus every alert is also put on (source `regional-failover`); `default` is the control region's default bus. Another name is set as EVENT_BUS_NAME on the functions; the bus must exist in the control region."
+  type        = string
+  default     = "default"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,256}$", var.event_bus_name))
+    error_message = "event_bus_name must be an event bus name (not an ARN): 1-256 characters of A-Z, a-z, 0-9, '.', '_' and '-'."
+  }
+}
+
+variable "dashboard_services" {
+  description = "Per protected service, what the dashboard shows: its name, its primary and secondary health check ids (and the probe's, or null), its secondary region (where the switch metric lives) and its replica lag metric (null when none)."
+  type = list(object({
+    name                      = string
+    primary_health_check_id   = string
+    secondary_health_check_id = string
+    probe_health_check_id     = string
+    secondary_region          = string
+    replica_lag = object({
+      region      = string
+      namespace   = string
+      metric_name = string
+      dimensions  = map(string)
+      statistic   = string
+    })
+  }))
+  default = []
+}

@@ -59,3 +59,21 @@ output "workflow_resources" {
   description = "The ARNs the functions act on for the workflow and the capacity pre-flight, by call: update_autoscaling_group, describe_autoscaling_groups, update_service, describe_services, promote_read_replica, describe_db_instances, switchover_global_cluster, failover_global_cluster (the aurora_global steps with allow_data_loss only), describe_global_clusters, invoke_function. Each list is empty when no step needs the call."
   value       = local.workflow_resources
 }
+
+output "dashboard" {
+  description = "What the control plane's dashboard shows of this service: its name, health check ids (primary, secondary, probe or null), secondary region (the switch metric's) and replica lag metric (or null)."
+  value = {
+    name                      = var.name
+    primary_health_check_id   = aws_route53_health_check.primary.id
+    secondary_health_check_id = aws_route53_health_check.secondary.id
+    probe_health_check_id     = local.probe_health_check_id
+    secondary_region          = var.secondary_region
+    replica_lag = var.replica_lag == null ? null : {
+      region      = var.replica_lag.region
+      namespace   = var.replica_lag.namespace
+      metric_name = var.replica_lag.metric_name
+      dimensions  = var.replica_lag.dimensions
+      statistic   = var.replica_lag.statistic
+    }
+  }
+}

@@ -9,6 +9,7 @@ mod functions;
 mod iam;
 mod layout;
 mod moved;
+mod operate;
 mod render;
 mod switch;
 mod tf;
