@@ -23,6 +23,10 @@ pub struct HistoryRecord {
     pub votes: Vec<VoteRecord>,
     /// Makes the sort key unique and a rewrite of the same record idempotent.
     pub key: String,
+    /// The Lambda request id of the invocation that acted (operator actions): matches the
+    /// invocation's CloudTrail data event, whose caller identity is the real one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
 }
 
 impl HistoryRecord {
@@ -100,6 +104,7 @@ pub fn decision_record(exec: &Execution, from: &str, to: &str) -> HistoryRecord 
         why: trigger_text(&exec.trigger),
         votes: exec.votes.clone(),
         key: "decision".into(),
+        request_id: String::new(),
     }
 }
 
@@ -124,6 +129,7 @@ pub fn step_failed_record(
         why: trigger_text(&exec.trigger),
         votes: exec.votes.clone(),
         key: format!("{STEP_FAILED}#{step}#{attempt}"),
+        request_id: String::new(),
     }
 }
 
@@ -179,5 +185,6 @@ pub fn refusal_record(
         why: hold.to_string(),
         votes,
         key: format!("refusal#{}#{since}", hold.label()),
+        request_id: String::new(),
     })
 }

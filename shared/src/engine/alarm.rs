@@ -113,6 +113,7 @@ where
             why: obs.reason.clone(),
             votes: Vec::new(),
             key: format!("obs#{}#{}", alarm_name(&obs.observer), obs.event_id),
+            request_id: String::new(),
         };
         let (written, audited) = tokio::join!(
             self.store.record_vote(&def.name, &obs.observer, &vote),

@@ -217,7 +217,7 @@ where
         }
         // From here on the claim stands: the answer reports it whatever a later step does.
         let epoch = next.epoch;
-        let record = operator_record(req, epoch, "failover", now);
+        let record = operator_record(req, epoch, "failover", now, inv);
         let first = self.store.append_history(&def.name, &record).await;
         // Boxed: the transition's future is large, and an operator request runs it inline.
         let outcome = Box::pin(self.execute(def, next, Some(readings))).await;
@@ -364,7 +364,7 @@ where
             ));
         }
         let epoch = next.epoch;
-        let record = operator_record(req, epoch, "failback", now);
+        let record = operator_record(req, epoch, "failback", now, inv);
         let first = self.store.append_history(&def.name, &record).await;
         let outcome = Box::pin(self.execute_failback(def, next)).await;
         let audit = self.audit_landed(def, &record, first, inv).await;

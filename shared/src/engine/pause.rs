@@ -85,7 +85,7 @@ where
             format!("automatic actions paused until {until_text}"),
         ));
         let alert = pause_alert(def, &pause, true, state.epoch);
-        let record = operator_record(req, state.epoch, "pause", now);
+        let record = operator_record(req, state.epoch, "pause", now, inv);
         let (published, first) = tokio::join!(
             self.notifier.publish(&alert),
             self.store.append_history(&def.name, &record)
@@ -158,7 +158,7 @@ where
                     until: Some(now),
                 };
                 let alert = pause_alert(def, &resumed, false, state.epoch);
-                let record = operator_record(req, state.epoch, "resume", now);
+                let record = operator_record(req, state.epoch, "resume", now, inv);
                 let (published, first) = tokio::join!(
                     self.notifier.publish(&alert),
                     self.store.append_history(&def.name, &record)

@@ -632,6 +632,7 @@ where
             why,
             votes: Vec::new(),
             key: format!("{kind}#{now}"),
+            request_id: String::new(),
         }
     }
 }

@@ -219,6 +219,7 @@ where
                 .unwrap_or_else(|| "Route 53's API had not answered at the switch".into()),
             votes: Vec::new(),
             key: format!("switch#complete#{:?}", exec.kind).to_lowercase(),
+            request_id: String::new(),
         };
         let (written, audited) = tokio::join!(
             self.store.write_control(&def.name, state.version, &next),

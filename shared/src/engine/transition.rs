@@ -478,6 +478,7 @@ where
             why: trigger_text(&exec.trigger),
             votes: exec.votes.clone(),
             key: format!("step#{step}"),
+            request_id: String::new(),
         }
     }
 

@@ -107,13 +107,15 @@ where
             at: now,
             request_id: inv.request_id.clone(),
         };
-        let mut record = operator_record(
+        let record = operator_record(
             req,
             exec.epoch,
             &format!("{} step {step_id}", req.action.as_str()),
             now,
+            inv,
         );
-        record.why = format!("{} (request {})", req.reason, inv.request_id);
+        let mut record = record;
+        record.why = req.reason.clone();
         let wrote = self
             .update_run(def, &mut state, &exec, |run, exec| {
                 let s = run.step_mut(&step_id)?;

@@ -36,6 +36,7 @@ pub(in crate::engine) fn operator_record(
     epoch: u64,
     what: &str,
     at: Millis,
+    inv: &Invocation,
 ) -> HistoryRecord {
     HistoryRecord {
         at,
@@ -46,6 +47,7 @@ pub(in crate::engine) fn operator_record(
         why: req.reason.clone(),
         votes: Vec::new(),
         key: format!("operator#{what}#{at}"),
+        request_id: inv.request_id.clone(),
     }
 }
 

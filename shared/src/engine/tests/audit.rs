@@ -229,3 +229,29 @@ async fn a_held_quorum_has_one_refusal_record_per_hold_even_when_its_write_fails
     assert_eq!(alert_kinds(&e), ["pause", "held"], "one page per hold");
     assert_eq!(e.store.state("checkout").phase, Phase::PrimaryActive);
 }
+
+#[tokio::test]
+async fn an_operator_action_is_audited_with_the_invocation_request_id_for_cloudtrail() {
+    let e = engine();
+    let out = e
+        .handle_operator_request(
+            &op("pause", serde_json::json!({})),
+            &inv("7f3c-request", e.clock.now()),
+        )
+        .await
+        .unwrap();
+    assert!(out.ok, "{out:?}");
+    let r = records(&e, "operator");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].request_id, "7f3c-request");
+    assert_eq!(r[0].actor, "alice");
+    // Records not made by an operator carry none.
+    assert!(e
+        .store
+        .history
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, h)| h.kind != "operator")
+        .all(|(_, h)| h.request_id.is_empty()));
+}
