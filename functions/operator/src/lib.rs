@@ -1,6 +1,7 @@
-//! operator: planned failover, failback, status, pause and resume, by hand.
+//! operator: planned failover, failback, status, pause, resume, approve and decline, by hand.
 
 use failover::adapters::aws::AwsEngine;
+use failover::api::operator_request::OperatorScope;
 use failover::api::operator_response::OperatorResponse;
 use failover::engine::EngineError;
 use lambda_runtime::LambdaEvent;
@@ -12,7 +13,9 @@ pub async fn handler(
     engine: &AwsEngine,
     event: LambdaEvent<Value>,
 ) -> Result<OperatorResponse, EngineError> {
+    // The alias it was invoked through limits the actions (README: Who may act).
+    let scope = OperatorScope::of_invoked_arn(&event.context.invoked_function_arn);
     engine
-        .handle_operator_request(&event.payload, &(&event.context).into())
+        .handle_operator_request_as(&event.payload, &(&event.context).into(), scope)
         .await
 }

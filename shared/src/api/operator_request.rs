@@ -74,6 +74,54 @@ impl<'de> Deserialize<'de> for Action {
     }
 }
 
+/// Which actions an invocation may take, from the alias it was invoked through (the
+/// qualifier of the invoked function ARN). IAM cannot look into the payload, so each role
+/// is allowed to invoke only its own alias (Terraform, `modules/access`) and the function
+/// refuses what that alias does not allow. Unqualified or `$LATEST`: every action (for
+/// principals allowed on the function itself, which the deployment's deny restricts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorScope {
+    Every,
+    /// The `approver` alias: approve, decline and status.
+    Approvals,
+    /// The `readonly` alias: status.
+    ReadOnly,
+}
+
+impl OperatorScope {
+    pub const OPERATOR_ALIAS: &'static str = "operator";
+    pub const APPROVER_ALIAS: &'static str = "approver";
+    pub const READONLY_ALIAS: &'static str = "readonly";
+
+    /// From `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`. An unknown
+    /// alias allows status only: a new alias must be given its scope here first.
+    pub fn of_invoked_arn(arn: &str) -> OperatorScope {
+        match arn.split(':').nth(7) {
+            None | Some("$LATEST") | Some(Self::OPERATOR_ALIAS) => OperatorScope::Every,
+            Some(Self::APPROVER_ALIAS) => OperatorScope::Approvals,
+            Some(_) => OperatorScope::ReadOnly,
+        }
+    }
+
+    pub fn allows(self, action: Action) -> bool {
+        match self {
+            OperatorScope::Every => true,
+            OperatorScope::Approvals => {
+                matches!(action, Action::Approve | Action::Decline | Action::Status)
+            }
+            OperatorScope::ReadOnly => action == Action::Status,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorScope::Every => "operator",
+            OperatorScope::Approvals => "approver",
+            OperatorScope::ReadOnly => "read-only",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorRequest {
     pub action: Action,
@@ -425,6 +473,25 @@ mod tests {
                 "{payload}: {err:?} should contain {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_alias_invoked_decides_which_actions_are_allowed() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:failover-operator";
+        assert_eq!(OperatorScope::of_invoked_arn(arn), OperatorScope::Every);
+        assert_eq!(
+            OperatorScope::of_invoked_arn(&format!("{arn}:operator")),
+            OperatorScope::Every
+        );
+        let approver = OperatorScope::of_invoked_arn(&format!("{arn}:approver"));
+        assert!(approver.allows(Action::Approve) && approver.allows(Action::Status));
+        assert!(!approver.allows(Action::Failover) && !approver.allows(Action::Pause));
+        let ro = OperatorScope::of_invoked_arn(&format!("{arn}:readonly"));
+        assert!(ro.allows(Action::Status) && !ro.allows(Action::Approve));
+        assert_eq!(
+            OperatorScope::of_invoked_arn(&format!("{arn}:someday")),
+            OperatorScope::ReadOnly
+        );
     }
 
     #[test]

@@ -4,13 +4,13 @@
 
 mod answer;
 
-use tracing::info;
+use tracing::{info, warn};
 
 pub(super) use answer::operator_record;
 
 use super::readiness::readiness_checks;
 use super::{Engine, EngineError, Invocation};
-use crate::api::operator_request::{parse_request, Action, OperatorRequest};
+use crate::api::operator_request::{parse_request, Action, OperatorRequest, OperatorScope};
 use crate::api::operator_response::{OperatorResponse, StepReport, StepStatus};
 use crate::domain::arn::alarm_name;
 use crate::domain::catalog::{Catalog, ServiceDefinition};
@@ -80,6 +80,30 @@ where
             }
             Action::Status => unreachable!("handled above"),
         }
+    }
+
+    /// [`Self::handle_operator_request`] for an invocation through an alias whose `scope`
+    /// may not allow every action: a refusal (`ok: false`) that changes nothing otherwise.
+    pub async fn handle_operator_request_as(
+        &self,
+        payload: &serde_json::Value,
+        inv: &Invocation,
+        scope: OperatorScope,
+    ) -> Result<OperatorResponse, EngineError> {
+        if let Ok(req) = parse_request(payload, self.clock.now()) {
+            if !scope.allows(req.action) {
+                warn!(action = req.action.as_str(), scope = scope.as_str(), request_id = %inv.request_id, "operator action refused by the invoked alias");
+                let mut r = response(&req, &ServiceState::default());
+                (r.phase_before, r.phase_after, r.epoch) = (None, None, None);
+                r.message = format!(
+                    "refused: this invocation came through the {} alias, which may not {}; use the role and alias for it (README: Who may act)",
+                    scope.as_str(),
+                    req.action.as_str()
+                );
+                return Ok(r);
+            }
+        }
+        self.handle_operator_request(payload, inv).await
     }
 
     async fn manual_failover(

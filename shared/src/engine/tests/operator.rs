@@ -550,3 +550,57 @@ async fn a_claim_that_landed_although_its_answer_was_lost_goes_on_and_answers_ok
     assert_eq!(err.kind(), "ControlTableUnavailable", "{err}");
     assert_eq!(snapshot(&e), before);
 }
+
+#[tokio::test]
+async fn an_alias_refuses_the_actions_its_role_may_not_take_and_changes_nothing() {
+    use crate::api::operator_request::OperatorScope;
+    let e = engine();
+    let out = e
+        .handle_operator_request_as(
+            &op("failover", json!({})),
+            &inv("a1", e.clock.now()),
+            OperatorScope::Approvals,
+        )
+        .await
+        .unwrap();
+    assert!(!out.ok);
+    assert!(
+        out.message
+            .contains("approver alias, which may not failover"),
+        "{}",
+        out.message
+    );
+    assert_eq!(e.store.control_writes(), 0);
+    assert!(e.notifier.sent().is_empty());
+    let status = e
+        .handle_operator_request_as(
+            &json!({"action": "status"}),
+            &inv("a2", e.clock.now()),
+            OperatorScope::ReadOnly,
+        )
+        .await
+        .unwrap();
+    assert!(status.ok, "{status:?}");
+    let pause = e
+        .handle_operator_request_as(
+            &op("pause", json!({})),
+            &inv("a3", e.clock.now()),
+            OperatorScope::ReadOnly,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !pause.ok && pause.message.contains("read-only alias"),
+        "{pause:?}"
+    );
+    // Bad input is still named, whatever the alias.
+    let err = e
+        .handle_operator_request_as(
+            &json!({"action": 7}),
+            &inv("a4", e.clock.now()),
+            OperatorScope::ReadOnly,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("'action'"), "{err}");
+}
