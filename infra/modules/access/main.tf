@@ -54,12 +54,25 @@ resource "aws_iam_role" "role" {
   max_session_duration = var.max_session_seconds
 }
 
-# The same grant for the three: IAM sees lambda:InvokeFunction, never the payload.
+# IAM sees lambda:InvokeFunction, never the payload: each role may invoke only its own
+# alias of the function, and the function refuses the actions that alias does not allow
+# (operator: every action; approver: approve, decline, status; readonly: status).
+resource "aws_lambda_alias" "role" {
+  for_each = local.created_roles
+
+  name             = each.key
+  description      = "Invoked by the ${each.key} role; the function allows only its actions"
+  function_name    = var.operator_function_name
+  function_version = "$LATEST"
+}
+
 data "aws_iam_policy_document" "invoke_operator" {
+  for_each = local.created_roles
+
   statement {
-    sid       = "InvokeOperator"
+    sid       = "InvokeOperatorAlias"
     actions   = ["lambda:InvokeFunction"]
-    resources = [var.operator_function_arn]
+    resources = ["${var.operator_function_arn}:${each.key}"]
   }
 }
 
@@ -68,7 +81,7 @@ resource "aws_iam_role_policy" "role" {
 
   name   = "invoke-operator"
   role   = aws_iam_role.role[each.key].id
-  policy = data.aws_iam_policy_document.invoke_operator.json
+  policy = data.aws_iam_policy_document.invoke_operator[each.key].json
 }
 
 # The function's resource policy names these roles and nobody else. In the same account
@@ -80,5 +93,6 @@ resource "aws_lambda_permission" "role" {
   statement_id  = "${each.key}-role"
   action        = "lambda:InvokeFunction"
   function_name = var.operator_function_name
+  qualifier     = aws_lambda_alias.role[each.key].name
   principal     = aws_iam_role.role[each.key].arn
 }

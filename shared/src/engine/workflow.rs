@@ -185,7 +185,7 @@ where
             lease_until,
             repage_ms: crate::domain::decision::ESCALATION_INTERVAL_MS,
         };
-        if let Err(e) = self.advance_workflow(def, state, &by).await {
+        if let Err(e) = Box::pin(self.advance_workflow(def, state, &by)).await {
             warn!(service = %def.name, error = %e, "the workflow stopped; the reconciler's next run goes on with it");
         }
     }
@@ -211,7 +211,7 @@ where
             lease_until: inv.deadline,
             repage_ms,
         };
-        match self.advance_workflow(def, state, &by).await {
+        match Box::pin(self.advance_workflow(def, state, &by)).await {
             Ok(n) => n,
             Err(e) => {
                 warn!(service = %def.name, error = %e, "the workflow could not go on; the next run tries again");

@@ -170,7 +170,7 @@ where
                 lease_until: inv.deadline,
                 repage_ms: ESCALATION_INTERVAL_MS,
             };
-            if let Err(e) = self.advance_workflow(def, &mut state, &by).await {
+            if let Err(e) = Box::pin(self.advance_workflow(def, &mut state, &by)).await {
                 r.steps.push(StepReport::new(
                     "workflow",
                     Report::Failed,

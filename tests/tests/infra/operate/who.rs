@@ -42,7 +42,33 @@ fn only_the_operator_roles_may_invoke_the_operator_function() {
         text(attr(body, "principal").unwrap()),
         "aws_iam_role.role[each.key].arn"
     );
-    assert!(attr(body, "source_arn").is_none() && attr(body, "qualifier").is_none());
+    // Each role on its own alias, which the function reads to refuse the actions the role
+    // may not take (api::operator_request::OperatorScope).
+    assert!(attr(body, "source_arn").is_none());
+    assert_eq!(
+        text(attr(body, "qualifier").unwrap()),
+        "aws_lambda_alias.role[each.key].name"
+    );
+    let (_, alias) = blocks(&files, "resource", &["aws_lambda_alias", "role"])
+        .find(|(f, _)| f.path.parent() == Some(dir.as_path()))
+        .expect("resource aws_lambda_alias.role");
+    assert_eq!(text(attr(alias.body(), "name").unwrap()), "each.key");
+    assert_eq!(
+        text(attr(alias.body(), "for_each").unwrap()),
+        text(attr(body, "for_each").unwrap())
+    );
+    // The alias names are the ones the function gives a scope.
+    use failover::api::operator_request::OperatorScope;
+    for name in ["operator", "approver", "readonly"] {
+        let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:f:{name}");
+        let scope = OperatorScope::of_invoked_arn(&arn);
+        let expected = match name {
+            "operator" => OperatorScope::Every,
+            "approver" => OperatorScope::Approvals,
+            _ => OperatorScope::ReadOnly,
+        };
+        assert_eq!(scope, expected, "{name}");
+    }
     // One permission per role created, and the roles are these three.
     let for_each = text(attr(body, "for_each").unwrap());
     let (_, role) = blocks(&files, "resource", &["aws_iam_role", "role"])
@@ -114,7 +140,7 @@ fn only_the_operator_roles_may_invoke_the_operator_function() {
     );
     assert_eq!(
         attr(s, "resources").map(strings).unwrap(),
-        vec!["var.operator_function_arn"]
+        vec!["\"${var.operator_function_arn}:${each.key}\""]
     );
     // The root passes the control plane's operator function.
     let (_, call) = blocks(&files, "module", &["access"])
