@@ -177,6 +177,8 @@ module "checkout" {
   switch_mode                  = var.checkout.switch_mode
   primary_probe                = var.checkout.primary_probe
   failback_min_healthy_seconds = var.checkout.failback_min_healthy_seconds
+  recovery_timeout_seconds     = var.checkout.recovery_timeout_seconds
+  readiness_interval_seconds   = var.checkout.readiness_interval_seconds
 
   canary_schedule = var.checkout.canary_schedule
 

@@ -150,6 +150,8 @@ variable "checkout" {
     switch_mode                  = optional(string, "health_check")
     primary_probe                = optional(bool, true)
     failback_min_healthy_seconds = optional(number, 300)
+    recovery_timeout_seconds     = optional(number, 600)
+    readiness_interval_seconds   = optional(number, 300)
 
     canary_schedule = optional(string, "rate(1 minute)")
 

@@ -68,6 +68,8 @@ locals {
       alarm_arn = local.switch_alarm_arn
     }
     failback_min_healthy_seconds = var.failback_min_healthy_seconds
+    recovery_timeout_seconds     = var.recovery_timeout_seconds
+    readiness_interval_seconds   = var.readiness_interval_seconds
     preflight = {
       secondary_health_check            = var.secondary_health_check
       secondary_alarm_arn               = var.secondary_alarm_arn

@@ -504,3 +504,27 @@ variable "artifact_retention_days" {
     error_message = "artifact_retention_days must be a whole number of at least 1."
   }
 }
+
+variable "recovery_timeout_seconds" {
+  description = "After a failover switched, every observer must report OK again within this long, or [NOT RECOVERED] pages once."
+  type        = number
+  default     = 600
+  nullable    = false
+
+  validation {
+    condition     = var.recovery_timeout_seconds >= 1 && var.recovery_timeout_seconds <= 2678400 && floor(var.recovery_timeout_seconds) == var.recovery_timeout_seconds
+    error_message = "recovery_timeout_seconds must be a whole number between 1 and 2678400."
+  }
+}
+
+variable "readiness_interval_seconds" {
+  description = "How often the reconciler evaluates the secondary's pre-flight while the primary is active ([NOT READY] / [READY] pages)."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.readiness_interval_seconds >= 1 && var.readiness_interval_seconds <= 2678400 && floor(var.readiness_interval_seconds) == var.readiness_interval_seconds
+    error_message = "readiness_interval_seconds must be a whole number between 1 and 2678400."
+  }
+}
