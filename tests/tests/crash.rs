@@ -36,7 +36,7 @@ const DECIDING_VOTE: &[&[&str]] = &[
         "UpdateItem",
     ],
     &["UpdateHealthCheck", "PutItem", "UpdateItem"],
-    &["Publish", "PutItem", "UpdateItem"],
+    &["Publish", "PutEvents", "PutItem", "UpdateItem"],
 ];
 
 /// An operator failback in a fresh process: init's catalog read, the state, the claim,
@@ -49,7 +49,7 @@ const OPERATOR_FAILBACK: &[&[&str]] = &[
     &["PutItem"],
     &["GetHealthCheck"],
     &["UpdateHealthCheck", "PutItem", "UpdateItem"],
-    &["Publish", "PutItem", "UpdateItem"],
+    &["Publish", "PutEvents", "PutItem", "UpdateItem"],
     &["GetItem"],
 ];
 

@@ -3,6 +3,7 @@
 use crate::adapters::aws::budget::{
     DEFAULT_ROUTE53_CALLS_PER_SECOND, MAX_ROUTE53_CALLS_PER_SECOND,
 };
+use crate::domain::alert::DEFAULT_RUNBOOK_BASE_URL;
 use crate::domain::arn::HomeAccount;
 use crate::domain::time::secs;
 use crate::engine::ReconcileSettings;
@@ -36,6 +37,81 @@ pub const RECONCILER_ENV_VARS: &[&str] = &[ESCALATION_INTERVAL_SECONDS];
 /// Optional, every function: the Route 53 calls a second this process may make (1 to 10,
 /// default 4). Route 53's API budget is the account's, shared with every other tool in it.
 pub const ROUTE53_CALLS_PER_SECOND: &str = "ROUTE53_CALLS_PER_SECOND";
+
+/// Optional, every function: the EventBridge bus every alert is also put on (a name or an
+/// ARN; unset: `default`). Terraform sets it only for a bus of its own.
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+/// Optional, every function: where the events' `runbook_url` points (the README's sections
+/// are appended as anchors); unset: [`DEFAULT_RUNBOOK_BASE_URL`].
+pub const RUNBOOK_BASE_URL: &str = "RUNBOOK_BASE_URL";
+
+/// Where every alert's EventBridge event goes, and the runbook its links point into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsSettings {
+    pub bus: String,
+    pub runbook_base: String,
+}
+
+impl Default for EventsSettings {
+    fn default() -> Self {
+        EventsSettings {
+            bus: "default".into(),
+            runbook_base: DEFAULT_RUNBOOK_BASE_URL.into(),
+        }
+    }
+}
+
+impl EventsSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// A set but bad value fails start-up naming the variable: an alert's event put on a
+    /// bus that cannot exist would be lost on every alert, silently but for a metric.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut s = EventsSettings::default();
+        if let Some(v) = get(EVENT_BUS_NAME) {
+            let v = v.trim();
+            if v.is_empty() {
+                return Err(ConfigError::Empty(EVENT_BUS_NAME));
+            }
+            // PutEvents' EventBusName: a name or an ARN, 1 to 256 of these characters.
+            if v.len() > 256
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':'))
+            {
+                return Err(ConfigError::Invalid {
+                    name: EVENT_BUS_NAME,
+                    message: format!(
+                        "'{}' is not an event bus name or ARN (1-256 of A-Z a-z 0-9 . _ - / :)",
+                        crate::domain::text::clip(v, 300)
+                    ),
+                });
+            }
+            s.bus = v.to_string();
+        }
+        if let Some(v) = get(RUNBOOK_BASE_URL) {
+            let v = v.trim();
+            if v.is_empty() {
+                return Err(ConfigError::Empty(RUNBOOK_BASE_URL));
+            }
+            if !(v.starts_with("https://") || v.starts_with("http://"))
+                || v.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(ConfigError::Invalid {
+                    name: RUNBOOK_BASE_URL,
+                    message: format!(
+                        "'{}' is not an http(s) URL",
+                        crate::domain::text::clip(v, 300)
+                    ),
+                });
+            }
+            s.runbook_base = v.to_string();
+        }
+        Ok(s)
+    }
+}
 
 /// `ROUTE53_CALLS_PER_SECOND` from the environment, or the default when unset.
 pub fn route53_calls_per_second_from_env() -> Result<u32, ConfigError> {
@@ -215,6 +291,39 @@ mod tests {
             gov.home_account().map(|h| (h.partition, h.account_id)),
             Some(("aws-us-gov".into(), "210987654321".into()))
         );
+    }
+
+    fn events(pairs: &[(&str, &str)]) -> Result<EventsSettings, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EventsSettings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn the_event_bus_and_runbook_default_and_name_themselves_when_bad() {
+        assert_eq!(events(&[]), Ok(EventsSettings::default()));
+        assert_eq!(EventsSettings::default().bus, "default");
+        let arn = "arn:aws:events:us-east-1:123456789012:event-bus/ops-alerts";
+        for bus in ["ops-alerts", " ops.alerts_2 ", arn] {
+            assert_eq!(events(&[(EVENT_BUS_NAME, bus)]).unwrap().bus, bus.trim());
+        }
+        let long = "b".repeat(257);
+        for bad in ["", " ", "ops alerts", "bus*", "bus\nname", long.as_str()] {
+            let err = events(&[(EVENT_BUS_NAME, bad)]).unwrap_err().to_string();
+            assert!(err.contains(EVENT_BUS_NAME), "{bad:?}: {err}");
+        }
+        assert!(events(&[(EVENT_BUS_NAME, &"b".repeat(256))]).is_ok());
+        let wiki = "https://wiki.example.com/failover";
+        assert_eq!(
+            events(&[(RUNBOOK_BASE_URL, wiki)]).unwrap().runbook_base,
+            wiki
+        );
+        for bad in ["", "wiki/failover", "https://wiki/a b"] {
+            let err = events(&[(RUNBOOK_BASE_URL, bad)]).unwrap_err().to_string();
+            assert!(err.contains(RUNBOOK_BASE_URL), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::harness::emulator::in_region;
 use crate::harness::emulator::Emulator;
 use crate::harness::failing_ports::FailFirstUpdate;
 use crate::harness::provision::resources::{get_health_check, set_alarm_state};
+use crate::harness::provision::runbook::{provision_runbook, RunbookCapacity, RunbookResources};
 use crate::harness::provision::{provision_service, ControlPlane, Observers, ServiceSpec};
 use crate::harness::tap::AwsTap;
 
@@ -35,6 +36,8 @@ pub struct World {
     pub sdk: SdkConfig,
     pub config: Config,
     pub queue_url: String,
+    /// What the EventBridge rule on the default bus caught ([`ControlPlane::events_queue_url`]).
+    pub events_queue_url: String,
     pub primary: String,
     pub secondary: String,
     pub observers: Vec<String>,
@@ -95,12 +98,43 @@ impl World {
                 topic_arn: plane.topic_arn,
             },
             queue_url: plane.queue_url,
+            events_queue_url: plane.events_queue_url,
             primary: service.primary_hc,
             secondary: service.secondary_hc,
             observers: service.observers,
             switch_alarm: service.switch_alarm_arn,
             probe: service.probe_hc,
         }
+    }
+
+    /// A world whose `checkout` has the workflow's resources in moto (issue 16,
+    /// [`provision_runbook`] at `capacity`), made before its catalog entry, which `shape`
+    /// gives from them (e.g. `World::checkout_with_alarms().workflow(r.workflow())`).
+    pub async fn start_runbook(
+        capacity: RunbookCapacity,
+        shape: impl FnOnce(&RunbookResources) -> ServiceSpec,
+    ) -> (World, RunbookResources) {
+        let emulator = Emulator::start();
+        let sdk = emulator.sdk_config().await;
+        let plane = ControlPlane::create(&sdk, "failover-control", "failover-alerts").await;
+        let resources = provision_runbook(&sdk, "checkout", capacity).await;
+        let service = provision_service(&sdk, &plane.table, shape(&resources)).await;
+        let world = World {
+            emulator,
+            sdk,
+            config: Config {
+                table: plane.table,
+                topic_arn: plane.topic_arn,
+            },
+            queue_url: plane.queue_url,
+            events_queue_url: plane.events_queue_url,
+            primary: service.primary_hc,
+            secondary: service.secondary_hc,
+            observers: service.observers,
+            switch_alarm: service.switch_alarm_arn,
+            probe: service.probe_hc,
+        };
+        (world, resources)
     }
 
     /// Puts observer `i`'s alarm (a [`World::checkout_with_alarms`] world) into `state` in
@@ -305,6 +339,10 @@ impl TestClock {
     }
     pub fn millis(&self) -> i64 {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    /// Moves it by `ms` (backoffs and leases of seconds).
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

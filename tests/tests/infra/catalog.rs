@@ -68,7 +68,11 @@ fn the_catalog_item_terraform_writes_is_one_the_functions_accept() {
         ("recovery_timeout_seconds", def.recovery_timeout_seconds),
         ("readiness_interval_seconds", def.readiness_interval_seconds),
     ] {
-        assert_eq!(Value::from(value), example_service[field], "{field}: {json}");
+        assert_eq!(
+            Value::from(value),
+            example_service[field],
+            "{field}: {json}"
+        );
     }
     // Each observer is the alarm of an observer module it calls (one per observer region).
     let votes: BTreeSet<String> = render::module_calls(

@@ -120,6 +120,7 @@ const SDK_SERVICES: &[(&str, &str)] = &[
     ("aws_sdk_route53", "route53"),
     ("aws_sdk_sns", "sns"),
     ("aws_sdk_cloudwatch", "cloudwatch"),
+    ("aws_sdk_eventbridge", "events"),
 ];
 
 /// `service:Action` for every SDK operation the code calls (`.client[(..)].<operation>()`),

@@ -177,6 +177,11 @@ fn the_code_reads_no_environment_variable_the_lists_miss() {
         .chain(failover::adapters::config::RECONCILER_ENV_VARS)
         .copied()
         .chain([failover::adapters::config::ROUTE53_CALLS_PER_SECOND])
+        // Optional, with defaults: Terraform sets EVENT_BUS_NAME only for a custom bus.
+        .chain([
+            failover::adapters::config::EVENT_BUS_NAME,
+            failover::adapters::config::RUNBOOK_BASE_URL,
+        ])
         .chain(["RUST_LOG", "AWS_LAMBDA_FUNCTION_NAME"])
         .collect();
     let found = environment_variables_the_code_reads();

@@ -4,6 +4,7 @@ pub mod budget;
 mod cloudwatch;
 mod dynamodb;
 mod dynamodb_batch;
+pub mod events;
 mod route53;
 mod runbook;
 mod sns;
@@ -24,12 +25,15 @@ use aws_smithy_types::retry::ProvideErrorKind;
 pub use budget::{BudgetStats, Priority, Route53Budget};
 pub use cloudwatch::CloudWatchAlarms;
 pub use dynamodb::DynamoStore;
+pub use events::AlertEvents;
 pub use route53::Route53HealthChecks;
 pub use runbook::AwsRunbook;
 pub use sns::{SnsNotifier, SnsThrottledIsRetryable};
 
 use crate::adapters::clock::SystemClock;
-use crate::adapters::config::{route53_calls_per_second_from_env, Config, ConfigError};
+use crate::adapters::config::{
+    route53_calls_per_second_from_env, Config, ConfigError, EventsSettings,
+};
 use crate::engine::{Engine, EngineError};
 use crate::ports::{AwsError, ErrorKind};
 
@@ -73,12 +77,25 @@ pub fn engine(sdk: &SdkConfig, config: &Config, function: &'static str) -> AwsEn
 }
 
 /// [`engine`] with the given Route 53 budget: the process's one limiter for every Route 53
-/// call ([`engine_from_env`] builds it from `ROUTE53_CALLS_PER_SECOND`).
+/// call ([`engine_from_env`] builds it from `ROUTE53_CALLS_PER_SECOND`). Alerts' events go
+/// to the default bus with the default runbook links.
 pub fn engine_with_budget(
     sdk: &SdkConfig,
     config: &Config,
     function: &'static str,
     budget: Route53Budget,
+) -> AwsEngine {
+    engine_with_events(sdk, config, function, budget, EventsSettings::default())
+}
+
+/// [`engine_with_budget`] with every alert's EventBridge event going where `events` says
+/// ([`engine_from_env`] reads `EVENT_BUS_NAME` and `RUNBOOK_BASE_URL`).
+pub fn engine_with_events(
+    sdk: &SdkConfig,
+    config: &Config,
+    function: &'static str,
+    budget: Route53Budget,
+    events: EventsSettings,
 ) -> AwsEngine {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     let sns = aws_sdk_sns::Client::from_conf(
@@ -90,7 +107,11 @@ pub fn engine_with_budget(
         DynamoStore::new(dynamodb, &config.table),
         Route53HealthChecks::with_budget(route53_client(sdk), budget),
         CloudWatchAlarms::new(sdk.clone()),
-        SnsNotifier::new(sns, &config.topic_arn),
+        SnsNotifier::new(sns, &config.topic_arn).with_events(AlertEvents::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            events,
+            function,
+        )),
         SystemClock,
         function,
     )
@@ -177,11 +198,12 @@ pub enum InitError {
 pub async fn engine_from_env(function: &'static str) -> Result<AwsEngine, InitError> {
     let config = Config::from_env()?;
     let budget = Route53Budget::new(route53_calls_per_second_from_env()?);
+    let events = EventsSettings::from_env()?;
     let sdk = load_sdk_config().await;
     if sdk.region().is_none() {
         return Err(InitError::NoRegion);
     }
-    let engine = engine_with_budget(&sdk, &config, function, budget);
+    let engine = engine_with_events(&sdk, &config, function, budget, events);
     match engine.catalog().await {
         Ok(catalog) => {
             tracing::info!(services = catalog.len(), table = %config.table, "catalog loaded")

@@ -1,4 +1,5 @@
-//! Alerts to the SNS topic, with attributes subscriptions can filter on.
+//! Alerts to the SNS topic, with attributes subscriptions can filter on, and (when
+//! [`SnsNotifier::with_events`] is set, as the functions wire it) to EventBridge beside it.
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
@@ -8,6 +9,7 @@ use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryA
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::classify;
+use super::events::AlertEvents;
 use crate::domain::alert::Alert;
 use crate::ports::{AwsError, ErrorKind, Notifier};
 
@@ -15,14 +17,23 @@ use crate::ports::{AwsError, ErrorKind, Notifier};
 pub struct SnsNotifier {
     client: Client,
     topic_arn: String,
+    events: Option<AlertEvents>,
 }
 
 impl SnsNotifier {
+    /// SNS only; [`SnsNotifier::with_events`] adds the EventBridge event.
     pub fn new(client: Client, topic_arn: &str) -> Self {
         SnsNotifier {
             client,
             topic_arn: topic_arn.to_string(),
+            events: None,
         }
+    }
+
+    /// Every alert is also put on EventBridge, in the same round trip as the Publish.
+    pub fn with_events(mut self, events: AlertEvents) -> Self {
+        self.events = Some(events);
+        self
     }
 }
 
@@ -58,8 +69,8 @@ fn attr(data_type: &str, value: &str) -> Result<MessageAttributeValue, AwsError>
         .map_err(|e| AwsError::new("sns", "Publish", ErrorKind::Rejected, e.to_string()))
 }
 
-impl Notifier for SnsNotifier {
-    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+impl SnsNotifier {
+    async fn publish_to_sns(&self, alert: &Alert) -> Result<String, AwsError> {
         let out = self
             .client
             .publish()
@@ -74,5 +85,23 @@ impl Notifier for SnsNotifier {
             .await
             .map_err(|e| classify("sns", "Publish", &e))?;
         Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}
+
+impl Notifier for SnsNotifier {
+    /// The Publish and the PutEvents leave together (one round trip, not two). The result is
+    /// SNS's alone: SNS is the page of record, and the engine's at-most-once bookkeeping
+    /// (the closing write, the outbox) hangs on it. A PutEvents error or a refused entry is
+    /// logged at ERROR and counted as `EventsNotPut` by [`AlertEvents::put`], never an error
+    /// here; a retried alert (SNS refused it) puts its event again, so a tool may see it twice.
+    async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
+        match &self.events {
+            Some(events) => {
+                let (published, _event_not_put_is_logged) =
+                    tokio::join!(self.publish_to_sns(alert), events.put(alert));
+                published
+            }
+            None => self.publish_to_sns(alert).await,
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! `transition` has the alerts of a failover or failback, `pages` those that call a human for
 //! anything else; the sections they share are here.
 
+mod event;
 mod pages;
 mod readiness;
 mod recovery;
@@ -11,6 +12,7 @@ mod workflow;
 
 use std::fmt::Write;
 
+pub use event::{event_detail, runbook_anchor, DEFAULT_RUNBOOK_BASE_URL, EVENT_SOURCE};
 pub use pages::{
     catalog_alert, drift_alert, escalation_alert, held_alert, pause_alert, switch_drift_alert,
 };

@@ -15,8 +15,8 @@ use aws_config::SdkConfig;
 use serde_json::{json, Value};
 
 use resources::{
-    create_control_table, create_health_check, create_topic_with_queue, put_alarm,
-    put_catalog_entry, put_switch_alarm, set_alarm_state,
+    create_alert_event_rule, create_control_table, create_health_check, create_topic_with_queue,
+    put_alarm, put_catalog_entry, put_switch_alarm, set_alarm_state,
 };
 
 /// Where every service's primary runs.
@@ -35,16 +35,21 @@ pub struct ControlPlane {
     pub table: String,
     pub topic_arn: String,
     pub queue_url: String,
+    /// The SQS target of the EventBridge rule `<topic>-events` on the default bus, which
+    /// matches every alert's event (`source` `regional-failover`).
+    pub events_queue_url: String,
 }
 
 impl ControlPlane {
     pub async fn create(sdk: &SdkConfig, table: &str, topic: &str) -> ControlPlane {
         let table = create_control_table(sdk, table).await;
         let (topic_arn, queue_url) = create_topic_with_queue(sdk, topic).await;
+        let events_queue_url = create_alert_event_rule(sdk, &format!("{topic}-events")).await;
         ControlPlane {
             table,
             topic_arn,
             queue_url,
+            events_queue_url,
         }
     }
 }

@@ -185,6 +185,85 @@ pub async fn create_topic_with_queue(config: &SdkConfig, topic_name: &str) -> (S
     (topic_arn, queue_url)
 }
 
+// ----------------------------------------------------------------- EventBridge
+
+/// The pattern of the rule that catches every alert's event, as `infra/`'s integrations do.
+pub fn alert_event_pattern() -> serde_json::Value {
+    json!({"source": [failover::domain::alert::EVENT_SOURCE]})
+}
+
+/// A rule `<name>` on the default bus matching every alert's event, with an SQS queue
+/// `<name>-sink` as its target (and the queue policy EventBridge needs on AWS; moto does
+/// not check it). Returns the queue's URL. Every such rule in one moto sees every event.
+pub async fn create_alert_event_rule(config: &SdkConfig, name: &str) -> String {
+    let events = aws_sdk_eventbridge::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let queue_name = format!("{name}-sink");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("CreateQueue {queue_name}"), e))
+        .queue_url()
+        .expect("CreateQueue returns a QueueUrl")
+        .to_string();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail("GetQueueAttributes QueueArn", e))
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("GetQueueAttributes returns the QueueArn")
+        .clone();
+    let rule_arn = events
+        .put_rule()
+        .name(name)
+        .event_bus_name("default")
+        .event_pattern(alert_event_pattern().to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("PutRule {name}"), e))
+        .rule_arn()
+        .unwrap_or_default()
+        .to_string();
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AllowRuleToSend",
+            "Effect": "Allow",
+            "Principal": { "Service": "events.amazonaws.com" },
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": { "ArnEquals": { "aws:SourceArn": rule_arn } }
+        }]
+    });
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(QueueAttributeName::Policy, policy.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| fail("SetQueueAttributes Policy", e));
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("sink")
+        .arn(&queue_arn)
+        .build()
+        .expect("a target with an id and an ARN");
+    let out = events
+        .put_targets()
+        .rule(name)
+        .event_bus_name("default")
+        .targets(target)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("PutTargets {name}"), e));
+    assert_eq!(out.failed_entry_count(), 0, "PutTargets {name}: {out:?}");
+    queue_url
+}
+
 // ----------------------------------------------------------------- Route 53
 
 /// Creates an HTTPS health check on `fqdn`:443 `/health` with a unique
