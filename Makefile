@@ -54,13 +54,14 @@ help:
 	@echo "make package      cargo lambda build --release zip for ARCH=$(ARCH)"
 	@echo "make clean-tools  remove .venv"
 	@echo "make local-up     start a local stack (moto + functions) in the background; make local-down stops it"
-	@echo "make status [SERVICE=checkout]"
-	@echo "make failover SERVICE=checkout REASON='...' [DRY_RUN=1] [FORCE=1]"
-	@echo "make failback SERVICE=checkout REASON='...' [DRY_RUN=1] [FORCE=1]"
+	@echo "make status [SERVICE=checkout]                                   failoverctl status: the table, or one service in detail"
+	@echo "make failover SERVICE=checkout REASON='...' [DRY_RUN=1] [FORCE=1] [REQUESTED_BY=...]"
+	@echo "make failback SERVICE=checkout REASON='...' [DRY_RUN=1] [FORCE=1] [REQUESTED_BY=...]"
 	@echo "make pause    SERVICE=checkout REASON='...' [UNTIL=2026-11-23T06:00:00Z]"
 	@echo "make resume   SERVICE=checkout REASON='...'"
 	@echo "make approve  SERVICE=checkout STEP=promote-db REASON='...'   (make decline: the same, ends the workflow)"
-	@echo "               operator targets use the local stack, or the deployed function with FUNCTION_NAME=... [AWS_PROFILE=...]"
+	@echo "               operator targets run failoverctl --yes (cli/) against the local stack, or the deployed"
+	@echo "               function with FUNCTION_NAME=... [AWS_PROFILE=...] [AWS_REGION=...]; exit 0 done, 1 refused, 2 usage, 3 unreachable"
 
 tools:
 	@set -euo pipefail; \
@@ -193,16 +194,34 @@ local-down:
 	  rm -f "$(LOCAL_STACK_ENV)"; echo "local stack stopped"; \
 	else echo "no local stack running"; fi
 
-# Operator actions: the local stack by default, the deployed function with FUNCTION_NAME.
-OPERATOR := SERVICE="$(SERVICE)" REASON="$(REASON)" REQUESTED_BY="$(REQUESTED_BY)" \
-	DRY_RUN="$(DRY_RUN)" FORCE="$(FORCE)" UNTIL="$(UNTIL)" STEP="$(STEP)" FUNCTION_NAME="$(FUNCTION_NAME)" \
-	$(VENV)/bin/python scripts/invoke_operator.py
+# Operator actions: failoverctl (cli/; `cargo run -q --bin failoverctl -- --help`) against
+# the local stack, or the deployed function with FUNCTION_NAME (AWS_PROFILE and AWS_REGION
+# choose the account and region). make is not interactive, so the actions pass --yes;
+# failoverctl still prints the dry run's plan first. The variables reach the recipe through
+# the environment, so a REASON with quotes in it arrives as typed.
+# Exit codes: 0 done, 1 refused, 2 usage, 3 unreachable.
+export SERVICE REASON REQUESTED_BY DRY_RUN FORCE UNTIL STEP FUNCTION_NAME
+# Without -p: the same feature resolution as `make build`, so it reuses those artifacts.
+FAILOVERCTL := $(CARGO) run -q --bin failoverctl --
+# failoverctl's arguments from the variables, collected in "$$@".
+OPERATOR_ARGS := set --; \
+	if [ -n "$$FUNCTION_NAME" ]; then set -- "$$@" --function-name "$$FUNCTION_NAME"; fi; \
+	if [ -n "$$SERVICE" ]; then set -- "$$@" "$$SERVICE"; fi; \
+	if [ -n "$$REASON" ]; then set -- "$$@" --reason "$$REASON"; fi; \
+	if [ -n "$$REQUESTED_BY" ]; then set -- "$$@" --requested-by "$$REQUESTED_BY"; fi; \
+	if [ -n "$$UNTIL" ]; then set -- "$$@" --until "$$UNTIL"; fi; \
+	if [ -n "$$STEP" ]; then set -- "$$@" --step "$$STEP"; fi; \
+	case "$$DRY_RUN" in 1|true|yes) set -- "$$@" --dry-run;; esac; \
+	case "$$FORCE" in 1|true|yes) set -- "$$@" --force;; esac;
 
-failover failback pause resume approve decline: tools
-	@ACTION=$@ $(OPERATOR)
+failover failback pause resume approve decline:
+	@$(OPERATOR_ARGS) $(FAILOVERCTL) $@ "$$@" --yes
 
-status: tools
-	@ACTION=status $(OPERATOR)
+status:
+	@set --; \
+	if [ -n "$$FUNCTION_NAME" ]; then set -- "$$@" --function-name "$$FUNCTION_NAME"; fi; \
+	if [ -n "$$SERVICE" ]; then set -- "$$@" "$$SERVICE"; fi; \
+	$(FAILOVERCTL) status "$$@"
 
 # Renders the drill's HTML report in headless Chromium: a screenshot (target/drill/report.png)
 # and a check that the timeline is in the rendered DOM (target/drill/report.dom.html).
