@@ -138,11 +138,30 @@ fn votes(s: &ServiceStatus) -> String {
         Some(Trigger::Quorum { observers, .. }) => *observers as usize,
         _ => 0,
     };
-    let known = s.votes.len().max(decided).max(s.live_votes.len());
+    let known = (s.observers as usize)
+        .max(s.votes.len())
+        .max(decided)
+        .max(s.live_votes.len());
     format!("{}/{} (q {})", s.live_votes.len(), known, s.quorum)
 }
 
 fn readiness(s: &ServiceStatus) -> Cell {
+    // The reconciler's continuous evaluation first (with its age), else the checks read now.
+    if let Some(r) = &s.readiness {
+        return if r.ready {
+            cell(format!("ready ({})", r.age), Tone::Good)
+        } else {
+            let failing: Vec<&str> = r
+                .failing
+                .iter()
+                .map(|f| short_check(f.split(':').next().unwrap_or(f)))
+                .collect();
+            cell(
+                format!("NOT READY: {} ({})", failing.join(", "), r.age),
+                Tone::Bad,
+            )
+        };
+    }
     if s.preflight.is_empty() {
         return cell("unknown", Tone::Warn);
     }

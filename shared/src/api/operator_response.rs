@@ -70,6 +70,9 @@ pub struct ServiceStatus {
     pub secondary: EndpointStatus,
     pub live_votes: Vec<VoteRecord>,
     pub quorum: u32,
+    /// How many observers the service has (the quorum is out of these).
+    #[serde(default)]
+    pub observers: u32,
     /// Every observer's latest vote, by alarm ARN.
     pub votes: BTreeMap<String, VoteStatus>,
     pub preflight: Vec<PreflightCheck>,

@@ -48,6 +48,7 @@ fn status() -> ServiceStatus {
             reason: "down".into(),
         }],
         quorum: 2,
+        observers: 3,
         votes: BTreeMap::from([(
             "arn-a".to_string(),
             VoteStatus {
@@ -102,6 +103,7 @@ fn operator_status_response_round_trips_in_its_wire_spelling() {
                 "secondary": {"region": "eu-west-1", "health_check_id": "hc-s"},
                 "live_votes": [{"observer": "arn-a", "at": 5, "reason": "down"}],
                 "quorum": 2,
+                "observers": 3,
                 "votes": {"arn-a": {"state": "ALARM", "at": "2026-11-20T09:14:02Z", "reason": "down"}},
                 "preflight": [{"name": "secondary health check hc-s", "ok": true, "detail": "healthy"}],
                 "paused": null,

@@ -399,10 +399,20 @@ fn secondary_check(
                 .map(|p| p.iter().map(|d| (d.at, d.value)).collect())
                 .unwrap_or_default();
             let health = probe_health(id, &series, now);
+            // No recent datapoint is unknown, not unhealthy: counted as the readiness
+            // evaluation and the metric-mode gate count it.
+            let unknown = if health.healthy.is_none() {
+                "; unknown, not counted"
+            } else {
+                ""
+            };
             PreflightCheck {
                 name,
-                ok: health.healthy == Some(true),
-                detail: format!("{} (Route 53's HealthCheckStatus metric)", health.detail),
+                ok: health.healthy != Some(false),
+                detail: format!(
+                    "{} (Route 53's HealthCheckStatus metric{unknown})",
+                    health.detail
+                ),
             }
         }
         Err(e) => PreflightCheck {
@@ -515,6 +525,7 @@ fn build(
         },
         live_votes: live_votes(def, &state, now),
         quorum: def.quorum,
+        observers: u32::try_from(def.observers.len()).unwrap_or(u32::MAX),
         votes,
         preflight,
         paused,
