@@ -321,3 +321,41 @@ fn print_json(raw: &Value) {
         serde_json::to_string_pretty(raw).unwrap_or_else(|_| raw.to_string())
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command an `[APPROVAL NEEDED]` page gives, with its reason filled in, is one
+    /// failoverctl takes, and sends the request the page's JSON would.
+    #[test]
+    fn the_approval_pages_command_parses() {
+        for approve in [true, false] {
+            let line = failover::domain::alert::answer_command("checkout", "promote-db", approve)
+                .replace("<why>", "replica caught up");
+            // As a shell splits it: the quoted reason is one word.
+            let (head, reason) = line.split_once(" --reason ").unwrap();
+            let mut argv: Vec<String> = head.split_whitespace().map(String::from).collect();
+            argv.push("--reason".into());
+            argv.push(reason.trim_matches('"').into());
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let (action, args) = match cli.command {
+                Command::Approve(a) => (Action::Approve, a),
+                Command::Decline(a) => (Action::Decline, a),
+                _ => panic!("{line}"),
+            };
+            let payload = request(action, &args, "bob");
+            let req = parse_request(&payload, 0).unwrap();
+            assert_eq!(
+                req.action,
+                if approve {
+                    Action::Approve
+                } else {
+                    Action::Decline
+                }
+            );
+            assert_eq!(req.step.as_deref(), Some("promote-db"));
+            assert_eq!(req.reason, "replica caught up");
+        }
+    }
+}

@@ -19,6 +19,9 @@ pub const RETRY_FIRST_MS: Millis = 30_000;
 pub const RETRY_MAX_MS: Millis = 600_000;
 /// A step's answer or error kept in the state item is cut to this many chars.
 pub const MAX_RESULT_CHARS: usize = 500;
+/// How long the user's Lambda (an `invoke` step) may take to answer: the adapter's timeout,
+/// and what an invocation must have left before it starts such a step.
+pub const INVOKE_TIMEOUT_MS: Millis = 25_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -23,16 +23,19 @@ use crate::domain::time::{fmt_time, Millis};
 use crate::domain::workflow::{arn_region, StepAction, MAX_WORKFLOW_STEPS};
 use crate::domain::workflow_run::{
     aurora_move, check_group, check_promoted, check_service, check_writer, next, retry_delay,
-    ApprovalState, Next, ReadBack, StepRun, StepStatus, WorkflowRun, MAX_RESULT_CHARS,
+    ApprovalState, Next, ReadBack, StepRun, StepStatus, WorkflowRun, INVOKE_TIMEOUT_MS,
+    MAX_RESULT_CHARS,
 };
 use crate::metrics::Unit;
 use crate::ports::{
-    Clock, CloudWatch, ControlStore, ControlWrite, HealthChecks, Notifier, Runbook,
+    Clock, CloudWatch, ControlStore, ControlWrite, ErrorKind, HealthChecks, Notifier, Runbook,
 };
 
 /// A step is started only with this much of the invocation left (its calls, the read-backs
 /// and the writes); otherwise the reconciler's next run takes it.
 pub(super) const STEP_BUDGET_MS: Millis = 12_000;
+/// An invoke step's budget beyond the function's timeout: its claim and its outcome's write.
+const INVOKE_MARGIN_MS: Millis = 5_000;
 /// Attempts at one workflow write when other writers move the state's version.
 const WRITE_ATTEMPTS: u32 = 3;
 
@@ -103,11 +106,20 @@ where
                     return Ok(finished);
                 }
                 Next::AskApproval(i) | Next::RePage(i) => {
-                    self.page_approval(def, state, &exec, i, now).await?;
+                    let pages = run.steps[i].approval.as_ref().map_or(0, |a| a.pages);
+                    self.page_approval(def, state, &exec, (i, pages), now)
+                        .await?;
                     return Ok(finished);
                 }
                 Next::Run(i) => {
-                    if by.lease_until - now < STEP_BUDGET_MS {
+                    // An invoke step may wait for the user's function up to its timeout:
+                    // started with less left, the invocation would end mid-call, the claim
+                    // lapse and the next run call the function again, with no page.
+                    let budget = match run.steps[i].step.action {
+                        StepAction::Invoke { .. } => INVOKE_TIMEOUT_MS + INVOKE_MARGIN_MS,
+                        _ => STEP_BUDGET_MS,
+                    };
+                    if by.lease_until - now < budget {
                         info!(service = %def.name, step = run.steps[i].id(), "too little time left for a step; the reconciler runs it");
                         return Ok(finished);
                     }
@@ -144,6 +156,11 @@ where
                         Ok(ReadBack::NotYet(seen)) => Outcome::Failed(format!(
                             "accepted, but the read-back does not show the change: {seen}"
                         )),
+                        // Refused (no permission, a wrong name): no later run would read
+                        // it either; failed, so it pages once and is retried with backoff.
+                        Err(e) if e.kind == ErrorKind::Rejected => {
+                            Outcome::Failed(format!("accepted, but the read-back was refused: {e}"))
+                        }
                         Err(e) => {
                             warn!(service = %def.name, step = step.id(), error = %e, "read-back failed; read again on the next run");
                             return Ok(finished);
@@ -500,16 +517,25 @@ where
     }
 
     /// Records that step `i` waits for a human (or pages again) with `[APPROVAL NEEDED]` due.
+    /// `seen_pages`: the pages recorded when the page was decided; a write retried over
+    /// another writer pages only if the step still waits, unanswered, with as many pages
+    /// (an approve that claimed it, or another run's re-page, came first otherwise).
     async fn page_approval(
         &self,
         def: &ServiceDefinition,
         state: &mut ServiceState,
         exec: &Execution,
-        i: usize,
+        (i, seen_pages): (usize, u32),
         now: Millis,
     ) -> Result<(), EngineError> {
         self.update_run(def, state, exec, |run, exec| {
             let s = run.steps.get_mut(i)?;
+            let waits = matches!(s.status, StepStatus::Waiting | StepStatus::AwaitingApproval);
+            let answered = s.approval.as_ref().is_some_and(|a| a.decision.is_some());
+            let pages = s.approval.as_ref().map_or(0, |a| a.pages);
+            if !waits || answered || pages != seen_pages {
+                return None;
+            }
             let a = s.approval.get_or_insert(ApprovalState {
                 requested_at: now,
                 pages: 0,

@@ -119,7 +119,10 @@ where
         let wrote = self
             .update_run(def, &mut state, &exec, |run, exec| {
                 let s = run.step_mut(&step_id)?;
-                if s.status != StepStatus::AwaitingApproval {
+                // Answered since it was read (an approve racing a decline): the first stands.
+                if s.status != StepStatus::AwaitingApproval
+                    || s.approval.as_ref()?.decision.is_some()
+                {
                     return None;
                 }
                 s.approval.as_mut()?.decision = Some(decision.clone());

@@ -26,6 +26,8 @@ pub struct MemRunbook {
     /// Every Invoke's payload.
     pub payloads: Mutex<Vec<String>>,
     pub failures: InjectedFailures,
+    /// Operations named here are refused once each (`Rejected`, as AccessDenied is).
+    pub refusals: InjectedFailures,
 }
 
 impl MemRunbook {
@@ -83,6 +85,14 @@ impl MemRunbook {
         lock(&self.calls).push(format!("{op} {key}"));
         if self.failures.take(op) {
             return Err(injected(op));
+        }
+        if self.refusals.take(op) {
+            return Err(AwsError::new(
+                "fake",
+                op,
+                crate::ports::ErrorKind::Rejected,
+                "AccessDenied: injected refusal",
+            ));
         }
         Ok(())
     }

@@ -62,6 +62,12 @@ impl AlertEvents {
             },
             Err(e) => classify("events", "PutEvents", &e).to_string(),
         };
+        self.not_put(alert, &why);
+        Err(why)
+    }
+
+    /// Logs at ERROR and counts (`EventsNotPut`) that `alert`'s event was not put.
+    pub fn not_put(&self, alert: &Alert, why: &str) {
         tracing::error!(
             subject = %alert.subject,
             service = %alert.service,
@@ -77,7 +83,6 @@ impl AlertEvents {
             &[(EVENTS_NOT_PUT, 1.0, Unit::Count)],
             &[("event_type", &alert.event_type)],
         );
-        Err(why)
     }
 }
 

@@ -23,6 +23,7 @@ use super::classify;
 use crate::domain::workflow::arn_region;
 use crate::domain::workflow_run::{
     AuroraMove, DbInstance, GlobalCluster, GroupCapacity, InvokeAnswer, ServiceCapacity,
+    INVOKE_TIMEOUT_MS,
 };
 use crate::ports::{AwsError, ErrorKind, Runbook};
 
@@ -30,7 +31,7 @@ use crate::ports::{AwsError, ErrorKind, Runbook};
 pub const MAX_INVOKE_PAYLOAD_BYTES: usize = 4096;
 /// How long the user's function may take to answer. One attempt only: a retried Invoke
 /// would run the function twice, so a timeout is left to the workflow's own retry.
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(25);
+const INVOKE_TIMEOUT: Duration = Duration::from_millis(INVOKE_TIMEOUT_MS as u64);
 
 /// One client per region, built from the shared configuration the first time a region is
 /// asked for, then reused (a client holds its connection pool).

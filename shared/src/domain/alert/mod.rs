@@ -21,8 +21,8 @@ pub use recovery::{not_recovered_alert, recovered_alert};
 pub use switch::switched_by;
 pub use transition::{blocked_alert, failback_alert, failover_alert, pending_alert};
 pub use workflow::{
-    answer_request, approval_alert, declined_alert, failback_workflow_section, step_change,
-    step_done_alert, step_failed_alert, workflow_lines, workflow_section,
+    answer_command, answer_request, approval_alert, declined_alert, failback_workflow_section,
+    step_change, step_done_alert, step_failed_alert, workflow_lines, workflow_section,
 };
 
 use super::catalog::ServiceDefinition;

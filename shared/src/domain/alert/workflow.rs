@@ -137,6 +137,15 @@ pub fn answer_request(service: &str, step: &str, approve: bool) -> String {
     .to_string()
 }
 
+/// The `failoverctl` command that answers an approval (service names and step ids are
+/// `A-Z a-z 0-9 _ . -`, so it pastes into a shell as it is; only the reason is to fill in).
+pub fn answer_command(service: &str, step: &str, approve: bool) -> String {
+    format!(
+        "failoverctl {} {service} --step {step} --reason \"<why>\"",
+        if approve { "approve" } else { "decline" }
+    )
+}
+
 /// A step waits for a human: the exact requests that approve or decline it.
 pub fn approval_alert(
     def: &ServiceDefinition,
@@ -181,6 +190,12 @@ pub fn approval_alert(
         "\nThe DNS switch is done; this step and the ones after it wait. Approve (invoke the operator function with):\n  {}\nor decline (ends the workflow; what is left undone is paged):\n  {}",
         answer_request(&def.name, s.id(), true),
         answer_request(&def.name, s.id(), false)
+    );
+    let _ = writeln!(
+        m,
+        "\nOr with failoverctl (the approver role):\n  {}\n  {}",
+        answer_command(&def.name, s.id(), true),
+        answer_command(&def.name, s.id(), false)
     );
     let _ = writeln!(
         m,

@@ -477,3 +477,117 @@ async fn an_unanswered_approval_pages_again_only_after_the_escalation_interval()
     tick(T0 + 600_000).await;
     assert_eq!(count(&e, "approval"), 3);
 }
+
+/// A reconciler that read the state before an approve claimed and ran the step, and whose
+/// re-page write is retried over the approve's: it pages nothing and leaves the step done.
+#[tokio::test]
+async fn a_re_page_retried_over_an_approve_that_ran_the_step_pages_nothing() {
+    let e = runbook_engine(three_steps(), json!({}));
+    assert_eq!(quorum(&e).await, "failed_over");
+    let catalog = e.catalog().await.unwrap();
+    let def = catalog.service("checkout").unwrap();
+    // The reconciler's read: waiting, a re-page due.
+    let mut stale = e.store.state("checkout");
+    e.clock.set(T0 + 600_000);
+    let r = answer(&e, "approve", "promote-db").await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(statuses(&e)[2], StepStatus::Done);
+    let by = super::super::workflow::StepOwner {
+        owner: "reconciler".into(),
+        lease_until: T0 + 660_000,
+        repage_ms: 120_000,
+    };
+    e.advance_workflow(def, &mut stale, &by).await.unwrap();
+    assert_eq!(statuses(&e)[2], StepStatus::Done, "not waiting again");
+    assert_eq!(count(&e, "approval"), 1, "no page after the approve");
+    reconcile(&e).await;
+    assert_eq!(e.runbook.count("PromoteReadReplica"), 1);
+    assert_eq!(count(&e, "step_done"), 3);
+}
+
+/// Two reconcilers due to re-page the same approval: one page, not two.
+#[tokio::test]
+async fn two_reconcilers_re_paging_the_same_approval_send_one_page() {
+    let e = runbook_engine(three_steps(), json!({}));
+    assert_eq!(quorum(&e).await, "failed_over");
+    let catalog = e.catalog().await.unwrap();
+    let def = catalog.service("checkout").unwrap();
+    e.clock.set(T0 + 120_000);
+    let by = |owner: &str| super::super::workflow::StepOwner {
+        owner: owner.into(),
+        lease_until: T0 + 180_000,
+        repage_ms: 120_000,
+    };
+    let mut a = e.store.state("checkout");
+    let mut b = a.clone();
+    e.advance_workflow(def, &mut a, &by("a")).await.unwrap();
+    e.advance_workflow(def, &mut b, &by("b")).await.unwrap();
+    assert_eq!(count(&e, "approval"), 2, "the first page and one re-page");
+    assert_eq!(run(&e).steps[2].approval.as_ref().unwrap().pages, 2);
+}
+
+/// A decline that read the step before an approve was recorded does not overwrite it.
+#[tokio::test]
+async fn a_decline_racing_an_approve_does_not_overwrite_it() {
+    let e = runbook_engine(three_steps(), json!({}));
+    assert_eq!(quorum(&e).await, "failed_over");
+    let catalog = e.catalog().await.unwrap();
+    let def = catalog.service("checkout").unwrap();
+    // The decline's read, then the approve's write lands (its invocation ends before
+    // it claims the step).
+    let stale = e.store.state("checkout");
+    let mut approved = stale.clone();
+    approved.version += 1;
+    let s = &mut approved
+        .execution
+        .as_mut()
+        .unwrap()
+        .workflow
+        .as_mut()
+        .unwrap()
+        .steps[2];
+    s.approval.as_mut().unwrap().decision = Some(crate::domain::workflow_run::ApprovalDecision {
+        approved: true,
+        by: "alice".into(),
+        reason: "replica caught up".into(),
+        at: T0 + 1,
+        request_id: "op-a".into(),
+    });
+    e.store.set_state("checkout", approved);
+    let req = crate::api::operator_request::parse_request(
+        &op(
+            "decline",
+            json!({"step": "promote-db", "reason": "not yet", "requested_by": "bob"}),
+        ),
+        T0,
+    )
+    .unwrap();
+    let r = e
+        .answer_approval(def, &req, stale, &inv("op-b", T0 + 2))
+        .await
+        .unwrap();
+    assert!(!r.ok, "{r:?}");
+    let d = run(&e).steps[2].approval.clone().unwrap().decision.unwrap();
+    assert!(d.approved && d.by == "alice", "{d:?}");
+    assert_eq!(count(&e, "workflow_declined"), 0);
+    reconcile(&e).await;
+    assert_eq!(statuses(&e)[2], StepStatus::Done);
+}
+
+/// The page also gives the failoverctl commands, as they paste into a shell.
+#[tokio::test]
+async fn the_approval_page_gives_the_failoverctl_commands_too() {
+    let e = runbook_engine(three_steps(), json!({}));
+    assert_eq!(quorum(&e).await, "failed_over");
+    let page = alerts(&e, "approval").remove(0);
+    for line in [
+        r#"  failoverctl approve checkout --step promote-db --reason "<why>""#,
+        r#"  failoverctl decline checkout --step promote-db --reason "<why>""#,
+    ] {
+        assert!(
+            page.message.lines().any(|l| l == line),
+            "{line}\n{}",
+            page.message
+        );
+    }
+}

@@ -401,3 +401,36 @@ async fn a_failover_recorded_without_a_run_never_gets_one_from_the_reconciler() 
     assert_eq!(w.direction, "planned");
     assert!(w.steps.iter().all(|s| s.status == "planned"));
 }
+
+/// An invoke step is started only with the function's timeout left (and a step's budget):
+/// started with less, the invocation would end mid-call, its claim lapse, and every next
+/// run call the function again without a page.
+#[tokio::test]
+async fn an_invoke_step_waits_for_an_invocation_with_the_functions_timeout_left() {
+    let e = runbook_engine(json!([invoke()]), json!({}));
+    e.clock.set(T0 - 1000);
+    send(&e, &event(0, "ALARM", T0 - 1000, "a"), "r1")
+        .await
+        .unwrap();
+    e.clock.set(T0);
+    // 25 s left: the close's 9 and a scale step's 12 fit; the function's 25 and the
+    // writes' 5 do not.
+    let out = e
+        .handle_alarm_event(
+            &event(1, "ALARM", T0, "b"),
+            &Invocation {
+                request_id: "r2".into(),
+                deadline: T0 + 25_000,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.services[0].outcome, "failed_over");
+    assert!(e.runbook.payloads.lock().unwrap().is_empty());
+    assert_eq!(statuses(&e), [StepStatus::Waiting]);
+    // The reconciler, with its minute, runs it.
+    e.clock.set(T0 + 60_000);
+    reconcile(&e).await;
+    assert_eq!(e.runbook.payloads.lock().unwrap().len(), 1);
+    assert_eq!(statuses(&e), [StepStatus::Done]);
+}

@@ -334,3 +334,31 @@ async fn an_approval_page_whose_write_answer_was_lost_is_sent_once_by_the_next_r
     );
     assert_eq!(run(&e).steps[2].approval.as_ref().unwrap().pages, 2);
 }
+
+/// A read-back refused (no permission to describe) would be refused on every run: the
+/// applied step fails and pages once instead of waiting forever without a word, and the
+/// retry reads first (done, never promoted twice).
+#[tokio::test]
+async fn an_applied_step_whose_read_back_is_refused_fails_and_pages_instead_of_waiting_forever() {
+    let e = runbook_engine(three_steps(), json!({}));
+    *e.runbook.settle_status.lock().unwrap() = Some("modifying".into());
+    assert_eq!(quorum(&e).await, "failed_over");
+    e.clock.set(T0 + 60_000);
+    assert!(answer(&e, "approve", "promote-db").await.ok);
+    assert_eq!(statuses(&e)[2], StepStatus::Applied);
+    e.runbook.refusals.fail_next("DescribeDBInstances");
+    reconcile_at(&e, T0 + 120_000).await;
+    let s = run(&e).steps[2].clone();
+    assert_eq!(s.status, StepStatus::Failed, "{s:?}");
+    assert!(
+        s.last_error.as_deref().unwrap().contains("refused"),
+        "{s:?}"
+    );
+    assert_eq!(count(&e, "step_failed"), 1);
+    // Fixed, and the promotion finished meanwhile: the retry reads it done.
+    e.runbook.dbs.lock().unwrap().get_mut(DB).unwrap().status = "available".into();
+    reconcile_at(&e, T0 + 120_000 + RETRY_FIRST_MS).await;
+    assert_eq!(statuses(&e)[2], StepStatus::Done);
+    assert_eq!(e.runbook.count("PromoteReadReplica"), 1);
+    assert_eq!(count(&e, "step_failed"), 1);
+}
