@@ -25,6 +25,8 @@ mod switch;
 mod transition;
 mod workflow;
 mod workflow_answer;
+mod workflow_calls;
+mod workflow_view;
 
 #[cfg(test)]
 mod tests;

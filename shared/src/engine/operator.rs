@@ -288,6 +288,24 @@ where
             }
             Phase::FailedOver | Phase::Blocked => {}
         }
+        // A failover step in flight (claimed, its lease live) would race the failback's
+        // scale-back and lose its own outcome to the new epoch: wait for it.
+        if let Some((step, until)) = running_step(&state, now) {
+            if !req.force {
+                return Ok(refuse(
+                    r,
+                    format!(
+                        "the failover's workflow step '{step}' is running (its owner holds it until {}); wait for its [STEP DONE] or [STEP FAILED], or use force",
+                        fmt_time(until)
+                    ),
+                ));
+            }
+            r.steps.push(StepReport::new(
+                "workflow",
+                Skipped,
+                format!("step '{step}' of the failover is still running: forced past it; its outcome will not be recorded"),
+            ));
+        }
         let live = live_votes(def, &state, now);
         if !live.is_empty() {
             let who: Vec<&str> = live.iter().map(|v| alarm_name(&v.observer)).collect();
@@ -511,6 +529,19 @@ pub(super) fn refuse(mut r: OperatorResponse, message: String) -> OperatorRespon
     r.ok = false;
     r.message = format!("refused: {message}");
     r
+}
+
+/// A workflow step of the current execution claimed and still within its lease.
+fn running_step(state: &ServiceState, now: Millis) -> Option<(String, Millis)> {
+    let run = state.execution.as_ref()?.workflow.as_ref()?;
+    run.steps
+        .iter()
+        .find_map(|s| match (s.status, s.lease_until) {
+            (crate::domain::workflow_run::StepStatus::Running, Some(until)) if until > now => {
+                Some((s.id().to_string(), until))
+            }
+            _ => None,
+        })
 }
 
 /// An unfinished transition whose owner's lease has passed.

@@ -477,7 +477,7 @@ fn build(
         probe,
     } = parts;
     let recovery = super::recovery::recovery_status(def, &state, now);
-    let workflow = super::workflow::workflow_status(def, &state);
+    let workflow = super::workflow_view::workflow_status(def, &state);
     let readiness = state.readiness.as_ref().map(|r| ReadinessStatus {
         ready: r.ready,
         since: fmt_time(r.since),

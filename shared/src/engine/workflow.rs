@@ -8,23 +8,19 @@
 //! (the outbox sends it). A claim whose lease lapsed (a crash) is resumed the same way, so
 //! every step completes exactly once. A failed step waits for its backoff and pages once.
 
-use serde_json::json;
 use tracing::{info, warn};
 
+use super::workflow_calls::Outcome;
 use super::{outbox, Engine, EngineError};
-use crate::api::operator_response::{
-    StepReport, StepStatus as ReportStatus, WorkflowStatus, WorkflowStepStatus,
-};
-use crate::domain::alert::{approval_alert, step_change, step_done_alert, step_failed_alert};
+use crate::domain::alert::{approval_alert, step_done_alert, step_failed_alert};
 use crate::domain::catalog::ServiceDefinition;
-use crate::domain::state::{Execution, ServiceState, TransitionKind};
+use crate::domain::state::{Execution, ServiceState};
 use crate::domain::text::clip;
-use crate::domain::time::{fmt_time, Millis};
-use crate::domain::workflow::{arn_region, StepAction, MAX_WORKFLOW_STEPS};
+use crate::domain::time::Millis;
+use crate::domain::workflow::{StepAction, MAX_WORKFLOW_STEPS};
 use crate::domain::workflow_run::{
-    aurora_move, check_group, check_promoted, check_service, check_writer, next, retry_delay,
-    ApprovalState, Next, ReadBack, StepRun, StepStatus, WorkflowRun, INVOKE_TIMEOUT_MS,
-    MAX_RESULT_CHARS,
+    next, retry_delay, ApprovalState, Next, ReadBack, StepRun, StepStatus, WorkflowRun,
+    INVOKE_TIMEOUT_MS, MAX_RESULT_CHARS,
 };
 use crate::metrics::Unit;
 use crate::ports::{
@@ -36,6 +32,8 @@ use crate::ports::{
 pub(super) const STEP_BUDGET_MS: Millis = 12_000;
 /// An invoke step's budget beyond the function's timeout: its claim and its outcome's write.
 const INVOKE_MARGIN_MS: Millis = 5_000;
+/// A step applied this long ago and still in progress pages once.
+pub(super) const STEP_STUCK_MS: Millis = 30 * 60_000;
 /// Attempts at one workflow write when other writers move the state's version.
 const WRITE_ATTEMPTS: u32 = 3;
 
@@ -46,13 +44,6 @@ pub(super) struct StepOwner {
     pub lease_until: Millis,
     /// How long an unanswered approval waits before it pages again.
     pub repage_ms: Millis,
-}
-
-/// What one attempt at a step came to.
-enum Outcome {
-    Done(String),
-    Applied(String),
-    Failed(String),
 }
 
 impl<S, H, A, N, C, R> Engine<S, H, A, N, C, R>
@@ -151,6 +142,7 @@ where
                         Ok(ReadBack::AtTarget(seen)) => Outcome::Done(seen),
                         Ok(ReadBack::InProgress(seen)) => {
                             info!(service = %def.name, step = step.id(), %seen, "still in progress; read again on the next run");
+                            self.page_if_stuck(def, state, &exec, i, &seen).await?;
                             return Ok(finished);
                         }
                         Ok(ReadBack::NotYet(seen)) => Outcome::Failed(format!(
@@ -237,54 +229,6 @@ where
         }
     }
 
-    /// A dry run's lines for the workflow: each step, what it would change and what its
-    /// resource shows now (reads only; nothing is changed).
-    pub(super) async fn workflow_plan(
-        &self,
-        def: &ServiceDefinition,
-        kind: TransitionKind,
-    ) -> Vec<StepReport> {
-        let Some(run) = WorkflowRun::plan(&def.workflow, kind) else {
-            return Vec::new();
-        };
-        let mut lines = Vec::new();
-        for s in &run.steps {
-            let now_text = match &s.step.action {
-                StepAction::Invoke { .. } => String::new(),
-                action => match self.read_back(action).await {
-                    Ok(ReadBack::AtTarget(seen)) => format!(" (now {seen}: already there)"),
-                    Ok(ReadBack::InProgress(seen) | ReadBack::NotYet(seen)) => {
-                        format!(" (now {seen})")
-                    }
-                    Err(e) => format!(" (now unreadable: {e})"),
-                },
-            };
-            lines.push(StepReport::new(
-                &format!("workflow {}", s.id()),
-                ReportStatus::WouldDo,
-                format!(
-                    "{}: {}{now_text} [{}]",
-                    s.step.action.target(),
-                    step_change(&s.step, true),
-                    match s.step.approval {
-                        crate::domain::workflow::Approval::None => "automatic, after the switch",
-                        crate::domain::workflow::Approval::Required => "waits for approval",
-                    }
-                ),
-            ));
-        }
-        if kind == TransitionKind::Failback {
-            for s in def.workflow.iter().filter(|s| s.is_database()) {
-                lines.push(StepReport::new(
-                    &format!("workflow {}", s.id),
-                    ReportStatus::Skipped,
-                    format!("{}: a database step is never reversed automatically; the failback alert says what a human must do", s.action.target()),
-                ));
-            }
-        }
-        lines
-    }
-
     /// Claims step `i` for `by`: `Running` with a lease, one more attempt. `false`: the
     /// state moved (another writer); `state` is the current one and the caller looks again.
     async fn claim_step(
@@ -308,132 +252,6 @@ where
         s.started_at.get_or_insert(now);
         info!(service = %def.name, epoch = exec.epoch, step = s.id(), attempt = s.attempts, "workflow step claimed");
         self.write_guarded(def, state, next).await
-    }
-
-    /// One attempt: read back (done already: no call), call, read back.
-    async fn perform(&self, def: &ServiceDefinition, exec: &Execution, s: &StepRun) -> Outcome {
-        let action = &s.step.action;
-        if let StepAction::Invoke { function_arn } = action {
-            let payload = invoke_payload(def, exec, s);
-            return match self.runbook.invoke(function_arn, &payload).await {
-                Ok(answer) => match answer.function_error {
-                    None => Outcome::Done(format!(
-                        "answered: {}",
-                        clip(&answer.payload, MAX_RESULT_CHARS)
-                    )),
-                    Some(kind) => Outcome::Failed(format!(
-                        "the function failed ({kind}): {}",
-                        clip(&answer.payload, MAX_RESULT_CHARS)
-                    )),
-                },
-                Err(e) => Outcome::Failed(e.to_string()),
-            };
-        }
-        match self.read_back(action).await {
-            Ok(ReadBack::AtTarget(seen)) => return Outcome::Done(format!("{seen} (already)")),
-            Ok(ReadBack::InProgress(seen)) => return Outcome::Applied(seen),
-            Ok(ReadBack::NotYet(_)) => {}
-            Err(e) => return Outcome::Failed(format!("read before the change: {e}")),
-        }
-        let called = match action {
-            StepAction::AutoscalingGroup {
-                region,
-                name,
-                min,
-                max,
-                desired,
-            } => {
-                self.runbook
-                    .set_group(region, name, *min, *max, *desired)
-                    .await
-            }
-            StepAction::EcsService {
-                region,
-                cluster,
-                service,
-                desired,
-            } => {
-                self.runbook
-                    .set_ecs_service(region, cluster, service, *desired)
-                    .await
-            }
-            StepAction::RdsReadReplica { region, identifier } => {
-                self.runbook.promote_replica(region, identifier).await
-            }
-            StepAction::AuroraGlobal {
-                global_cluster,
-                target_cluster_arn,
-                allow_data_loss,
-            } => {
-                self.runbook
-                    .move_writer(
-                        arn_region(target_cluster_arn),
-                        global_cluster,
-                        target_cluster_arn,
-                        aurora_move(&exec.trigger, *allow_data_loss),
-                    )
-                    .await
-            }
-            StepAction::Invoke { .. } => Ok(()),
-        };
-        if let Err(e) = called {
-            return Outcome::Failed(e.to_string());
-        }
-        match self.read_back(action).await {
-            Ok(ReadBack::AtTarget(seen)) => Outcome::Done(seen),
-            Ok(ReadBack::InProgress(seen)) => Outcome::Applied(seen),
-            // Accepted; a database shows the change only once it starts.
-            Ok(ReadBack::NotYet(seen)) if s.step.is_database() => Outcome::Applied(seen),
-            Ok(ReadBack::NotYet(seen)) => Outcome::Failed(format!(
-                "accepted, but the read-back does not show the change: {seen}"
-            )),
-            Err(e) => Outcome::Applied(format!(
-                "accepted; the read-back failed ({e}): read again on the next run"
-            )),
-        }
-    }
-
-    async fn read_back(&self, action: &StepAction) -> Result<ReadBack, crate::ports::AwsError> {
-        Ok(match action {
-            StepAction::AutoscalingGroup {
-                region,
-                name,
-                min,
-                max,
-                desired,
-            } => check_group(
-                *min,
-                *max,
-                *desired,
-                self.runbook.group(region, name).await?,
-            ),
-            StepAction::EcsService {
-                region,
-                cluster,
-                service,
-                desired,
-            } => check_service(
-                *desired,
-                self.runbook.ecs_service(region, cluster, service).await?,
-            ),
-            StepAction::RdsReadReplica { region, identifier } => {
-                check_promoted(self.runbook.db_instance(region, identifier).await?.as_ref())
-            }
-            StepAction::AuroraGlobal {
-                global_cluster,
-                target_cluster_arn,
-                ..
-            } => check_writer(
-                target_cluster_arn,
-                self.runbook
-                    .global_cluster(arn_region(target_cluster_arn), global_cluster)
-                    .await?
-                    .as_ref(),
-            ),
-            StepAction::Invoke { .. } => {
-                ReadBack::NotYet("a Lambda has nothing to read back".into())
-            }
-        })
     }
 
     /// Records what step `i` came to, with its alert due: done (one `[STEP DONE]`), applied
@@ -513,6 +331,48 @@ where
             self.emit(Some(&def.name), now, &[(metric, 1.0, Unit::Count)], &[]);
             info!(service = %def.name, epoch, step = i, outcome = kind, detail = %text, "workflow step");
         }
+        Ok(())
+    }
+
+    /// A step applied long ago whose read-back still shows it in progress (a promotion
+    /// stuck in `modifying`, a global database stuck `switching-over`) pages once: it is
+    /// still read every run, and its `[STEP DONE]` follows if it completes.
+    async fn page_if_stuck(
+        &self,
+        def: &ServiceDefinition,
+        state: &mut ServiceState,
+        exec: &Execution,
+        i: usize,
+        seen: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let stuck = |s: &StepRun| {
+            s.status == StepStatus::Applied
+                && s.failure_paged_at.is_none()
+                && s.applied_at.is_some_and(|at| now - at >= STEP_STUCK_MS)
+        };
+        let Some(s) = exec.workflow.as_ref().and_then(|r| r.steps.get(i)) else {
+            return Ok(());
+        };
+        if !stuck(s) {
+            return Ok(());
+        }
+        let why = format!(
+            "still in progress {} after its call was accepted: {seen}",
+            crate::domain::time::fmt_duration_ms(now - s.applied_at.unwrap_or(now))
+        );
+        self.update_run(def, state, exec, |run, exec| {
+            let s = run.steps.get_mut(i).filter(|s| stuck(s))?;
+            s.failure_paged_at = Some(now);
+            s.last_error = Some(clip(&why, MAX_RESULT_CHARS));
+            Some(Some((
+                format!("step_stuck#{}#{}", exec.epoch, s.step.id),
+                step_failed_alert(def, exec, s),
+                format!("step {} stuck", s.step.id),
+                why.clone(),
+            )))
+        })
+        .await?;
         Ok(())
     }
 
@@ -673,109 +533,4 @@ fn step_at(state: &mut ServiceState, epoch: u64, i: usize) -> Option<&mut StepRu
         .as_mut()?
         .steps
         .get_mut(i)
-}
-
-/// What the user's Lambda is given: the transition, and a key that is the same on every
-/// attempt so that it can tell a retry from a new transition.
-fn invoke_payload(def: &ServiceDefinition, exec: &Execution, s: &StepRun) -> String {
-    let who = match &exec.trigger {
-        crate::domain::state::Trigger::Quorum { quorum, observers } => {
-            format!("automatic: quorum {quorum} of {observers} observers")
-        }
-        crate::domain::state::Trigger::Operator { requested_by, .. } => {
-            format!("operator {requested_by}")
-        }
-    };
-    json!({
-        "service": def.name,
-        "epoch": exec.epoch,
-        "direction": match exec.kind {
-            TransitionKind::Failover => "failover",
-            TransitionKind::Failback => "failback",
-        },
-        "step": s.step.id,
-        "idempotency_key": format!("{}#{}#{}", def.name, exec.epoch, s.step.id),
-        "attempt": s.attempts,
-        "who": who,
-        "trigger": exec.trigger,
-        "votes": exec.votes,
-        "primary_region": def.primary.region,
-        "secondary_region": def.secondary.region,
-        "decided_at": exec.decided_at,
-    })
-    .to_string()
-}
-
-/// What `status` shows of the workflow: the current transition's run, step by step, or the
-/// catalog's plan when none has run.
-pub(super) fn workflow_status(
-    def: &ServiceDefinition,
-    state: &ServiceState,
-) -> Option<WorkflowStatus> {
-    let exec = state.execution.as_ref();
-    let operator =
-        exec.is_some_and(|e| matches!(e.trigger, crate::domain::state::Trigger::Operator { .. }));
-    let (direction, run) = match exec.and_then(|e| e.workflow.clone().map(|r| (e.kind, r))) {
-        Some((kind, run)) => (
-            match kind {
-                TransitionKind::Failover => "failover",
-                TransitionKind::Failback => "failback",
-            },
-            run,
-        ),
-        None => (
-            "planned",
-            WorkflowRun::plan(&def.workflow, TransitionKind::Failover)?,
-        ),
-    };
-    let planned = direction == "planned";
-    Some(WorkflowStatus {
-        direction: direction.into(),
-        progress: run.progress(),
-        current: if planned {
-            None
-        } else {
-            run.current().map(|s| s.id().to_string())
-        },
-        ended_at: run.ended_at.map(fmt_time),
-        steps: run
-            .steps
-            .iter()
-            .map(|s| {
-                let decision = s.approval.as_ref().and_then(|a| a.decision.as_ref());
-                WorkflowStepStatus {
-                    id: s.id().into(),
-                    kind: s.step.kind().as_str().into(),
-                    status: if planned {
-                        "planned"
-                    } else {
-                        s.status.as_str()
-                    }
-                    .into(),
-                    approval: s.step.approval.as_str().into(),
-                    target: s.step.action.target(),
-                    change: step_change(&s.step, operator),
-                    attempts: s.attempts,
-                    started_at: s.started_at.map(fmt_time),
-                    done_at: s.done_at.map(fmt_time),
-                    result: s.result.clone(),
-                    last_error: s.last_error.clone(),
-                    next_attempt_at: s
-                        .next_attempt_at
-                        .filter(|_| s.status == StepStatus::Failed)
-                        .map(fmt_time),
-                    approval_requested_at: s.approval.as_ref().map(|a| fmt_time(a.requested_at)),
-                    answered: decision.map(|d| {
-                        format!(
-                            "{} by {} at {}: {}",
-                            if d.approved { "approved" } else { "declined" },
-                            d.by,
-                            fmt_time(d.at),
-                            d.reason
-                        )
-                    }),
-                }
-            })
-            .collect(),
-    })
 }

@@ -7,6 +7,7 @@ use super::workflow::{
     ECS,
 };
 use super::*;
+use crate::domain::state::Phase;
 use crate::domain::workflow_run::{StepStatus, RETRY_FIRST_MS};
 use crate::testing::WriteFault;
 
@@ -361,4 +362,78 @@ async fn an_applied_step_whose_read_back_is_refused_fails_and_pages_instead_of_w
     assert_eq!(statuses(&e)[2], StepStatus::Done);
     assert_eq!(e.runbook.count("PromoteReadReplica"), 1);
     assert_eq!(count(&e, "step_failed"), 1);
+}
+
+#[tokio::test]
+async fn a_promotion_stuck_in_progress_pages_once_after_30_minutes_and_is_still_read() {
+    let e = runbook_engine(three_steps(), json!({}));
+    *e.runbook.settle_status.lock().unwrap() = Some("modifying".into());
+    assert_eq!(quorum(&e).await, "failed_over");
+    e.clock.set(T0 + 60_000);
+    assert!(answer(&e, "approve", "promote-db").await.ok);
+    // Within 30 minutes of the call: read every run, no page.
+    for m in 2..=30 {
+        reconcile_at(&e, T0 + m * 60_000).await;
+    }
+    assert_eq!(count(&e, "step_failed"), 0);
+    // Past it: one page, once, saying it is still in progress; the step stays applied.
+    for m in 31..=40 {
+        reconcile_at(&e, T0 + m * 60_000).await;
+    }
+    let failed = alerts(&e, "step_failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].message.contains("still in progress 30m")
+            && failed[0].message.contains("status modifying"),
+        "{}",
+        failed[0].message
+    );
+    assert_eq!(statuses(&e)[2], StepStatus::Applied);
+    assert_eq!(
+        e.runbook.count("PromoteReadReplica"),
+        1,
+        "never called again"
+    );
+    // It completes later: [STEP DONE] follows.
+    e.runbook.dbs.lock().unwrap().get_mut(DB).unwrap().status = "available".into();
+    reconcile_at(&e, T0 + 41 * 60_000).await;
+    assert_eq!(statuses(&e)[2], StepStatus::Done);
+    assert_eq!(count(&e, "step_done"), 3);
+}
+
+#[tokio::test]
+async fn a_failback_waits_for_a_failover_step_in_flight_unless_forced() {
+    let e = runbook_engine(three_steps(), json!({}));
+    assert_eq!(quorum(&e).await, "failed_over");
+    // The reconciler has claimed scale-web again (a retry) and holds it for a minute.
+    let mut state = e.store.state("checkout");
+    {
+        let run = state.execution.as_mut().unwrap().workflow.as_mut().unwrap();
+        run.steps[0].status = StepStatus::Running;
+        run.steps[0].owner = Some("reconciler".into());
+        run.steps[0].lease_until = Some(e.clock.now() + 60_000);
+    }
+    state.version += 1;
+    e.store
+        .states
+        .lock()
+        .unwrap()
+        .insert("checkout".into(), state);
+    let r = operate(&e, op("failback", json!({}))).await;
+    assert!(!r.ok, "{r:?}");
+    assert!(
+        r.message.contains("workflow step 'scale-web' is running"),
+        "{}",
+        r.message
+    );
+    assert_eq!(e.store.state("checkout").phase, Phase::FailedOver);
+    // Forced: it goes ahead and says what it forced past.
+    let r = operate(&e, op("failback", json!({"force": true}))).await;
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.name == "workflow" && s.detail.contains("still running")),
+        "{r:?}"
+    );
+    assert_eq!(e.store.state("checkout").phase, Phase::PrimaryActive);
 }
