@@ -188,13 +188,13 @@ variable "reconciler_memory_mb" {
 }
 
 variable "reconciler_timeout_seconds" {
-  description = "Timeout of reconciler; at most its one-minute schedule so runs do not pile up."
+  description = "Timeout of reconciler; at most its one-minute schedule so runs do not pile up, and at least 45 s: a workflow step starts only with 12 s left (an invoke step with its function's 25 s timeout and 5 s more), and the reconciler retries them."
   type        = number
   default     = 55
 
   validation {
-    condition     = var.reconciler_timeout_seconds >= 10 && var.reconciler_timeout_seconds <= 60
-    error_message = "reconciler_timeout_seconds must be between 10 and 60."
+    condition     = var.reconciler_timeout_seconds >= 45 && var.reconciler_timeout_seconds <= 60
+    error_message = "reconciler_timeout_seconds must be between 45 and 60: below 45 s the reconciler could never start a workflow's invoke step."
   }
 }
 
