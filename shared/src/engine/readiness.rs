@@ -90,20 +90,19 @@ where
         &self,
         def: &ServiceDefinition,
     ) -> Option<Result<Option<i32>, AwsError>> {
+        // Boxed: the SDK's futures are large, and this one sits inside the deciding path's.
         Some(match def.preflight.capacity.as_ref()? {
-            CapacityFloor::AutoscalingGroup { region, name, .. } => self
-                .runbook
-                .group(region, name)
-                .await
-                .map(|g| g.map(|g| g.in_service)),
+            CapacityFloor::AutoscalingGroup { region, name, .. } => {
+                Box::pin(self.runbook.group(region, name))
+                    .await
+                    .map(|g| g.map(|g| g.in_service))
+            }
             CapacityFloor::EcsService {
                 region,
                 cluster,
                 service,
                 ..
-            } => self
-                .runbook
-                .ecs_service(region, cluster, service)
+            } => Box::pin(self.runbook.ecs_service(region, cluster, service))
                 .await
                 .map(|s| s.map(|s| s.running)),
         })

@@ -448,9 +448,7 @@ where
                 Assessment::Held(hold) => held_page(def, &state, &hold, now).is_some(),
                 _ => true,
             };
-            let outcome = self
-                .decide(def, state.clone(), Prompt::Reconcile, inv)
-                .await?;
+            let outcome = Box::pin(self.decide(def, state.clone(), Prompt::Reconcile, inv)).await?;
             if matches!(outcome.outcome, "failed_over" | "blocked" | "claim_lost") {
                 report.decided = true;
                 // Verified and escalated by the next run, over the state it leaves.
@@ -512,17 +510,21 @@ where
             at: run.alarms.at,
             state: &|o: &str| run.alarms.get(o).ok().flatten(),
         };
-        match self.watch_recovery(def, &mut state, &reads, true).await? {
+        match Box::pin(self.watch_recovery(def, &mut state, &reads, true)).await? {
             RecoveryAct::Recovered(_) => report.recovered = true,
             RecoveryAct::NotRecovered => report.not_recovered = true,
             RecoveryAct::Nothing => {}
         }
-        report.workflow_steps = self
-            .reconcile_workflow(def, &mut state, inv, settings.escalation_interval_ms)
-            .await;
-        report.readiness_paged = self
-            .watch_readiness(def, &mut state, &run.readiness, &run.alarms)
-            .await?;
+        // Boxed: each is a large future, and this one holds every step of a run.
+        report.workflow_steps = Box::pin(self.reconcile_workflow(
+            def,
+            &mut state,
+            inv,
+            settings.escalation_interval_ms,
+        ))
+        .await;
+        report.readiness_paged =
+            Box::pin(self.watch_readiness(def, &mut state, &run.readiness, &run.alarms)).await?;
 
         if state.phase == Phase::Blocked {
             let since = state

@@ -235,7 +235,7 @@ where
         let (mut state, exec) = self
             .close_recorded(def, state, exec, pending, "alert", recorded)
             .await?;
-        self.workflow_after_switch(def, &mut state, lease).await;
+        Box::pin(self.workflow_after_switch(def, &mut state, lease)).await;
         self.emit(
             Some(&def.name),
             now,
@@ -407,7 +407,7 @@ where
         let (mut state, exec) = self
             .close_recorded(def, state, exec, pending, "alert", recorded)
             .await?;
-        self.workflow_after_switch(def, &mut state, lease).await;
+        Box::pin(self.workflow_after_switch(def, &mut state, lease)).await;
         self.emit(
             Some(&def.name),
             now,

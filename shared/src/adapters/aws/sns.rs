@@ -104,9 +104,10 @@ impl Notifier for SnsNotifier {
     async fn publish(&self, alert: &Alert) -> Result<String, AwsError> {
         match &self.events {
             Some(events) => {
+                // Boxed: two SDK futures side by side are large in debug builds.
                 let (published, put) = beside(
-                    self.publish_to_sns(alert),
-                    events.put(alert),
+                    Box::pin(self.publish_to_sns(alert)),
+                    Box::pin(events.put(alert)),
                     EVENT_GRACE_AFTER_SNS,
                 )
                 .await;
