@@ -222,7 +222,7 @@ where
             r.steps
                 .push(StepReport::new("alert", WouldDo, "one failover alert"));
             r.steps
-                .extend(self.workflow_plan(def, TransitionKind::Failover).await);
+                .extend(Box::pin(self.workflow_plan(def, TransitionKind::Failover)).await);
             r.message = format!(
                 "dry run: would fail {} over to {}",
                 def.name, def.secondary.region
@@ -389,7 +389,7 @@ where
             r.steps
                 .push(StepReport::new("alert", WouldDo, "one failback alert"));
             r.steps
-                .extend(self.workflow_plan(def, TransitionKind::Failback).await);
+                .extend(Box::pin(self.workflow_plan(def, TransitionKind::Failback)).await);
             r.message = format!(
                 "dry run: would fail {} back to {}",
                 def.name, def.primary.region

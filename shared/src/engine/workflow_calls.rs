@@ -41,7 +41,7 @@ where
         let action = &s.step.action;
         if let StepAction::Invoke { function_arn } = action {
             let payload = invoke_payload(def, exec, s);
-            return match self.runbook.invoke(function_arn, &payload).await {
+            return match Box::pin(self.runbook.invoke(function_arn, &payload)).await {
                 Ok(answer) => match answer.function_error {
                     None => Outcome::Done(format!(
                         "answered: {}",
@@ -55,57 +55,61 @@ where
                 Err(e) => Outcome::Failed(e.to_string()),
             };
         }
-        match self.read_back(action).await {
+        match Box::pin(self.read_back(action)).await {
             Ok(ReadBack::AtTarget(seen)) => return Outcome::Done(format!("{seen} (already)")),
             Ok(ReadBack::InProgress(seen)) => return Outcome::Applied(seen),
             Ok(ReadBack::NotYet(_)) => {}
             Err(e) => return Outcome::Failed(format!("read before the change: {e}")),
         }
-        let called = match action {
-            StepAction::AutoscalingGroup {
-                region,
-                name,
-                min,
-                max,
-                desired,
-            } => {
-                self.runbook
-                    .set_group(region, name, *min, *max, *desired)
-                    .await
+        // Boxed, like every SDK call here: their futures are large in debug builds.
+        let called = Box::pin(async {
+            match action {
+                StepAction::AutoscalingGroup {
+                    region,
+                    name,
+                    min,
+                    max,
+                    desired,
+                } => {
+                    self.runbook
+                        .set_group(region, name, *min, *max, *desired)
+                        .await
+                }
+                StepAction::EcsService {
+                    region,
+                    cluster,
+                    service,
+                    desired,
+                } => {
+                    self.runbook
+                        .set_ecs_service(region, cluster, service, *desired)
+                        .await
+                }
+                StepAction::RdsReadReplica { region, identifier } => {
+                    self.runbook.promote_replica(region, identifier).await
+                }
+                StepAction::AuroraGlobal {
+                    global_cluster,
+                    target_cluster_arn,
+                    allow_data_loss,
+                } => {
+                    self.runbook
+                        .move_writer(
+                            arn_region(target_cluster_arn),
+                            global_cluster,
+                            target_cluster_arn,
+                            aurora_move(&exec.trigger, *allow_data_loss),
+                        )
+                        .await
+                }
+                StepAction::Invoke { .. } => Ok(()),
             }
-            StepAction::EcsService {
-                region,
-                cluster,
-                service,
-                desired,
-            } => {
-                self.runbook
-                    .set_ecs_service(region, cluster, service, *desired)
-                    .await
-            }
-            StepAction::RdsReadReplica { region, identifier } => {
-                self.runbook.promote_replica(region, identifier).await
-            }
-            StepAction::AuroraGlobal {
-                global_cluster,
-                target_cluster_arn,
-                allow_data_loss,
-            } => {
-                self.runbook
-                    .move_writer(
-                        arn_region(target_cluster_arn),
-                        global_cluster,
-                        target_cluster_arn,
-                        aurora_move(&exec.trigger, *allow_data_loss),
-                    )
-                    .await
-            }
-            StepAction::Invoke { .. } => Ok(()),
-        };
+        })
+        .await;
         if let Err(e) = called {
             return Outcome::Failed(e.to_string());
         }
-        match self.read_back(action).await {
+        match Box::pin(self.read_back(action)).await {
             Ok(ReadBack::AtTarget(seen)) => Outcome::Done(seen),
             Ok(ReadBack::InProgress(seen)) => Outcome::Applied(seen),
             // Accepted; a database shows the change only once it starts.

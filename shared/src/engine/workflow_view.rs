@@ -36,7 +36,7 @@ where
         for s in &run.steps {
             let now_text = match &s.step.action {
                 StepAction::Invoke { .. } => String::new(),
-                action => match self.read_back(action).await {
+                action => match Box::pin(self.read_back(action)).await {
                     Ok(ReadBack::AtTarget(seen)) => format!(" (now {seen}: already there)"),
                     Ok(ReadBack::InProgress(seen) | ReadBack::NotYet(seen)) => {
                         format!(" (now {seen})")
