@@ -90,7 +90,10 @@ build:
 test: tools build lint-infra
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
+	@# Debug builds keep the engine's futures (SDK calls inside) at full size on the stack of
+	@# the test thread that polls them; 2 MiB (libtest's default) is too tight for the
+	@# deciding path with a workflow. Release builds are far smaller.
+	RUST_MIN_STACK=8388608 $(CARGO) test --workspace
 
 # The failover drill: a whole incident through the real Lambda runtime against moto, a
 # timeline and an RTO report (target/drill/report.{json,html}). Exit 0: the drill held.
