@@ -119,7 +119,6 @@ pub async fn put_catalog_entry(config: &SdkConfig, table: &str, service: &str, d
 /// Returns `(topic_arn, queue_url)`.
 pub async fn create_topic_with_queue(config: &SdkConfig, topic_name: &str) -> (String, String) {
     let sns = aws_sdk_sns::Client::new(config);
-    let sqs = aws_sdk_sqs::Client::new(config);
 
     let topic_arn = sns
         .create_topic()
@@ -131,46 +130,8 @@ pub async fn create_topic_with_queue(config: &SdkConfig, topic_name: &str) -> (S
         .expect("CreateTopic returns a TopicArn")
         .to_string();
 
-    let queue_name = format!("{topic_name}-sink");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&queue_name)
-        .send()
-        .await
-        .unwrap_or_else(|e| fail(&format!("CreateQueue {queue_name}"), e))
-        .queue_url()
-        .expect("CreateQueue returns a QueueUrl")
-        .to_string();
-
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap_or_else(|e| fail("GetQueueAttributes QueueArn", e))
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .expect("GetQueueAttributes returns the QueueArn")
-        .clone();
-
-    let policy = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "AllowTopicToSend",
-            "Effect": "Allow",
-            "Principal": { "Service": "sns.amazonaws.com" },
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": { "ArnEquals": { "aws:SourceArn": topic_arn } }
-        }]
-    });
-    sqs.set_queue_attributes()
-        .queue_url(&queue_url)
-        .attributes(QueueAttributeName::Policy, policy.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| fail("SetQueueAttributes Policy", e));
+    let (queue_url, queue_arn) =
+        create_queue_sent_by(config, &format!("{topic_name}-sink"), "sns", &topic_arn).await;
 
     sns.subscribe()
         .topic_arn(&topic_arn)
@@ -185,26 +146,21 @@ pub async fn create_topic_with_queue(config: &SdkConfig, topic_name: &str) -> (S
     (topic_arn, queue_url)
 }
 
-// ----------------------------------------------------------------- EventBridge
-
-/// The pattern of the rule that catches every alert's event, as `infra/`'s integrations do.
-pub fn alert_event_pattern() -> serde_json::Value {
-    json!({"source": [failover::domain::alert::EVENT_SOURCE]})
-}
-
-/// A rule `<name>` on the default bus matching every alert's event, with an SQS queue
-/// `<name>-sink` as its target (and the queue policy EventBridge needs on AWS; moto does
-/// not check it). Returns the queue's URL. Every such rule in one moto sees every event.
-pub async fn create_alert_event_rule(config: &SdkConfig, name: &str) -> String {
-    let events = aws_sdk_eventbridge::Client::new(config);
+/// An SQS queue `name` that `service` (`sns`, `events`) may send to from `source_arn` (the
+/// queue policy AWS needs; moto does not check it): its URL and ARN.
+async fn create_queue_sent_by(
+    config: &SdkConfig,
+    name: &str,
+    service: &str,
+    source_arn: &str,
+) -> (String, String) {
     let sqs = aws_sdk_sqs::Client::new(config);
-    let queue_name = format!("{name}-sink");
     let queue_url = sqs
         .create_queue()
-        .queue_name(&queue_name)
+        .queue_name(name)
         .send()
         .await
-        .unwrap_or_else(|e| fail(&format!("CreateQueue {queue_name}"), e))
+        .unwrap_or_else(|e| fail(&format!("CreateQueue {name}"), e))
         .queue_url()
         .expect("CreateQueue returns a QueueUrl")
         .to_string();
@@ -219,6 +175,38 @@ pub async fn create_alert_event_rule(config: &SdkConfig, name: &str) -> String {
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .expect("GetQueueAttributes returns the QueueArn")
         .clone();
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AllowSourceToSend",
+            "Effect": "Allow",
+            "Principal": { "Service": format!("{service}.amazonaws.com") },
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": { "ArnEquals": { "aws:SourceArn": source_arn } }
+        }]
+    });
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(QueueAttributeName::Policy, policy.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| fail("SetQueueAttributes Policy", e));
+    (queue_url, queue_arn)
+}
+
+// ----------------------------------------------------------------- EventBridge
+
+/// The pattern of the rule that catches every alert's event, as `infra/`'s integrations do.
+pub fn alert_event_pattern() -> serde_json::Value {
+    json!({"source": [failover::domain::alert::EVENT_SOURCE]})
+}
+
+/// A rule `<name>` on the default bus matching every alert's event, with an SQS queue
+/// `<name>-sink` as its target (and the queue policy EventBridge needs on AWS; moto does
+/// not check it). Returns the queue's URL. Every such rule in one moto sees every event.
+pub async fn create_alert_event_rule(config: &SdkConfig, name: &str) -> String {
+    let events = aws_sdk_eventbridge::Client::new(config);
     let rule_arn = events
         .put_rule()
         .name(name)
@@ -230,23 +218,8 @@ pub async fn create_alert_event_rule(config: &SdkConfig, name: &str) -> String {
         .rule_arn()
         .unwrap_or_default()
         .to_string();
-    let policy = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "AllowRuleToSend",
-            "Effect": "Allow",
-            "Principal": { "Service": "events.amazonaws.com" },
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": { "ArnEquals": { "aws:SourceArn": rule_arn } }
-        }]
-    });
-    sqs.set_queue_attributes()
-        .queue_url(&queue_url)
-        .attributes(QueueAttributeName::Policy, policy.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| fail("SetQueueAttributes Policy", e));
+    let (queue_url, queue_arn) =
+        create_queue_sent_by(config, &format!("{name}-sink"), "events", &rule_arn).await;
     let target = aws_sdk_eventbridge::types::Target::builder()
         .id("sink")
         .arn(&queue_arn)
